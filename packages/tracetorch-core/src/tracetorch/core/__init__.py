@@ -1,0 +1,8 @@
+"""Core building blocks: `Layer` (a layer that owns its states), `Model` (manages them)
+and `Sequential` (a drop-in ``nn.Sequential`` that runs whole sequences)."""
+
+from ._layer import Layer
+from ._model import Model
+from ._sequential import Sequential
+
+__all__ = ["Layer", "Model", "Sequential"]

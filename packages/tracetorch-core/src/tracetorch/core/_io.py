@@ -1,0 +1,106 @@
+"""Reading and writing states files (``.pt`` and ``.safetensors``), atomically and safely."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Mapping, Union
+
+import torch
+from torch import Tensor
+
+PathLike = Union[str, "os.PathLike[str]"]
+SUFFIXES = (".pt", ".safetensors")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(
+            f"states file {str(path)!r} has an unknown extension {path.suffix!r}; "
+            f"use one of {', '.join(SUFFIXES)}."
+        )
+    return suffix
+
+
+def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write states file {str(path)!r}: folder {str(directory)!r} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write_states(path: PathLike, states: Mapping[str, Tensor]) -> None:
+    """Write ``states`` to ``path`` atomically (temporary file, fsync, rename).
+
+    Raises:
+        ValueError: for an extension other than ``.pt`` / ``.safetensors``.
+    """
+    p = Path(path)
+    suffix = _suffix(p)
+    if suffix == ".pt":
+        data = {k: v.detach().cpu().clone() for k, v in states.items()}
+        _atomic_write(p, lambda f: torch.save(data, f))
+    else:
+        from safetensors.torch import save
+
+        payload = save({k: v.detach().cpu().contiguous() for k, v in states.items()}, metadata={"format": "tracetorch-states"})
+        _atomic_write(p, lambda f: f.write(payload))  # type: ignore[attr-defined]
+
+
+def read_states(path: PathLike) -> dict[str, Tensor]:
+    """Read a states file written by `write_states` (or any str→tensor mapping file).
+
+    ``.pt`` files are read with ``weights_only=True``: a file holding anything but
+    tensors (a pickled object) is rejected without running any of it.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: for an unknown extension, a corrupt or truncated file, or a file
+            that does not hold a mapping from names to tensors.
+    """
+    p = Path(path)
+    suffix = _suffix(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"states file {str(p)!r} does not exist.")
+    try:
+        if suffix == ".pt":
+            data = torch.load(p, map_location="cpu", weights_only=True)
+        else:
+            from safetensors.torch import load_file
+
+            data = load_file(p, device="cpu")
+    except Exception as e:  # noqa: BLE001 - any failure to parse is a bad file
+        raise ValueError(
+            f"could not read states file {str(p)!r}: it is corrupt, truncated or not a traceTorch "
+            f"states file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
+        ) from e
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in data.items()):
+        raise ValueError(
+            f"states file {str(p)!r} does not hold a mapping from state names to tensors "
+            f"(found {type(data).__name__}); was it written by save_states()?"
+        )
+    return data
