@@ -154,8 +154,7 @@ class Layer(nn.Module):
                 raise TypeError(
                     f"{owner}: `{name}` must hold real numbers, got a tensor of dtype {t.dtype}."
                 )
-            if not t.is_floating_point():
-                t = t.to(dtype)
+            t = t.to(dtype)  # parameters live in the default dtype; use .double() etc. to change
             if t.ndim == 0:
                 pass
             elif t.ndim == 1 and t.numel() == self.num_neurons:
