@@ -1,0 +1,214 @@
+"""The machinery shared by the 32 leaky-integrator layers (a thin module wrapper).
+
+The maths lives in `tracetorch.snn.functional`; this module only registers the
+parameters and states a `LeakyConfig` asks for, validates the input, reads the
+activated parameters, calls the pure step (or sequence) function and rebinds the
+states.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from tracetorch.functional import (
+    SpikeFunction,
+    quant_bernoulli,
+    quant_round,
+    resolve_quant_fn,
+    resolve_spike_fn,
+)
+
+from ._layer import Layer
+from .functional._config import LeakyConfig
+from .functional._step import _step, spike_then_quant
+
+__all__ = ["LeakyLayer", "SpikeFnArg", "QuantFnArg", "ParamArg"]
+
+SpikeFnArg = Union[str, Callable[[Tensor], Tensor], None]
+"""A spike function: ``None`` (``sigmoid(4x)``), a name from ``tt.functional.SPIKE_FUNCTIONS`` or a callable."""
+QuantFnArg = Union[str, Callable[[Tensor], Tensor], None]
+"""A quantisation function: ``None`` (``"bernoulli"``), ``"round"``, ``"bernoulli"``, ``"probabilistic"`` or a callable."""
+ParamArg = Union[float, Tensor, Sequence[float], Any]
+"""A parameter value: a float, a 0-d tensor, or a 1-d tensor (or list / numpy array) of ``num_neurons`` values."""
+
+
+class LeakyLayer(Layer):
+    """Base of the 32 leaky-integrator layers; each subclass fixes a `LeakyConfig`.
+
+    Not meant to be instantiated directly: use `LI`, `LIB`, `DSRLITS`, ... The
+    subclass's ``__init__`` passes its values, ranks and learn flags, in the order of
+    ``config.param_names``, to `_setup`.
+
+    Attributes:
+        config: The configuration (class attribute).
+    """
+
+    config: LeakyConfig
+
+    # ------------------------------------------------------------------ setup
+    def _setup(
+        self,
+        values: Sequence[ParamArg],
+        ranks: Sequence[int],
+        learn: Sequence[bool],
+        spike_fn: SpikeFnArg = None,
+        quant_fn: QuantFnArg = None,
+    ) -> None:
+        cfg = self.config
+        owner = type(self).__name__
+        pspecs = []
+        for info, value, rank, learnable in zip(cfg.params, values, ranks, learn):
+            if not isinstance(learnable, bool):
+                raise TypeError(f"{owner}: `learn_{info.name}` must be a bool, got {type(learnable).__name__}.")
+            if isinstance(value, str) or value is None:
+                raise TypeError(
+                    f"{owner}: `{info.name}` must be a float or a tensor, got {type(value).__name__} ({value!r})."
+                )
+            if info.kind == "decay":
+                self._register_decay(info.name, value, rank, learnable)
+                act: Optional[Callable[[Tensor], Tensor]] = torch.sigmoid
+            elif info.kind == "threshold":
+                self._register_threshold(info.name, value, rank, learnable)
+                act = nn.functional.softplus
+            else:
+                self._register_parameter(info.name, value, rank, learnable)
+                act = None
+            pspecs.append((info.name, f"raw_{info.name}", act))
+        for name in cfg.states:
+            self._initialize_state(name)
+        d = self.__dict__
+        d["_pspecs"] = tuple(pspecs)
+        d["_snames"] = cfg.states
+        d["_spike_fn"] = None
+        d["_quant_fn"] = None
+        d["_fire"] = None
+        if cfg.spiking:
+            self._set_fire(spike_fn, quant_fn)
+        elif spike_fn is not None or quant_fn is not None:
+            raise TypeError(f"{owner}: LI and EMA layers never spike and take no spike_fn / quant_fn.")
+
+    def _set_fire(self, spike_fn: SpikeFnArg, quant_fn: QuantFnArg) -> None:
+        owner = type(self).__name__
+        try:
+            spike = resolve_spike_fn(spike_fn)
+            quant = resolve_quant_fn(quant_fn)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{owner}: {e}") from None
+        d = self.__dict__
+        d["_spike_fn"] = spike
+        d["_quant_fn"] = quant
+        # A deterministic (Heaviside) spike is exactly 0 or 1, which round and
+        # bernoulli return unchanged with a straight-through gradient: skip them.
+        if isinstance(spike, SpikeFunction) and spike.deterministic and (quant is quant_round or quant is quant_bernoulli):
+            d["_fire"] = spike
+        else:
+            d["_fire"] = functools.partial(spike_then_quant, spike, quant)
+
+    @property
+    def spike_fn(self) -> Optional[Callable[[Tensor], Tensor]]:
+        """The spike function (membrane minus threshold to firing probability); ``None`` for LI/EMA."""
+        return self.__dict__["_spike_fn"]
+
+    @spike_fn.setter
+    def spike_fn(self, value: SpikeFnArg) -> None:
+        if not self.config.spiking:
+            raise TypeError(f"{type(self).__name__}: LI and EMA layers have no spike_fn.")
+        self._set_fire(value, self.__dict__["_quant_fn"])
+
+    @property
+    def quant_fn(self) -> Optional[Callable[[Tensor], Tensor]]:
+        """The quantisation function (firing probability to spike); ``None`` for LI/EMA."""
+        return self.__dict__["_quant_fn"]
+
+    @quant_fn.setter
+    def quant_fn(self, value: QuantFnArg) -> None:
+        if not self.config.spiking:
+            raise TypeError(f"{type(self).__name__}: LI and EMA layers have no quant_fn.")
+        self._set_fire(self.__dict__["_spike_fn"], value)
+
+    # ------------------------------------------------------------------ params
+    def _params(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The activated parameters, shaped to broadcast against ``x`` (one timestep)."""
+        P = self._parameters
+        B = self._buffers
+        vals = []
+        for name, raw_name, act in self.__dict__["_pspecs"]:
+            v = B.get(name)  # a compiled value
+            if v is None:
+                v = P.get(raw_name)
+                if v is None:
+                    v = B[raw_name]
+                if act is not None:
+                    v = act(v)
+            vals.append(v)
+        dim = self.dim
+        if dim != -1:
+            trailing = -dim - 1 if dim < 0 else x.ndim - dim - 1
+            if trailing:
+                tail = (1,) * trailing
+                vals = [v.view(v.shape + tail) if v.ndim else v for v in vals]
+        return tuple(vals)
+
+    # ------------------------------------------------------------------ step
+    def forward(self, x: Tensor) -> Tensor:
+        """Advance one timestep.
+
+        Args:
+            x: One timestep's input, with ``num_neurons`` features along ``dim``.
+
+        Returns:
+            The output of this step (spikes for B/T/TS, the membrane for LI/EMA).
+
+        Raises:
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: for a wrong width along ``dim``, an out-of-range ``dim``, or
+                states that no longer fit ``x`` (call ``zero_states()`` first).
+        """
+        d = self.__dict__
+        names = d["_snames"]
+        if isinstance(x, Tensor) and x.is_floating_point():
+            shape = x.shape
+            for n in names:
+                s = d[n]
+                if s is None or s.shape != shape:
+                    self._ensure_states(x)
+                    break
+        else:
+            self._ensure_states(x)
+        out, new, _ = _step(self.config, x, tuple([d[n] for n in names]), self._params(x), d["_fire"])
+        for n, s in zip(names, new):
+            d[n] = s
+        return out
+
+    # ------------------------------------------------------------------ sequence
+    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
+        """Run a whole sequence; equal to stepping through it (outputs and final states).
+
+        LI/EMA layers use a linear scan; B/T/TS layers with a built-in spike and
+        quantisation function use one autograd function over the whole sequence with
+        a hand-written, memory-lean BPTT backward; other (custom callable) spike or
+        quantisation functions fall back to a loop over `forward`. Random draws of
+        ``"bernoulli"``/``"probabilistic"`` quantisation are made in the same order
+        as stepping, so under the same seed they are equal.
+
+        Args:
+            x: Input with time along ``time_dim``; each timestep ``x.select(time_dim, t)``
+                is what `forward` would take.
+            time_dim: The axis of ``x`` that holds time.
+
+        Returns:
+            The outputs of every step stacked along ``time_dim``.
+        """
+        from ._sequence import run_sequence
+
+        return run_sequence(self, x, time_dim)
+
+    def extra_repr(self) -> str:
+        s = f"num_neurons={self.num_neurons}, dim={self.dim}"
+        if self.config.spiking:
+            s += f", spike_fn={self.__dict__['_spike_fn']!r}, quant_fn={getattr(self.__dict__['_quant_fn'], '__name__', self.__dict__['_quant_fn'])!r}"
+        return s
