@@ -1,1 +1,17 @@
-"""placeholder"""
+"""Recurrent layers that process one timestep per call: `SimpleRNN`, `LSTM`, `GRU` and
+`SelectiveSSM`, on the common base `Layer`.
+
+Every layer takes ``(in_features, out_features, ..., dim=-1)``, keeps its hidden states
+inside itself (created lazily on the first call, managed by `tracetorch.Model`), works
+along any feature axis ``dim``, and runs whole sequences with ``forward_sequence``
+(PyTorch's fused RNN kernels, or a parallel scan for `SelectiveSSM`).
+"""
+
+from ._gru import GRU
+from ._layer import Layer
+from ._lstm import LSTM
+from ._scan import linear_scan
+from ._selective_ssm import SelectiveSSM
+from ._simple_rnn import SimpleRNN
+
+__all__ = ["Layer", "SimpleRNN", "LSTM", "GRU", "SelectiveSSM", "linear_scan"]
