@@ -273,3 +273,22 @@ def test_layer_forward_sequence_equals_stepping(Leaky_cls):
     seq1 = a.forward_sequence(x.transpose(0, 1), time_dim=1)
     steps1 = torch.stack([b(xt) for xt in x], 1)
     assert torch.equal(seq1, steps1)
+
+
+def test_non_finite_input_propagates_by_default_and_is_rejected_when_checking(Leaky_cls):
+    layer = Leaky_cls(3)
+    layer(torch.ones(2, 3))
+    x = torch.tensor([[float("nan"), 0.0, 0.0], [0.0, float("inf"), 0.0]])
+    with tt.check_finite():
+        before = layer.mem.clone()
+        with pytest.raises(ValueError, match="Leaky: the input contains NaN or inf"):
+            layer(x)
+        assert torch.equal(layer.mem, before)
+    assert not tt.is_checking_finite()
+    layer(x)  # default: no check, NaN propagates like any PyTorch op
+    assert torch.isnan(layer.mem).any()
+    tt.check_finite(True)
+    try:
+        assert tt.is_checking_finite()
+    finally:
+        tt.check_finite(False)

@@ -13,7 +13,7 @@ import importlib as _importlib
 from importlib import metadata as _metadata
 
 from . import functional, loss
-from .core import Layer, Model, Sequential
+from .core import Layer, Model, Sequential, check_finite, is_checking_finite
 
 try:
     __version__: str = _metadata.version("tracetorch-core")
@@ -45,4 +45,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'tracetorch' has no attribute {name!r}")
 
 
-__all__ = ["Layer", "Model", "Sequential", "functional", "loss", "__version__"]
+__all__ = [
+    "Layer",
+    "Model",
+    "Sequential",
+    "check_finite",
+    "is_checking_finite",
+    "functional",
+    "loss",
+    "__version__",
+]

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..functional._decay import identity, sigmoid_inverse, softplus_inverse
 from ._errors import check_int
+from ._finite import FLAGS as _FLAGS
 
 __all__ = ["Layer"]
 
@@ -356,6 +357,11 @@ class Layer(nn.Module):
                 "holds the neurons, e.g. dim=-1 for [B, N] or dim=-3 for [B, C, H, W]."
             )
         d = d + nd if d < 0 else d
+        if _FLAGS.check_finite and not bool(torch.isfinite(x).all()):
+            raise ValueError(
+                f"{type(self).__name__}: the input contains NaN or inf (tt.check_finite is on). "
+                "Find where it came from upstream; the layer's states were not changed."
+            )
         width = self._input_width
         if width is not None and x.shape[d] != width:
             raise ValueError(
