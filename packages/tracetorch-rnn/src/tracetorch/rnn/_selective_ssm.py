@@ -19,7 +19,7 @@ __all__ = ["SelectiveSSM"]
 _LN2 = math.log(2.0)
 
 
-def _decay_to_scale(owner: str, decay: Any) -> Any:
+def _decay_to_scale(owner: str, decay: Any, size: int) -> Any:
     """``-ln(decay) / ln 2``: the ``scale`` for which ``exp(-softplus(0) * scale) == decay``."""
     if isinstance(decay, bool) or decay is None or isinstance(decay, str):
         raise TypeError(
@@ -37,6 +37,11 @@ def _decay_to_scale(owner: str, decay: Any) -> Any:
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype.is_signed or t.dtype == torch.uint8):
         raise TypeError(f"{owner}: `decay` must hold real numbers, got a tensor of dtype {t.dtype}.")
     t = t.detach().to(torch.float64)
+    if not (t.ndim == 0 or (t.ndim == 1 and t.numel() == size)):
+        raise ValueError(
+            f"{owner}: a tensor `decay` must be 0-d or 1-d with hidden_features={size} elements, "
+            f"got shape {tuple(t.shape)}."
+        )
     bad = ~((t > 0) & (t < 1))
     if bool(bad.any()):
         raise ValueError(
@@ -112,7 +117,14 @@ class SelectiveSSM(Layer):
         check_int(owner, "hidden_features", hidden_features, minimum=1)
         super().__init__(in_features, out_features, dim, state_features=hidden_features)
         self.hidden_features: int = hidden_features
-        scale = _decay_to_scale(owner, decay)
+        if isinstance(decay_rank, bool) or decay_rank not in (0, 1):
+            raise ValueError(
+                f"{owner}: `decay_rank` must be 0 (one decay for the layer) or 1 (one per hidden "
+                f"feature), got {decay_rank!r}."
+            )
+        if not isinstance(learn_decay, bool):
+            raise TypeError(f"{owner}: `learn_decay` must be a bool, got {type(learn_decay).__name__}.")
+        scale = _decay_to_scale(owner, decay, hidden_features)
         self.a_proj = nn.Linear(in_features, hidden_features)
         self.b_proj = nn.Linear(in_features, hidden_features)
         self.g_proj = nn.Linear(in_features, out_features)
