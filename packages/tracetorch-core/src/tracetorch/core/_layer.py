@@ -143,6 +143,11 @@ class Layer(nn.Module):
             t = torch.full(shape, float(value), dtype=dtype)
         elif isinstance(value, Tensor) or isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
             if isinstance(value, Tensor):
+                if value.device.type == "meta":
+                    raise ValueError(
+                        f"{owner}: `{name}` is a tensor on the 'meta' device, which holds no values; "
+                        "pass a tensor with values (on any device: it is copied to the layer's device)."
+                    )
                 t = value.detach().clone()
             else:
                 try:

@@ -22,6 +22,8 @@ from tracetorch.functional import (
     resolve_spike_fn,
 )
 
+from tracetorch.core._finite import FLAGS as _FINITE
+
 from ._layer import Layer
 from .functional._config import LeakyConfig
 from .functional._step import _step, spike_then_quant
@@ -170,7 +172,7 @@ class LeakyLayer(Layer):
         """
         d = self.__dict__
         names = d["_snames"]
-        if isinstance(x, Tensor) and x.is_floating_point():
+        if isinstance(x, Tensor) and x.is_floating_point() and not _FINITE.check_finite:
             shape = x.shape
             for n in names:
                 s = d[n]
