@@ -1,0 +1,256 @@
+"""The leaky-integrator kernels as custom ops, and their public entry points.
+
+``tracetorch::leaky_sequence`` (forward, also returning the tensors the backward
+needs) and ``tracetorch::leaky_sequence_backward`` are `torch.library` custom ops
+with fake implementations and an autograd formula, used under `torch.compile`; in
+eager mode an equivalent `torch.autograd.Function` calls the same launchers with
+less per-call overhead. Nothing here imports Triton.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from ..._backend import load_fused
+
+__all__ = ["leaky_sequence", "leaky_step", "supports", "config_flags"]
+
+_KINDS = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}
+_SPIKES = {
+    "sigmoid": 0,
+    "heaviside_fast_sigmoid": 1,
+    "heaviside_atan": 2,
+    "heaviside_triangle": 3,
+    "heaviside_straight_through": 4,
+}
+
+
+def _quant_code(quant_fn: Any) -> Optional[int]:
+    from tracetorch.functional import quant_bernoulli, quant_probabilistic, quant_round
+
+    if quant_fn is quant_round:
+        return 0
+    if quant_fn is quant_bernoulli:
+        return 1
+    if quant_fn is quant_probabilistic:
+        return 2
+    return None
+
+
+def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
+    """Whether the kernels implement this configuration with these functions.
+
+    Every `LeakyConfig` is supported; spiking kinds need a built-in
+    `tracetorch.functional.SpikeFunction` and one of the built-in quantisation
+    functions (a custom callable has no known derivative: the reference runs).
+
+    Args:
+        cfg: A ``LeakyConfig`` (anything with ``dual``, ``synaptic``, ``recurrent``,
+            ``output``).
+        spike_fn: The layer's spike function.
+        quant_fn: The layer's quantisation function.
+
+    Returns:
+        True when `leaky_sequence` can run it.
+    """
+    if cfg.output not in _KINDS:
+        return False
+    if cfg.output in ("LI", "EMA"):
+        return True
+    from tracetorch.functional import SpikeFunction
+
+    return isinstance(spike_fn, SpikeFunction) and spike_fn.kind in _SPIKES and _quant_code(quant_fn) is not None
+
+
+def config_flags(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> tuple[list[int], float]:
+    """The kernel's compile-time flags ``[dual, synaptic, recurrent, kind, spike, quant]``
+    and the spike function's parameter."""
+    kind = _KINDS[cfg.output]
+    if kind >= 2:
+        spike = _SPIKES[spike_fn.kind]
+        quant = _quant_code(quant_fn)
+        param = float(spike_fn.param)
+    else:
+        spike, quant, param = 0, 0, 1.0
+    return [int(cfg.dual), int(cfg.synaptic), int(cfg.recurrent), kind, spike, int(quant or 0)], param
+
+
+def _draw_seed(flags: list[int]) -> int:
+    """A Philox seed from torch's default generator, drawn only when random numbers are used."""
+    if flags[3] >= 2 and flags[4] == 0 and flags[5] != 0:
+        return int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64).item())
+    return 0
+
+
+# ----------------------------------------------------------------- custom ops
+@torch.library.custom_op("tracetorch::leaky_sequence", mutates_args=())
+def _leaky_op(
+    x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, seed, save)
+    return out, sf, sv
+
+
+def _nsave(flags: list[int]) -> int:
+    dual, syn, rec = flags[0], flags[1], flags[2]
+    return (2 if dual else 1) * (1 + int(bool(syn)) + int(bool(rec)))
+
+
+@_leaky_op.register_fake
+def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool):
+    T, E = x.shape
+    sv = x.new_empty((_nsave(flags), T, E), dtype=torch.float32) if save else x.new_empty(0, dtype=torch.float32)
+    return torch.empty_like(x), torch.empty_like(s0), sv
+
+
+@torch.library.custom_op("tracetorch::leaky_sequence_backward", mutates_args=())
+def _leaky_bwd_op(
+    x: Tensor, s0: Tensor, p: Tensor, sv: Tensor, grad_out: Tensor, grad_sf: Tensor,
+    flags: list[int], spike_param: float, seed: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
+        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, seed
+    )
+    return gx, gs0, gp
+
+
+@_leaky_bwd_op.register_fake
+def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed):  # type: ignore[no-untyped-def]
+    return torch.empty_like(x), torch.empty_like(s0), x.new_empty((p.shape[0], x.shape[1]), dtype=torch.float32)
+
+
+def _reduce_gp(gp: Tensor, p: Tensor) -> Tensor:
+    """Per-element parameter gradients ``[NP, E]`` summed over rows to ``[NP, N]``."""
+    NP, N = p.shape
+    return gp.view(NP, -1, N).sum(1)
+
+
+def _setup(ctx: Any, inputs: tuple, output: tuple) -> None:
+    x, s0, p, flags, spike_param, seed, _save = inputs
+    ctx.save_for_backward(x, s0, p, output[2])
+    ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed
+    ctx.mark_non_differentiable(output[2])
+
+
+def _op_backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):
+    x, s0, p, sv = ctx.saved_tensors
+    g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+    g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
+    gx, gs0, gp = _leaky_bwd_op(x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed)
+    return gx, gs0, _reduce_gp(gp, p).to(p.dtype), None, None, None, None
+
+
+_leaky_op.register_autograd(_op_backward, setup_context=_setup)
+
+
+class _LeakyFn(torch.autograd.Function):
+    """Eager twin of the custom op (same launchers, less dispatch overhead)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool):  # type: ignore[override]
+        out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, seed, save)
+        ctx.save_for_backward(x, s0, p, sv)
+        ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed
+        ctx.mark_non_differentiable(sv)
+        return out, sf, sv
+
+    @staticmethod
+    def backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):  # type: ignore[override]
+        x, s0, p, sv = ctx.saved_tensors
+        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+        g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
+        gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
+            x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed
+        )
+        return gx, gs0, _reduce_gp(gp, p).to(p.dtype), None, None, None, None
+
+
+# ----------------------------------------------------------------- entry points
+def leaky_sequence(
+    cfg: Any,
+    x: Tensor,
+    states: tuple[Tensor, ...],
+    params: tuple[Tensor, ...],
+    spike_fn: Any = None,
+    quant_fn: Any = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """A leaky-integrator configuration over a whole sequence, by the Triton kernel.
+
+    Equal to `tracetorch.kernels.ops.leaky.leaky_sequence_naive` (the snn package's
+    reference loop): same operation order, float32 states and maths, outputs and
+    states cast to the dtype of ``x`` on store. Differentiable with respect to ``x``,
+    the initial states and the parameters (a hand-written BPTT kernel). Random
+    quantisation draws come from in-kernel Philox streams seeded from torch's default
+    generator: reproducible under ``torch.manual_seed``, but not the draws
+    ``torch.bernoulli`` makes on the reference path.
+
+    Args:
+        cfg: A ``tracetorch.snn.functional.LeakyConfig``.
+        x: ``[T, ..., N]``: time first, neurons last.
+        states: The states before the first step in the order of ``cfg.states``,
+            each broadcastable to ``[..., N]``.
+        params: The activated parameters in the order of ``cfg.param_names``, each
+            ``[]`` or ``[N]`` (rank 0 or 1).
+        spike_fn: A built-in `tracetorch.functional.SpikeFunction` (spiking kinds).
+        quant_fn: ``quant_round``, ``quant_bernoulli`` or ``quant_probabilistic``.
+
+    Returns:
+        ``(outputs [T, ..., N], final states)`` with the states shaped ``[..., N]``.
+
+    Raises:
+        ValueError: for spike or quantisation functions the kernel does not implement
+            (see `supports`).
+    """
+    if not supports(cfg, spike_fn, quant_fn):
+        raise ValueError(
+            f"tracetorch.kernels.leaky_sequence: {getattr(cfg, 'name', cfg)} with spike_fn={spike_fn!r}, "
+            f"quant_fn={quant_fn!r} has no kernel (custom callables run on the reference path)."
+        )
+    flags, sparam = config_flags(cfg, spike_fn, quant_fn)
+    T = x.shape[0]
+    step_shape = tuple(x.shape[1:])
+    N = step_shape[-1]
+    x2 = x.contiguous().view(T, -1)
+    E = x2.shape[1]
+    s0 = torch.stack([s.to(x.dtype).expand(step_shape) for s in states]).reshape(len(states), E).contiguous()
+    p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
+    seed = _draw_seed(flags)
+    save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (*states, *params)))
+    if torch.compiler.is_compiling():
+        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, seed, bool(save))
+    else:
+        out, sf, _ = _LeakyFn.apply(x2, s0, p, flags, sparam, seed, bool(save))
+    final = tuple(sf[i].view(step_shape) for i in range(len(states)))
+    return out.view(x.shape), final
+
+
+def leaky_step(
+    cfg: Any,
+    x: Tensor,
+    states: tuple[Tensor, ...],
+    params: tuple[Tensor, ...],
+    spike_fn: Any = None,
+    quant_fn: Any = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """One timestep in one kernel launch (forward) and one launch for its backward.
+
+    The sequence kernel specialised to a single step: no Python-level elementwise
+    ops, every state read once and written once.
+
+    Args:
+        cfg: A ``LeakyConfig``.
+        x: One timestep ``[..., N]``, neurons last.
+        states: As for `leaky_sequence`.
+        params: As for `leaky_sequence`.
+        spike_fn: As for `leaky_sequence`.
+        quant_fn: As for `leaky_sequence`.
+
+    Returns:
+        ``(output [..., N], new states)``.
+    """
+    out, final = leaky_sequence(cfg, x.unsqueeze(0), states, params, spike_fn, quant_fn)
+    return out[0], final

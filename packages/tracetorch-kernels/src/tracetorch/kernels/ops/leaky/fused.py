@@ -1,0 +1,767 @@
+"""Triton kernels of the 32 leaky-integrator configurations (sequence and step).
+
+Loaded lazily (never at package import). The configuration is a set of
+compile-time flags – ``DUAL``, ``SYN`` (synaptic), ``REC`` (recurrent), ``KIND``
+(0 LI, 1 EMA, 2 B, 3 T, 4 TS), ``SPIKE`` (0 sigmoid, 1 fast-sigmoid, 2 atan,
+3 triangle, 4 straight-through Heaviside) and ``QUANT`` (0 round, 1 bernoulli,
+2 probabilistic) – so every configuration compiles to its own straight-line kernel.
+
+One program owns ``BLOCK`` contiguous elements of one timestep (``E = rows x N``
+elements, neuron ``e % N``) and walks over time with every state in float32
+registers; inputs are read in their dtype and converted, outputs cast on store.
+
+Forward, when ``SAVE``: the only tensors stored for the backward pass are the
+membranes before the reset (one, or two for dual layers) and, for synaptic and
+recurrent layers, the synaptic and recurrent traces after each step – all float32
+(``[NSAVE, T, E]``). Spikes are not stored: the backward pass recomputes them from
+the saved membranes with the same instructions (and, for random quantisation, the
+same Philox counters), so they are bit-identical to the forward ones.
+
+Backward: one reverse walk over time (BPTT) with the adjoints in registers. The
+gradients of the parameters are summed over time in registers and written once per
+element (``[NP, E]`` float32); the caller sums them over rows – no atomics.
+
+Random numbers (``bernoulli``/``probabilistic`` with the sigmoid spike): Triton's
+Philox ``tl.rand(seed, counter)`` with ``counter = 2 * (t * E + e)`` (``+ 1`` for the
+negative spike of T/TS layers), ``seed`` drawn from torch's default generator, so
+``torch.manual_seed`` makes runs reproducible. These draws are not the ones
+``torch.bernoulli`` makes on the reference path.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+__all__ = ["leaky_forward", "leaky_backward"]
+
+
+@triton.jit
+def _prob(v, SPIKE: tl.constexpr, SPARAM):
+    """Forward value of the spike function: the firing probability (sigmoid) or 0/1."""
+    if SPIKE == 0:
+        p = 1.0 / (1.0 + tl.exp(-(SPARAM * v)))
+    else:
+        p = tl.where(v >= 0.0, 1.0, 0.0)
+    return p
+
+
+@triton.jit
+def _fire(v, r, SPIKE: tl.constexpr, SPARAM, QUANT: tl.constexpr):
+    """``quant_fn(spike_fn(v))`` with ``r`` a uniform draw (unused when not random)."""
+    p = _prob(v, SPIKE, SPARAM)
+    if SPIKE == 0:
+        if QUANT == 0:
+            s = tl.where(p > 0.5, 1.0, 0.0)
+        elif QUANT == 1:
+            s = tl.where(r < p, 1.0, 0.0)
+        else:
+            s = p * tl.where(r < p, 1.0, 0.0)
+    else:
+        s = p
+    return s
+
+
+@triton.jit
+def _dfire(v, SPIKE: tl.constexpr, SPARAM, QUANT: tl.constexpr):
+    """``d quant_fn(spike_fn(v)) / dv``: surrogate derivative times the quantiser's."""
+    if SPIKE == 0:
+        sg = 1.0 / (1.0 + tl.exp(-(SPARAM * v)))
+        d = (1.0 - sg) * sg * SPARAM
+    elif SPIKE == 1:
+        q = SPARAM * tl.abs(v) + 1.0
+        d = 1.0 / (q * q)
+    elif SPIKE == 2:
+        z = 1.5707963267948966 * SPARAM * v
+        d = (SPARAM / 2.0) / (1.0 + z * z)
+    elif SPIKE == 3:
+        d = tl.maximum(1.0 - tl.abs(v) / SPARAM, 0.0) / SPARAM
+    else:
+        d = tl.zeros_like(v) + SPARAM
+    if QUANT == 2:
+        d = d * (2.0 * _prob(v, SPIKE, SPARAM))
+    return d
+
+
+@triton.jit
+def _pos(v):
+    return tl.maximum(v, 0.0)
+
+
+@triton.jit
+def _neg(v):
+    return v - tl.maximum(v, 0.0)
+
+
+@triton.jit
+def _output_stage(
+    pp, pn, th, nth, psc, nsc, seed, cnt,
+    SPARAM, DUAL: tl.constexpr, KIND: tl.constexpr, SPIKE: tl.constexpr, QUANT: tl.constexpr,
+):
+    """Spikes, membranes after the reset, and output from the membranes before it.
+
+    ``th`` is the threshold of B layers and the positive threshold of T/TS layers.
+    """
+    if DUAL:
+        mem = pp + pn
+    else:
+        mem = pp
+    zero = tl.zeros_like(pp)
+    if (SPIKE == 0) and (QUANT != 0):
+        r1 = tl.rand(seed, 2 * cnt)
+        r2 = tl.rand(seed, 2 * cnt + 1)
+    else:
+        r1 = zero
+        r2 = zero
+    if KIND <= 1:
+        s1 = zero
+        s2 = zero
+        qp = pp
+        qn = pn
+        out = mem
+    elif KIND == 2:
+        s1 = _fire(mem - th, r1, SPIKE, SPARAM, QUANT)
+        s2 = zero
+        if DUAL:
+            half = s1 * th * 0.5
+            qp = pp - half
+            qn = pn - half
+        else:
+            qp = pp - s1 * th
+            qn = pn
+        out = s1
+    else:
+        s1 = _fire(mem - th, r1, SPIKE, SPARAM, QUANT)
+        s2 = -_fire(-nth - mem, r2, SPIKE, SPARAM, QUANT)
+        if DUAL:
+            half = (s1 * th + s2 * nth) * 0.5
+            qp = pp - half
+            qn = pn - half
+        else:
+            qp = pp - (s1 * th + s2 * nth)
+            qn = pn
+        if KIND == 3:
+            out = s1 + s2
+        else:
+            out = psc * s1 + nsc * s2
+    return s1, s2, qp, qn, out
+
+
+@triton.jit
+def _ld(ptr, idx, mask):
+    return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _leaky_fwd_kernel(
+    x_ptr, s0_ptr, p_ptr, out_ptr, sf_ptr, sv_ptr,
+    seed, T, E, N, SPARAM,
+    DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
+    SPIKE: tl.constexpr, QUANT: tl.constexpr, SAVE: tl.constexpr,
+    # state slots in s0/sf
+    I_PM: tl.constexpr, I_NM: tl.constexpr, I_PS: tl.constexpr, I_NS: tl.constexpr,
+    I_PR: tl.constexpr, I_NR: tl.constexpr, I_O: tl.constexpr,
+    # parameter rows in p
+    P_PA: tl.constexpr, P_NA: tl.constexpr, P_PB: tl.constexpr, P_NB: tl.constexpr,
+    P_PG: tl.constexpr, P_NG: tl.constexpr, P_TH: tl.constexpr, P_NTH: tl.constexpr,
+    P_PSC: tl.constexpr, P_NSC: tl.constexpr, P_PW: tl.constexpr, P_NW: tl.constexpr,
+    # saved slots
+    V_PP: tl.constexpr, V_NP: tl.constexpr, V_PS: tl.constexpr, V_NS: tl.constexpr,
+    V_PR: tl.constexpr, V_NR: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs = (pid * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    mask = offs < E
+    nrn = offs % N
+    zero = tl.zeros([BLOCK], dtype=tl.float32)
+    TE = T * E
+    # parameters (float32, per neuron)
+    pb = _ld(p_ptr, P_PB * N + nrn, mask)
+    nb = zero
+    pa = zero
+    na = zero
+    pg = zero
+    ng = zero
+    pw = zero
+    nw = zero
+    th = zero
+    nth = zero
+    psc = zero
+    nsc = zero
+    if DUAL:
+        nb = _ld(p_ptr, P_NB * N + nrn, mask)
+    if SYN:
+        pa = _ld(p_ptr, P_PA * N + nrn, mask)
+        if DUAL:
+            na = _ld(p_ptr, P_NA * N + nrn, mask)
+    if REC:
+        pg = _ld(p_ptr, P_PG * N + nrn, mask)
+        pw = _ld(p_ptr, P_PW * N + nrn, mask)
+        if DUAL:
+            ng = _ld(p_ptr, P_NG * N + nrn, mask)
+            nw = _ld(p_ptr, P_NW * N + nrn, mask)
+    if KIND >= 2:
+        th = _ld(p_ptr, P_TH * N + nrn, mask)
+    if KIND >= 3:
+        nth = _ld(p_ptr, P_NTH * N + nrn, mask)
+    if KIND == 4:
+        psc = _ld(p_ptr, P_PSC * N + nrn, mask)
+        nsc = _ld(p_ptr, P_NSC * N + nrn, mask)
+    # states (float32 registers)
+    pm = _ld(s0_ptr, I_PM * E + offs, mask)
+    nm = zero
+    ps = zero
+    ns = zero
+    pr = zero
+    nr = zero
+    o = zero
+    if DUAL:
+        nm = _ld(s0_ptr, I_NM * E + offs, mask)
+    if SYN:
+        ps = _ld(s0_ptr, I_PS * E + offs, mask)
+        if DUAL:
+            ns = _ld(s0_ptr, I_NS * E + offs, mask)
+    if REC:
+        pr = _ld(s0_ptr, I_PR * E + offs, mask)
+        o = _ld(s0_ptr, I_O * E + offs, mask)
+        if DUAL:
+            nr = _ld(s0_ptr, I_NR * E + offs, mask)
+    for t in range(T):
+        idx = t * E + offs
+        x = _ld(x_ptr, idx, mask)
+        if DUAL:
+            if SYN:
+                ps = pa * ps + (1.0 - pa) * _pos(x)
+                ns = na * ns + (1.0 - na) * _neg(x)
+                d = ps + ns
+            else:
+                d = x
+            if REC:
+                pr = pg * pr + (1.0 - pg) * _pos(o)
+                nr = ng * nr + (1.0 - ng) * _neg(o)
+                r = pr + nr
+                up = _pos(d) + pw * _pos(r)
+                un = _neg(d) + nw * _neg(r)
+            else:
+                up = _pos(d)
+                un = _neg(d)
+            if KIND == 1:
+                pp = pb * pm + (1.0 - pb) * up
+                pn = nb * nm + (1.0 - nb) * un
+            else:
+                pp = pb * pm + up
+                pn = nb * nm + un
+        else:
+            if SYN:
+                ps = pa * ps + (1.0 - pa) * x
+                d = ps
+            else:
+                d = x
+            if REC:
+                pr = pg * pr + (1.0 - pg) * o
+                u = d + pw * pr
+            else:
+                u = d
+            if KIND == 1:
+                pp = pb * pm + (1.0 - pb) * u
+            else:
+                pp = pb * pm + u
+            pn = zero
+        s1, s2, pm, nm, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
+        tl.store(out_ptr + idx, o.to(out_ptr.dtype.element_ty), mask=mask)
+        if SAVE:
+            tl.store(sv_ptr + V_PP * TE + idx, pp, mask=mask)
+            if DUAL:
+                tl.store(sv_ptr + V_NP * TE + idx, pn, mask=mask)
+            if SYN:
+                tl.store(sv_ptr + V_PS * TE + idx, ps, mask=mask)
+                if DUAL:
+                    tl.store(sv_ptr + V_NS * TE + idx, ns, mask=mask)
+            if REC:
+                tl.store(sv_ptr + V_PR * TE + idx, pr, mask=mask)
+                if DUAL:
+                    tl.store(sv_ptr + V_NR * TE + idx, nr, mask=mask)
+    ty = sf_ptr.dtype.element_ty
+    tl.store(sf_ptr + I_PM * E + offs, pm.to(ty), mask=mask)
+    if DUAL:
+        tl.store(sf_ptr + I_NM * E + offs, nm.to(ty), mask=mask)
+    if SYN:
+        tl.store(sf_ptr + I_PS * E + offs, ps.to(ty), mask=mask)
+        if DUAL:
+            tl.store(sf_ptr + I_NS * E + offs, ns.to(ty), mask=mask)
+    if REC:
+        tl.store(sf_ptr + I_PR * E + offs, pr.to(ty), mask=mask)
+        tl.store(sf_ptr + I_O * E + offs, o.to(ty), mask=mask)
+        if DUAL:
+            tl.store(sf_ptr + I_NR * E + offs, nr.to(ty), mask=mask)
+
+
+@triton.jit
+def _recall(
+    sv_ptr, s0_ptr, t, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
+    DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
+    SPIKE: tl.constexpr, QUANT: tl.constexpr,
+    I_PM: tl.constexpr, I_NM: tl.constexpr, I_PS: tl.constexpr, I_NS: tl.constexpr,
+    I_PR: tl.constexpr, I_NR: tl.constexpr, I_O: tl.constexpr,
+    V_PP: tl.constexpr, V_NP: tl.constexpr, V_PS: tl.constexpr, V_NS: tl.constexpr,
+    V_PR: tl.constexpr, V_NR: tl.constexpr,
+):
+    """The forward values of step ``t`` (``t = -1``: the initial states), recomputed.
+
+    Returns the membranes before the reset, the spikes, the membranes after the
+    reset, the output and the synaptic and recurrent traces of that step.
+    """
+    zero = tl.zeros_like(th)
+    pn = zero
+    ps = zero
+    ns = zero
+    pr = zero
+    nr = zero
+    s1 = zero
+    s2 = zero
+    if t >= 0:
+        idx = t * E + offs
+        pp = _ld(sv_ptr, V_PP * TE + idx, mask)
+        if DUAL:
+            pn = _ld(sv_ptr, V_NP * TE + idx, mask)
+        if SYN:
+            ps = _ld(sv_ptr, V_PS * TE + idx, mask)
+            if DUAL:
+                ns = _ld(sv_ptr, V_NS * TE + idx, mask)
+        if REC:
+            pr = _ld(sv_ptr, V_PR * TE + idx, mask)
+            if DUAL:
+                nr = _ld(sv_ptr, V_NR * TE + idx, mask)
+        s1, s2, qp, qn, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
+    else:
+        pp = _ld(s0_ptr, I_PM * E + offs, mask)
+        if DUAL:
+            pn = _ld(s0_ptr, I_NM * E + offs, mask)
+        if SYN:
+            ps = _ld(s0_ptr, I_PS * E + offs, mask)
+            if DUAL:
+                ns = _ld(s0_ptr, I_NS * E + offs, mask)
+        o = zero
+        if REC:
+            pr = _ld(s0_ptr, I_PR * E + offs, mask)
+            o = _ld(s0_ptr, I_O * E + offs, mask)
+            if DUAL:
+                nr = _ld(s0_ptr, I_NR * E + offs, mask)
+        qp = pp
+        qn = pn
+    return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
+
+
+@triton.jit
+def _leaky_bwd_kernel(
+    x_ptr, s0_ptr, p_ptr, sv_ptr, gout_ptr, gsf_ptr, gx_ptr, gs0_ptr, gp_ptr,
+    seed, T, E, N, SPARAM,
+    DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
+    SPIKE: tl.constexpr, QUANT: tl.constexpr,
+    I_PM: tl.constexpr, I_NM: tl.constexpr, I_PS: tl.constexpr, I_NS: tl.constexpr,
+    I_PR: tl.constexpr, I_NR: tl.constexpr, I_O: tl.constexpr,
+    P_PA: tl.constexpr, P_NA: tl.constexpr, P_PB: tl.constexpr, P_NB: tl.constexpr,
+    P_PG: tl.constexpr, P_NG: tl.constexpr, P_TH: tl.constexpr, P_NTH: tl.constexpr,
+    P_PSC: tl.constexpr, P_NSC: tl.constexpr, P_PW: tl.constexpr, P_NW: tl.constexpr,
+    V_PP: tl.constexpr, V_NP: tl.constexpr, V_PS: tl.constexpr, V_NS: tl.constexpr,
+    V_PR: tl.constexpr, V_NR: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs = (pid * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    mask = offs < E
+    nrn = offs % N
+    zero = tl.zeros([BLOCK], dtype=tl.float32)
+    TE = T * E
+    pb = _ld(p_ptr, P_PB * N + nrn, mask)
+    nb = zero
+    pa = zero
+    na = zero
+    pg = zero
+    ng = zero
+    pw = zero
+    nw = zero
+    th = zero
+    nth = zero
+    psc = zero
+    nsc = zero
+    if DUAL:
+        nb = _ld(p_ptr, P_NB * N + nrn, mask)
+    if SYN:
+        pa = _ld(p_ptr, P_PA * N + nrn, mask)
+        if DUAL:
+            na = _ld(p_ptr, P_NA * N + nrn, mask)
+    if REC:
+        pg = _ld(p_ptr, P_PG * N + nrn, mask)
+        pw = _ld(p_ptr, P_PW * N + nrn, mask)
+        if DUAL:
+            ng = _ld(p_ptr, P_NG * N + nrn, mask)
+            nw = _ld(p_ptr, P_NW * N + nrn, mask)
+    if KIND >= 2:
+        th = _ld(p_ptr, P_TH * N + nrn, mask)
+    if KIND >= 3:
+        nth = _ld(p_ptr, P_NTH * N + nrn, mask)
+    if KIND == 4:
+        psc = _ld(p_ptr, P_PSC * N + nrn, mask)
+        nsc = _ld(p_ptr, P_NSC * N + nrn, mask)
+    # adjoints of the states after step t (start: gradients of the final states)
+    g_pm = _ld(gsf_ptr, I_PM * E + offs, mask)
+    g_nm = zero
+    g_ps = zero
+    g_ns = zero
+    g_pr = zero
+    g_nr = zero
+    g_o = zero
+    if DUAL:
+        g_nm = _ld(gsf_ptr, I_NM * E + offs, mask)
+    if SYN:
+        g_ps = _ld(gsf_ptr, I_PS * E + offs, mask)
+        if DUAL:
+            g_ns = _ld(gsf_ptr, I_NS * E + offs, mask)
+    if REC:
+        g_pr = _ld(gsf_ptr, I_PR * E + offs, mask)
+        g_o = _ld(gsf_ptr, I_O * E + offs, mask)
+        if DUAL:
+            g_nr = _ld(gsf_ptr, I_NR * E + offs, mask)
+    # parameter gradients, summed over time
+    d_pa = zero
+    d_na = zero
+    d_pb = zero
+    d_nb = zero
+    d_pg = zero
+    d_ng = zero
+    d_th = zero
+    d_nth = zero
+    d_psc = zero
+    d_nsc = zero
+    d_pw = zero
+    d_nw = zero
+    c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
+        sv_ptr, s0_ptr, T - 1, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
+        DUAL, SYN, REC, KIND, SPIKE, QUANT, I_PM, I_NM, I_PS, I_NS, I_PR, I_NR, I_O,
+        V_PP, V_NP, V_PS, V_NS, V_PR, V_NR,
+    )
+    for i in range(T):
+        t = T - 1 - i
+        idx = t * E + offs
+        v_pp, v_pn, v_s1, v_s2, v_qp, v_qn, v_o, v_ps, v_ns, v_pr, v_nr = _recall(
+            sv_ptr, s0_ptr, t - 1, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
+            DUAL, SYN, REC, KIND, SPIKE, QUANT, I_PM, I_NM, I_PS, I_NS, I_PR, I_NR, I_O,
+            V_PP, V_NP, V_PS, V_NS, V_PR, V_NR,
+        )
+        x = _ld(x_ptr, idx, mask)
+        go = _ld(gout_ptr, idx, mask) + g_o
+        # ---- output stage
+        if DUAL:
+            mem = c_pp + c_pn
+        else:
+            mem = c_pp
+        if KIND <= 1:
+            g_mem = go
+        elif KIND == 2:
+            ds = _dfire(mem - th, SPIKE, SPARAM, QUANT)
+            if DUAL:
+                g_half = -(g_pm + g_nm)
+                g_s = go + g_half * th * 0.5
+                d_th += g_half * c_s1 * 0.5 - g_s * ds
+            else:
+                g_s = go - th * g_pm
+                d_th += -c_s1 * g_pm - g_s * ds
+            g_mem = g_s * ds
+        else:
+            dsp = _dfire(mem - th, SPIKE, SPARAM, QUANT)
+            dsn = _dfire(-nth - mem, SPIKE, SPARAM, QUANT)
+            if KIND == 4:
+                g_sp = go * psc
+                g_sn = go * nsc
+                d_psc += go * c_s1
+                d_nsc += go * c_s2
+            else:
+                g_sp = go
+                g_sn = go
+            if DUAL:
+                g_half = -(g_pm + g_nm)
+                g_sp += g_half * 0.5 * th
+                g_sn += g_half * 0.5 * nth
+                d_th += g_half * 0.5 * c_s1 - g_sp * dsp
+                d_nth += g_half * 0.5 * c_s2 + g_sn * dsn
+            else:
+                g_sp -= th * g_pm
+                g_sn -= nth * g_pm
+                d_th += -c_s1 * g_pm - g_sp * dsp
+                d_nth += -c_s2 * g_pm + g_sn * dsn
+            g_mem = g_sp * dsp + g_sn * dsn
+        if DUAL:
+            g_pp = g_pm + g_mem
+            g_pn = g_nm + g_mem
+            # ---- recompute the drive of step t
+            if SYN:
+                d = c_ps + c_ns
+            else:
+                d = x
+            if REC:
+                r = c_pr + c_nr
+                up = _pos(d) + pw * _pos(r)
+                un = _neg(d) + nw * _neg(r)
+            else:
+                up = _pos(d)
+                un = _neg(d)
+            # ---- membranes
+            if KIND == 1:
+                d_pb += g_pp * (v_qp - up)
+                d_nb += g_pn * (v_qn - un)
+                g_up = g_pp * (1.0 - pb)
+                g_un = g_pn * (1.0 - nb)
+            else:
+                d_pb += g_pp * v_qp
+                d_nb += g_pn * v_qn
+                g_up = g_pp
+                g_un = g_pn
+            g_pm = pb * g_pp
+            g_nm = nb * g_pn
+            g_d = tl.where(d >= 0.0, g_up, g_un)
+            # ---- recurrence
+            if REC:
+                d_pw += g_up * _pos(r)
+                d_nw += g_un * _neg(r)
+                g_r = tl.where(r >= 0.0, g_up * pw, g_un * nw)
+                g_prt = g_r + g_pr
+                g_nrt = g_r + g_nr
+                d_pg += g_prt * (v_pr - _pos(v_o))
+                d_ng += g_nrt * (v_nr - _neg(v_o))
+                g_pr = pg * g_prt
+                g_nr = ng * g_nrt
+                g_o = tl.where(v_o >= 0.0, (1.0 - pg) * g_prt, (1.0 - ng) * g_nrt)
+            # ---- synapses
+            if SYN:
+                g_pst = g_d + g_ps
+                g_nst = g_d + g_ns
+                d_pa += g_pst * (v_ps - _pos(x))
+                d_na += g_nst * (v_ns - _neg(x))
+                g_ps = pa * g_pst
+                g_ns = na * g_nst
+                g_x = tl.where(x >= 0.0, (1.0 - pa) * g_pst, (1.0 - na) * g_nst)
+            else:
+                g_x = g_d
+        else:
+            g_pp = g_pm + g_mem
+            if SYN:
+                d = c_ps
+            else:
+                d = x
+            if REC:
+                u = d + pw * c_pr
+            else:
+                u = d
+            if KIND == 1:
+                d_pb += g_pp * (v_qp - u)
+                g_u = g_pp * (1.0 - pb)
+            else:
+                d_pb += g_pp * v_qp
+                g_u = g_pp
+            g_pm = pb * g_pp
+            if REC:
+                d_pw += g_u * c_pr
+                g_rt = g_u * pw + g_pr
+                d_pg += g_rt * (v_pr - v_o)
+                g_pr = pg * g_rt
+                g_o = (1.0 - pg) * g_rt
+            if SYN:
+                g_st = g_u + g_ps
+                d_pa += g_st * (v_ps - x)
+                g_ps = pa * g_st
+                g_x = (1.0 - pa) * g_st
+            else:
+                g_x = g_u
+        tl.store(gx_ptr + idx, g_x.to(gx_ptr.dtype.element_ty), mask=mask)
+        c_pp = v_pp
+        c_pn = v_pn
+        c_s1 = v_s1
+        c_s2 = v_s2
+        c_qp = v_qp
+        c_qn = v_qn
+        c_o = v_o
+        c_ps = v_ps
+        c_ns = v_ns
+        c_pr = v_pr
+        c_nr = v_nr
+    ty = gs0_ptr.dtype.element_ty
+    tl.store(gs0_ptr + I_PM * E + offs, g_pm.to(ty), mask=mask)
+    if DUAL:
+        tl.store(gs0_ptr + I_NM * E + offs, g_nm.to(ty), mask=mask)
+    if SYN:
+        tl.store(gs0_ptr + I_PS * E + offs, g_ps.to(ty), mask=mask)
+        if DUAL:
+            tl.store(gs0_ptr + I_NS * E + offs, g_ns.to(ty), mask=mask)
+    if REC:
+        tl.store(gs0_ptr + I_PR * E + offs, g_pr.to(ty), mask=mask)
+        tl.store(gs0_ptr + I_O * E + offs, g_o.to(ty), mask=mask)
+        if DUAL:
+            tl.store(gs0_ptr + I_NR * E + offs, g_nr.to(ty), mask=mask)
+    # parameter gradients: one row per parameter, [NP, E] float32 (summed over rows by the caller)
+    tl.store(gp_ptr + P_PB * E + offs, d_pb, mask=mask)
+    if DUAL:
+        tl.store(gp_ptr + P_NB * E + offs, d_nb, mask=mask)
+    if SYN:
+        tl.store(gp_ptr + P_PA * E + offs, d_pa, mask=mask)
+        if DUAL:
+            tl.store(gp_ptr + P_NA * E + offs, d_na, mask=mask)
+    if REC:
+        tl.store(gp_ptr + P_PG * E + offs, d_pg, mask=mask)
+        tl.store(gp_ptr + P_PW * E + offs, d_pw, mask=mask)
+        if DUAL:
+            tl.store(gp_ptr + P_NG * E + offs, d_ng, mask=mask)
+            tl.store(gp_ptr + P_NW * E + offs, d_nw, mask=mask)
+    if KIND >= 2:
+        tl.store(gp_ptr + P_TH * E + offs, d_th, mask=mask)
+    if KIND >= 3:
+        tl.store(gp_ptr + P_NTH * E + offs, d_nth, mask=mask)
+    if KIND == 4:
+        tl.store(gp_ptr + P_PSC * E + offs, d_psc, mask=mask)
+        tl.store(gp_ptr + P_NSC * E + offs, d_nsc, mask=mask)
+
+
+KINDS = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}
+SPIKES = {"sigmoid": 0, "heaviside_fast_sigmoid": 1, "heaviside_atan": 2, "heaviside_triangle": 3,
+          "heaviside_straight_through": 4}
+QUANTS = {"round": 0, "bernoulli": 1, "probabilistic": 2}
+
+
+def layout(dual: bool, syn: bool, rec: bool, kind: int) -> dict[str, int]:
+    """Slot indices of states (``I_*``, the order of ``LeakyConfig.states``), parameters
+    (``P_*``, the order of ``LeakyConfig.param_names``) and saved tensors (``V_*``),
+    with ``NS``, ``NP`` and ``NSAVE`` their counts. Unused slots are 0."""
+    names = ["PM", "NM", "PS", "NS", "PR", "NR", "O"]
+    lay = {f"I_{n}": 0 for n in names}
+    i = 0
+    for n, on in (("PM", True), ("NM", dual), ("PS", syn), ("NS", syn and dual),
+                  ("PR", rec), ("NR", rec and dual), ("O", rec)):
+        if on:
+            lay[f"I_{n}"] = i
+            i += 1
+    ns = i
+    pnames = ["PA", "NA", "PB", "NB", "PG", "NG", "TH", "NTH", "PSC", "NSC", "PW", "NW"]
+    lay.update({f"P_{n}": 0 for n in pnames})
+    i = 0
+    for n, on in (("PA", syn), ("NA", syn and dual), ("PB", True), ("NB", dual), ("PG", rec),
+                  ("NG", rec and dual), ("TH", kind >= 2), ("NTH", kind >= 3), ("PSC", kind == 4),
+                  ("NSC", kind == 4), ("PW", rec), ("NW", rec and dual)):
+        if on:
+            lay[f"P_{n}"] = i
+            i += 1
+    npar = i
+    vnames = ["PP", "NP", "PS", "NS", "PR", "NR"]
+    lay.update({f"V_{n}": 0 for n in vnames})
+    i = 0
+    for n, on in (("PP", True), ("NP", dual), ("PS", syn), ("NS", syn and dual), ("PR", rec),
+                  ("NR", rec and dual)):
+        if on:
+            lay[f"V_{n}"] = i
+            i += 1
+    lay["NS"] = ns
+    lay["NP"] = npar
+    lay["NSAVE"] = i
+    return lay
+
+
+def _block(E: int, device: torch.device, block: int) -> int:
+    if block:
+        return block
+    cap = 256 if device.type == "cuda" else 256
+    return max(16, min(cap, triton.next_power_of_2(E)))
+
+
+def _flags(flags: tuple[int, int, int, int, int, int]) -> dict[str, int]:
+    dual, syn, rec, kind, spike, quant = flags
+    return dict(DUAL=bool(dual), SYN=bool(syn), REC=bool(rec), KIND=kind, SPIKE=spike, QUANT=quant)
+
+
+def leaky_forward(
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    flags: tuple[int, int, int, int, int, int],
+    spike_param: float,
+    seed: int,
+    save: bool,
+    block: int = 0,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the forward kernel.
+
+    Args:
+        x: ``[T, E]`` contiguous input (neuron ``e % N``).
+        s0: ``[NS, E]`` initial states (order of ``LeakyConfig.states``), dtype of ``x``.
+        p: ``[NP, N]`` float32 activated parameters (order of ``LeakyConfig.param_names``).
+        flags: ``(dual, synaptic, recurrent, kind, spike, quant)`` as ints.
+        spike_param: The spike function's slope / width parameter.
+        seed: Philox seed for random quantisation.
+        save: Store what the backward pass needs.
+        block: Elements per program (power of two); 0 picks one.
+
+    Returns:
+        ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``.
+    """
+    T, E = x.shape
+    N = p.shape[1]
+    f = _flags(flags)
+    lay = layout(f["DUAL"], f["SYN"], f["REC"], f["KIND"])
+    out = torch.empty_like(x)
+    sf = torch.empty_like(s0)
+    sv = (
+        torch.empty((lay["NSAVE"], T, E), dtype=torch.float32, device=x.device)
+        if save
+        else torch.empty(0, dtype=torch.float32, device=x.device)
+    )
+    if T == 0 or E == 0:
+        return out, s0.clone(), sv
+    BLOCK = _block(E, x.device, block)
+    consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
+        x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
+        SAVE=save, BLOCK=BLOCK, num_warps=4, **f, **consts,
+    )
+    return out, sf, sv
+
+
+def leaky_backward(
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    sv: Tensor,
+    grad_out: Tensor,
+    grad_sf: Tensor,
+    flags: tuple[int, int, int, int, int, int],
+    spike_param: float,
+    seed: int,
+    block: int = 0,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the BPTT kernel.
+
+    Args:
+        x, s0, p, flags, spike_param, seed: As given to `leaky_forward`.
+        sv: The saved tensors from `leaky_forward` (``save=True``).
+        grad_out: ``[T, E]`` gradient of the outputs.
+        grad_sf: ``[NS, E]`` gradient of the final states.
+        block: Elements per program; 0 picks one.
+
+    Returns:
+        ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
+        over time; the caller sums it over the rows that share a neuron.
+    """
+    T, E = x.shape
+    N = p.shape[1]
+    f = _flags(flags)
+    lay = layout(f["DUAL"], f["SYN"], f["REC"], f["KIND"])
+    gx = torch.empty_like(x)
+    gs0 = torch.empty_like(s0)
+    gp = torch.empty((lay["NP"], E), dtype=torch.float32, device=x.device)
+    BLOCK = _block(E, x.device, block)
+    consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
+        x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
+        BLOCK=BLOCK, num_warps=4, **f, **consts,
+    )
+    return gx, gs0, gp
