@@ -1,4 +1,4 @@
-"""Sequence mode of the leaky-integrator layers: dispatch to the fast paths."""
+"""Sequence mode of the leaky-integrator layers: the module side of `leaky_sequence`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from tracetorch.core._sequence import loop_over_time
+from tracetorch.core._sequence import check_time_dim
+
+from .functional._sequence import leaky_sequence
 
 if TYPE_CHECKING:
     from ._leaky import LeakyLayer
@@ -14,4 +16,17 @@ if TYPE_CHECKING:
 
 def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
     """Run ``layer`` over a whole sequence (see `LeakyLayer.forward_sequence`)."""
-    return loop_over_time(layer, x, time_dim)
+    t = check_time_dim(type(layer).__name__, x, time_dim)
+    xt = x.movedim(t, 0) if t != 0 else x
+    first = xt[0]
+    layer._ensure_states(first)
+    d = layer.__dict__
+    names = d["_snames"]
+    states = tuple(d[n] for n in names)
+    params = layer._params(first)
+    out, final = leaky_sequence(
+        layer.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"]
+    )
+    for n, s in zip(names, final):
+        d[n] = s
+    return out.movedim(0, t) if t != 0 else out

@@ -27,7 +27,12 @@ FireFn = Callable[[Tensor], Tensor]
 
 
 def positive_part(v: Tensor) -> Tensor:
-    """``p(v) = max(v, 0)``, with gradient 1 where ``v >= 0``.
+    """``p(v) = max(v, 0)``, with gradient 1 where ``v >= 0`` (also at ``v == 0``).
+
+    The gradient at 0 is fixed explicitly (``torch.clamp_min`` and ``relu`` give 0
+    there) so that, with `negative_part`, ``p'(v) + n'(v) == 1`` everywhere: a zero
+    (e.g. a neuron that did not spike) passes its gradient through the positive
+    pathway.
 
     Args:
         v: Any tensor.
@@ -35,7 +40,7 @@ def positive_part(v: Tensor) -> Tensor:
     Returns:
         The positive part of ``v``.
     """
-    return torch.clamp_min(v, 0.0)
+    return torch.where(v >= 0, v, 0.0)
 
 
 def negative_part(v: Tensor) -> Tensor:
@@ -47,7 +52,7 @@ def negative_part(v: Tensor) -> Tensor:
     Returns:
         The negative part of ``v``: ``v - p(v)``, exactly ``min(v, 0)``.
     """
-    return v - torch.clamp_min(v, 0.0)
+    return v - torch.where(v >= 0, v, 0.0)
 
 
 def spike_then_quant(spike_fn: FireFn, quant_fn: FireFn, v: Tensor) -> Tensor:

@@ -1,0 +1,290 @@
+"""One autograd function over a whole sequence for the spiking (B, T, TS) layers.
+
+The forward runs `tracetorch.snn.functional._step._step` (the very code of a single
+step) over time under ``no_grad``, so outputs, states and random draws are those of
+stepping. The backward is a hand-written backpropagation through time.
+
+Memory: plain autograd over ``T`` steps keeps every intermediate of every step
+(for LIB: the previous membrane, membrane-minus-threshold, the spike, the reset
+product, plus the graph nodes). This function keeps, per step, only
+
+* the membrane(s) before the reset (one tensor; two for dual layers),
+* the spikes for T/TS (``s_pos`` and ``s_neg``; B reuses its output),
+* the synaptic and recurrent traces for S and R layers (their values after each
+  step; the previous output is the output itself),
+
+and recomputes everything else (the membrane after the reset, the drive, the local
+derivative of the spike) during the backward. For LIB that is one tensor of the
+step's size per step besides the output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+from torch import Tensor
+
+from ._config import LeakyConfig
+from ._step import _step
+from ._surrogate import fire_derivative
+
+__all__ = ["spiking_sequence"]
+
+
+def _sum_to(g: Tensor, like: Tensor) -> Tensor:
+    if g.shape == like.shape:
+        return g
+    return g.sum_to_size(like.shape)
+
+
+def _acc(acc: Optional[Tensor], v: Tensor) -> Tensor:
+    return v if acc is None else acc.add_(v)
+
+
+class _SpikingBPTT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, cfg: LeakyConfig, spike_fn: Any, quant_fn: Any, fire: Callable[[Tensor], Tensor], n_states: int, x: Tensor, *tensors: Tensor):  # type: ignore[override]
+        states = tuple(tensors[:n_states])
+        params = tuple(tensors[n_states:])
+        T = x.shape[0]
+        outs = []
+        pre: list[tuple[Tensor, ...]] = []
+        spikes: list[tuple[Tensor, ...]] = []
+        traj: list[tuple[Tensor, ...]] = []  # syn / rec traces after each step
+        nm = 2 if cfg.dual else 1
+        first_trace = nm
+        last_trace = len(cfg.states) - (1 if cfg.recurrent else 0)
+        st = states
+        for t in range(T):
+            out, st, extras = _step(cfg, x[t], st, params, fire)
+            outs.append(out)
+            pre.append(extras[:nm])
+            if cfg.output != "B":
+                spikes.append(extras[nm:])
+            if last_trace > first_trace:
+                traj.append(st[first_trace:last_trace])
+        y = torch.stack(outs)
+        final = list(st)
+        ctx.cfg = cfg
+        ctx.spike_fn = spike_fn
+        ctx.quant_fn = quant_fn
+        ctx.n_states = n_states
+        ctx.pre = pre
+        ctx.spikes = spikes
+        ctx.traj = traj
+        ctx.save_for_backward(x, y, *states, *params)
+        return (y, *final)
+
+    @staticmethod
+    def backward(ctx: Any, g_y: Optional[Tensor], *g_final: Optional[Tensor]):  # type: ignore[override]
+        cfg: LeakyConfig = ctx.cfg
+        saved = ctx.saved_tensors
+        x = saved[0]
+        outs = saved[1]  # the outputs: B spikes, and the previous output of R layers
+        n_states = ctx.n_states
+        states0 = saved[2 : 2 + n_states]
+        params = saved[2 + n_states :]
+        needs = ctx.needs_input_grad
+        need_x = needs[5]
+        need_s = needs[6 : 6 + n_states]
+        need_p = needs[6 + n_states :]
+        spike_fn, quant_fn = ctx.spike_fn, ctx.quant_fn
+        pre, spikes, traj = ctx.pre, ctx.spikes, ctx.traj
+        T = x.shape[0]
+        dual, syn_on, rec_on, kind = cfg.dual, cfg.synaptic, cfg.recurrent, cfg.output
+        h = 0.5 if dual else 1.0
+        zeros = torch.zeros_like(x[0])
+
+        # adjoints of the states after the current step
+        G = [g if g is not None else zeros for g in g_final]
+        # parameter positions
+        pi = 0
+        if syn_on:
+            ia = pi
+            pi += 2 if dual else 1
+        ib = pi
+        pi += 2 if dual else 1
+        if rec_on:
+            ig = pi
+            pi += 2 if dual else 1
+        ith = pi
+        iw = len(params) - (2 if dual else 1)
+        acc: list[Optional[Tensor]] = [None] * len(params)
+
+        def add(i: int, v: Tensor) -> None:
+            if need_p[i]:
+                acc[i] = _acc(acc[i], v)
+
+        gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need_x else None
+        nm = 2 if dual else 1
+        si = nm  # index of first syn state
+        ri = nm + ((2 if dual else 1) if syn_on else 0)  # index of first rec state
+
+        def mem_after(t: int) -> tuple[Tensor, ...]:
+            """Membrane(s) after step t's reset, recomputed exactly as the forward did."""
+            p = pre[t]
+            if kind == "B":
+                s = outs[t]
+                th = params[ith]
+                if dual:
+                    half = s * th * 0.5
+                    return (p[0] - half, p[1] - half)
+                return (p[0] - s * th,)
+            sp, sn = spikes[t]
+            pth, nth = params[ith], params[ith + 1]
+            if dual:
+                half = (sp * pth + sn * nth) * 0.5
+                return (p[0] - half, p[1] - half)
+            return (p[0] - (sp * pth + sn * nth),)
+
+        for t in range(T - 1, -1, -1):
+            xt = x[t]
+            g_o = g_y[t] if g_y is not None else zeros
+            if rec_on:
+                g_o = g_o + G[-1]
+            Gm = G[0] + G[1] if dual else G[0]
+            p = pre[t]
+            mem = p[0] + p[1] if dual else p[0]
+            # ---- spike and reset
+            if kind == "B":
+                th = params[ith]
+                s = outs[t]
+                fp = fire_derivative(spike_fn, quant_fn, mem - th)
+                g_s = g_o - (h * th) * Gm
+                g_mem = g_s * fp
+                add(ith, -(h * s * Gm + g_mem))
+            else:
+                sp, sn = spikes[t]
+                pth, nth = params[ith], params[ith + 1]
+                fp = fire_derivative(spike_fn, quant_fn, mem - pth)
+                fn = fire_derivative(spike_fn, quant_fn, -nth - mem)
+                if kind == "TS":
+                    psc, nsc = params[ith + 2], params[ith + 3]
+                    add(ith + 2, g_o * sp)
+                    add(ith + 3, g_o * sn)
+                    g_sp = g_o * psc - (h * pth) * Gm
+                    g_sn = g_o * nsc - (h * nth) * Gm
+                else:
+                    g_sp = g_o - (h * pth) * Gm
+                    g_sn = g_o - (h * nth) * Gm
+                a_p = g_sp * fp
+                a_n = g_sn * fn
+                g_mem = a_p + a_n
+                add(ith, -(h * sp * Gm + a_p))
+                add(ith + 1, a_n - h * sn * Gm)
+            # ---- membrane (mem_pre = beta * mem_prev + u)
+            prev_mem = mem_after(t - 1) if t > 0 else states0[:nm]
+            if dual:
+                g_pp = G[0] + g_mem
+                g_np = G[1] + g_mem
+                add(ib, g_pp * prev_mem[0])
+                add(ib + 1, g_np * prev_mem[1])
+                G[0] = params[ib] * g_pp
+                G[1] = params[ib + 1] * g_np
+            else:
+                g_u = G[0] + g_mem
+                add(ib, g_u * prev_mem[0])
+                G[0] = params[ib] * g_u
+            # ---- drive d
+            if syn_on:
+                cur_syn = traj[t][: (2 if dual else 1)]
+                prev_syn = (traj[t - 1][: (2 if dual else 1)] if t > 0 else states0[si : si + (2 if dual else 1)])
+            if dual:
+                d = cur_syn[0] + cur_syn[1] if syn_on else xt
+            # ---- recurrence
+            if rec_on:
+                k = (2 if dual else 1) if syn_on else 0
+                cur_rec = traj[t][k:]
+                if t > 0:
+                    prev_rec = traj[t - 1][k:]
+                    o_prev = outs[t - 1]
+                else:
+                    prev_rec = states0[ri : ri + (2 if dual else 1)]
+                    o_prev = states0[-1]
+                if dual:
+                    pw, nw = params[iw], params[iw + 1]
+                    pg, ng = params[ig], params[ig + 1]
+                    r = cur_rec[0] + cur_rec[1]
+                    rpos = r >= 0
+                    add(iw, g_pp * torch.clamp_min(r, 0.0))
+                    add(iw + 1, g_np * (r - torch.clamp_min(r, 0.0)))
+                    g_r = torch.where(rpos, g_pp * pw, g_np * nw)
+                    g_pr = G[ri] + g_r
+                    g_nr = G[ri + 1] + g_r
+                    o_pos = torch.clamp_min(o_prev, 0.0)
+                    add(ig, g_pr * (prev_rec[0] - o_pos))
+                    add(ig + 1, g_nr * (prev_rec[1] - (o_prev - o_pos)))
+                    G[ri] = pg * g_pr
+                    G[ri + 1] = ng * g_nr
+                    G[-1] = torch.where(o_prev >= 0, (1.0 - pg) * g_pr, (1.0 - ng) * g_nr)
+                    g_d = torch.where(d >= 0, g_pp, g_np)
+                else:
+                    w = params[iw]
+                    gm = params[ig]
+                    add(iw, g_u * cur_rec[0])
+                    g_rec = G[ri] + g_u * w
+                    add(ig, g_rec * (prev_rec[0] - o_prev))
+                    G[ri] = gm * g_rec
+                    G[-1] = (1.0 - gm) * g_rec
+                    g_d = g_u
+            elif dual:
+                g_d = torch.where(d >= 0, g_pp, g_np)
+            else:
+                g_d = g_u
+            # ---- synapse
+            if syn_on:
+                if dual:
+                    pa, na = params[ia], params[ia + 1]
+                    g_ps = G[si] + g_d
+                    g_ns = G[si + 1] + g_d
+                    x_pos = torch.clamp_min(xt, 0.0)
+                    add(ia, g_ps * (prev_syn[0] - x_pos))
+                    add(ia + 1, g_ns * (prev_syn[1] - (xt - x_pos)))
+                    G[si] = pa * g_ps
+                    G[si + 1] = na * g_ns
+                    if gx is not None:
+                        torch.where(xt >= 0, (1.0 - pa) * g_ps, (1.0 - na) * g_ns, out=gx[t])
+                else:
+                    a = params[ia]
+                    g_syn = G[si] + g_d
+                    add(ia, g_syn * (prev_syn[0] - xt))
+                    G[si] = a * g_syn
+                    if gx is not None:
+                        torch.mul(g_syn, 1.0 - a, out=gx[t])
+            elif gx is not None:
+                gx[t].copy_(g_d)
+
+        g_states = [(_sum_to(G[i], states0[i]) if need_s[i] else None) for i in range(n_states)]
+        g_params = [(_sum_to(acc[i], params[i]) if (need_p[i] and acc[i] is not None) else None) for i in range(len(params))]
+        ctx.pre = ctx.spikes = ctx.traj = None
+        return (None, None, None, None, None, gx, *g_states, *g_params)
+
+
+def spiking_sequence(
+    cfg: LeakyConfig,
+    x: Tensor,
+    states: tuple[Tensor, ...],
+    params: tuple[Tensor, ...],
+    spike_fn: Any,
+    quant_fn: Any,
+    fire: Callable[[Tensor], Tensor],
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """A spiking (B/T/TS) configuration over a whole sequence, with a hand-written BPTT.
+
+    Args:
+        cfg: A spiking configuration.
+        x: ``[T, ...]``, time first; ``x[t]`` is one timestep.
+        states: The states before the first step (order of ``cfg.states``).
+        params: Activated parameters (order of ``cfg.param_names``), broadcastable
+            against ``x[t]``.
+        spike_fn: A built-in `tt.functional.SpikeFunction`.
+        quant_fn: ``quant_round``, ``quant_bernoulli`` or ``quant_probabilistic``.
+        fire: The function the step uses (``quant_fn(spike_fn(v))``, or ``spike_fn``
+            alone where the quantisation cannot change a 0/1 spike).
+
+    Returns:
+        ``(outputs [T, ...], final_states)``, equal to stepping.
+    """
+    res = _SpikingBPTT.apply(cfg, spike_fn, quant_fn, fire, len(states), x, *states, *params)
+    return res[0], tuple(res[1:])
