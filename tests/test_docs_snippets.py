@@ -1,0 +1,119 @@
+"""Every code block in the docs and the README runs (or says why it cannot).
+
+Rules, per Markdown file (``README.md`` and ``docs/**/*.md``):
+
+* ```` ```python ```` blocks are executed in order, in one namespace per file (so a
+  later block may use names from an earlier one), in a temporary working directory,
+  with matplotlib's non-interactive backend.
+* A block of any other language (``bash``, ``console``, ...) or with no language must
+  be marked as not runnable: an HTML comment ``<!-- not-runnable: <reason> -->`` on
+  the line right before its opening fence or, failing that, right after its closing
+  fence (blank lines between are allowed). The same marker on a python block skips it. ``text`` / ``output`` blocks are output, not code.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = {"python", "py"}
+OUTPUT = {"text", "txt", "output"}
+MARKER = re.compile(r"^\s*<!--\s*not-runnable:\s*(\S.*?)\s*-->\s*$")
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
+
+
+@dataclass
+class Block:
+    path: Path
+    line: int  # 1-based line of the opening fence
+    lang: str
+    code: str
+    skip_reason: str | None
+
+
+def _files() -> list[Path]:
+    files = [ROOT / "README.md"] if (ROOT / "README.md").exists() else []
+    files += sorted((ROOT / "docs").rglob("*.md"))
+    return files
+
+
+def parse_blocks(path: Path) -> list[Block]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    spans: list[tuple[int, int, str, str]] = []  # (open line, close line, lang, code)
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence = m["indent"], m["fence"]
+        info = m["info"].strip()
+        lang = info.split()[0].lstrip(".{").rstrip("}").lower() if info else ""
+        start = i
+        body: list[str] = []
+        i += 1
+        close = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        while i < len(lines) and not close.match(lines[i].rstrip()):
+            body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i].lstrip())
+            i += 1
+        spans.append((start, i, lang, "\n".join(body) + "\n"))
+        i += 1
+    # A marker line marks the block whose fence opens right after it (blank lines
+    # allowed); failing that, the block whose fence closes right before it.
+    reasons: dict[int, str] = {}
+    opens = {s[0]: n for n, s in enumerate(spans)}
+    closes = {s[1]: n for n, s in enumerate(spans)}
+    for k, line in enumerate(lines):
+        mm = MARKER.match(line)
+        if not mm:
+            continue
+        nxt = next((j for j in range(k + 1, len(lines)) if lines[j].strip()), None)
+        prv = next((j for j in range(k - 1, -1, -1) if lines[j].strip()), None)
+        if nxt in opens:
+            reasons.setdefault(opens[nxt], mm.group(1))
+        elif prv in closes:
+            reasons.setdefault(closes[prv], mm.group(1))
+    return [Block(path, s[0] + 1, s[2], s[3], reasons.get(n)) for n, s in enumerate(spans)]
+
+
+FILES = _files()
+
+
+def test_docs_have_code_blocks():
+    assert sum(1 for f in FILES for b in parse_blocks(f) if b.lang in RUN) >= 10
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(f.relative_to(ROOT)) for f in FILES])
+def test_code_blocks_run(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    rel = path.relative_to(ROOT)
+    unmarked = [
+        f"{rel}:{b.line} ({b.lang or 'no language'})"
+        for b in parse_blocks(path)
+        if b.lang not in RUN and b.lang not in OUTPUT and b.skip_reason is None
+    ]
+    assert not unmarked, (
+        "code blocks that are neither python nor marked `<!-- not-runnable: reason -->`: " + ", ".join(unmarked)
+    )
+    namespace: dict = {"__name__": "__docs__"}
+    for b in parse_blocks(path):
+        if b.lang not in RUN or b.skip_reason is not None:
+            continue
+        try:
+            code = compile(b.code, f"{rel}:{b.line}", "exec")
+            exec(code, namespace)
+        except Exception:
+            pytest.fail(f"code block at {rel}:{b.line} failed:\n{b.code}\n{traceback.format_exc()}")
+        finally:
+            try:
+                import matplotlib.pyplot as plt
+
+                plt.close("all")
+            except ImportError:  # pragma: no cover
+                pass
