@@ -9,7 +9,11 @@
 """
 
 from ._config import LAYER_NAMES, OUTPUT_KINDS, LeakyConfig, ParamInfo
+from ._bptt import spiking_sequence
+from ._scan import linear_scan
+from ._sequence import leaky_sequence, leaky_sequence_reference, linear_sequence
 from ._step import leaky_step, negative_part, positive_part, spike_then_quant
+from ._surrogate import fire_derivative, has_fire_derivative
 
 __all__ = [
     "LAYER_NAMES",
@@ -20,4 +24,11 @@ __all__ = [
     "positive_part",
     "negative_part",
     "spike_then_quant",
+    "leaky_sequence_reference",
+    "leaky_sequence",
+    "linear_sequence",
+    "linear_scan",
+    "spiking_sequence",
+    "fire_derivative",
+    "has_fire_derivative",
 ]
