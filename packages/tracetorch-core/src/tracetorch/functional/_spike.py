@@ -41,56 +41,31 @@ def _check_slope(factory: str, name: str, value: float) -> float:
     return float(value)
 
 
-class _FastSigmoidGrad(torch.autograd.Function):
+def _surrogate_grad(kind: str, p: float, x: Tensor) -> Tensor:
+    """Derivative of the smooth stand-in of a Heaviside spike (see `SpikeFunction.surrogate`)."""
+    if kind == "heaviside_fast_sigmoid":
+        return 1.0 / (p * x.abs() + 1.0) ** 2
+    if kind == "heaviside_atan":
+        return (p / 2.0) / (1.0 + (math.pi / 2.0 * p * x) ** 2)
+    if kind == "heaviside_triangle":
+        return torch.clamp(1.0 - x.abs() / p, min=0.0) / p
+    return torch.full_like(x, p)  # straight-through
+
+
+class _HeavisideSurrogate(torch.autograd.Function):
+    """Forward: ``x >= 0`` as 0/1 in ``x``'s dtype. Backward: the surrogate's derivative."""
+
     @staticmethod
-    def forward(ctx, x: Tensor, slope: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, kind: str, param: float) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        ctx.slope = slope
+        ctx.kind = kind
+        ctx.param = param
         return (x >= 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad / (ctx.slope * x.abs() + 1.0) ** 2, None
-
-
-class _ATanGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, alpha: float) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        a = ctx.alpha
-        return grad * (a / 2.0) / (1.0 + (math.pi / 2.0 * a * x) ** 2), None
-
-
-class _TriangleGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, width: float) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        ctx.width = width
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        w = ctx.width
-        return grad * torch.clamp(1.0 - x.abs() / w, min=0.0) / w, None
-
-
-class _StraightThroughGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, scale: float) -> Tensor:  # type: ignore[override]
-        ctx.scale = scale
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        return grad * ctx.scale, None
+        return grad * _surrogate_grad(ctx.kind, ctx.param, x), None, None
 
 
 class SpikeFunction:
@@ -117,16 +92,9 @@ class SpikeFunction:
 
     def __call__(self, x: Tensor) -> Tensor:
         """Apply the spike function to membrane-minus-threshold ``x``."""
-        kind = self.kind
-        if kind == "sigmoid":
+        if self.kind == "sigmoid":
             return torch.sigmoid(self.param * x)
-        if kind == "heaviside_fast_sigmoid":
-            return _FastSigmoidGrad.apply(x, self.param)
-        if kind == "heaviside_atan":
-            return _ATanGrad.apply(x, self.param)
-        if kind == "heaviside_triangle":
-            return _TriangleGrad.apply(x, self.param)
-        return _StraightThroughGrad.apply(x, self.param)
+        return _HeavisideSurrogate.apply(x, self.kind, self.param)
 
     def surrogate(self, x: Tensor) -> Tensor:
         """The smooth function whose derivative is this spike function's gradient.
