@@ -257,7 +257,6 @@ class _SpikingBPTT(torch.autograd.Function):
 
         g_states = [(_sum_to(G[i], states0[i]) if need_s[i] else None) for i in range(n_states)]
         g_params = [(_sum_to(acc[i], params[i]) if (need_p[i] and acc[i] is not None) else None) for i in range(len(params))]
-        ctx.pre = ctx.spikes = ctx.traj = None
         return (None, None, None, None, None, gx, *g_states, *g_params)
 
 
