@@ -17,6 +17,7 @@ argument of the functions in `tracetorch.kernels.dispatch`.
 
 from . import dispatch
 from ._backend import ENV_VAR, KERNEL_DTYPES, kernels_mode, triton_available, use_kernels_for
+from .ops.leaky import leaky_sequence, leaky_sequence_naive, leaky_step
 from .ops.scan import linear_scan, linear_scan_naive
 
 __all__ = [
@@ -24,6 +25,9 @@ __all__ = [
     "KERNEL_DTYPES",
     "dispatch",
     "kernels_mode",
+    "leaky_sequence",
+    "leaky_sequence_naive",
+    "leaky_step",
     "linear_scan",
     "linear_scan_naive",
     "triton_available",

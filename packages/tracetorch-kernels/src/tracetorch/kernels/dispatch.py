@@ -1,25 +1,39 @@
 """Dispatch between the Triton kernels and the pure-PyTorch references.
 
-The snn and rnn layers call these functions from their sequence (and step) paths
-when ``tracetorch-kernels`` is installed. Each takes the same arguments as the
-reference it stands for plus ``use_kernels``: ``None`` (the default) follows the
+The snn and rnn layers call these functions from their sequence paths when
+``tracetorch-kernels`` is installed. Each takes the arguments of the reference it
+stands for plus ``use_kernels``: ``None`` (the default) follows the
 ``TRACETORCH_KERNELS`` environment variable and then the automatic rule – kernels
 only for CUDA tensors of dtype float32/bfloat16/float16 with Triton importable –
-``True`` forces the kernels (on CPU they run through Triton's interpreter) and
-``False`` the reference. On the reference path Triton is never imported.
+``True`` forces the kernels (on CPU they run through Triton's interpreter, which
+needs ``TRITON_INTERPRET=1`` before Triton is imported) and ``False`` the
+reference. On the reference path Triton is never imported.
+
+Example:
+    ```python
+    from tracetorch.kernels import dispatch
+
+    if dispatch.use_kernels_for(x):      # CUDA, fp32/bf16/fp16, Triton importable
+        ...
+    h = dispatch.linear_scan(a, b, h0)   # kernel or reference, decided per call
+    ```
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from torch import Tensor
 
 from ._backend import use_kernels_for
+from .ops.leaky import leaky_sequence as _leaky_kernel
+from .ops.leaky import leaky_sequence_naive
+from .ops.leaky import leaky_step as _leaky_step_kernel
+from .ops.leaky import supports as leaky_supported
 from .ops.scan import linear_scan as _scan_kernel
 from .ops.scan import linear_scan_naive
 
-__all__ = ["use_kernels_for", "linear_scan"]
+__all__ = ["use_kernels_for", "linear_scan", "leaky_sequence", "leaky_step", "leaky_supported", "wants_leaky"]
 
 
 def linear_scan(
@@ -48,3 +62,106 @@ def linear_scan(
     if use_kernels_for(a, b, h0, use_kernels=use_kernels):
         return _scan_kernel(a, b, h0)
     return (reference or linear_scan_naive)(a, b, h0)
+
+
+def wants_leaky(
+    cfg: Any,
+    x: Tensor,
+    states: tuple[Tensor, ...] = (),
+    spike_fn: Any = None,
+    quant_fn: Any = None,
+    *,
+    use_kernels: Optional[bool] = None,
+) -> bool:
+    """Whether a leaky-integrator call should run the kernel.
+
+    True when the configuration and its spike/quantisation functions have a kernel
+    (`leaky_supported`) and `use_kernels_for` says so for ``x`` and the states.
+
+    Args:
+        cfg: A ``LeakyConfig``.
+        x: The input.
+        states: The states.
+        spike_fn: The spike function.
+        quant_fn: The quantisation function.
+        use_kernels: As for `use_kernels_for`.
+
+    Returns:
+        True to call `leaky_sequence` (or `leaky_step`) of this module.
+    """
+    return leaky_supported(cfg, spike_fn, quant_fn) and use_kernels_for(x, *states, use_kernels=use_kernels)
+
+
+def leaky_sequence(
+    cfg: Any,
+    x: Tensor,
+    states: tuple[Tensor, ...],
+    params: tuple[Tensor, ...],
+    spike_fn: Any = None,
+    quant_fn: Any = None,
+    *,
+    dim: int = -1,
+    use_kernels: Optional[bool] = None,
+    reference: Optional[Callable[..., tuple[Tensor, tuple[Tensor, ...]]]] = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """A leaky-integrator configuration over a sequence, by the kernel or the reference.
+
+    Configurations whose spike or quantisation function is a custom callable always
+    take the reference path (the kernel has no derivative for it), even when forced.
+
+    Args:
+        cfg: A ``LeakyConfig``.
+        x: ``[T, *step]``, time first, neurons along ``dim`` of a step.
+        states: States before the first step (order of ``cfg.states``).
+        params: Activated parameters (order of ``cfg.param_names``).
+        spike_fn: The spike function (spiking kinds).
+        quant_fn: The quantisation function (spiking kinds).
+        dim: The neuron axis of one step.
+        use_kernels: Force the kernel (True) or the reference (False); None decides.
+        reference: Called as ``reference(cfg, x, states, params, spike_fn, quant_fn)``
+            on the reference path; by default
+            `tracetorch.kernels.ops.leaky.leaky_sequence_naive`.
+
+    Returns:
+        ``(outputs [T, *step], final states)``.
+    """
+    if wants_leaky(cfg, x, states, spike_fn, quant_fn, use_kernels=use_kernels):
+        return _leaky_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+    return (reference or leaky_sequence_naive)(cfg, x, states, params, spike_fn, quant_fn)
+
+
+def leaky_step(
+    cfg: Any,
+    x: Tensor,
+    states: tuple[Tensor, ...],
+    params: tuple[Tensor, ...],
+    spike_fn: Any = None,
+    quant_fn: Any = None,
+    *,
+    dim: int = -1,
+    use_kernels: Optional[bool] = None,
+    reference: Optional[Callable[..., tuple[Tensor, tuple[Tensor, ...]]]] = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """One timestep by the fused step kernel (one launch) or the reference.
+
+    Args:
+        cfg: A ``LeakyConfig``.
+        x: One timestep, neurons along ``dim``.
+        states: The states (order of ``cfg.states``).
+        params: Activated parameters (order of ``cfg.param_names``).
+        spike_fn: The spike function (spiking kinds).
+        quant_fn: The quantisation function (spiking kinds).
+        dim: The neuron axis of ``x``.
+        use_kernels: Force the kernel (True) or the reference (False); None decides.
+        reference: Called as ``reference(cfg, x, states, params, spike_fn, quant_fn)``
+            on the reference path; by default one step of the snn reference.
+
+    Returns:
+        ``(output, new states)``.
+    """
+    if wants_leaky(cfg, x, states, spike_fn, quant_fn, use_kernels=use_kernels):
+        return _leaky_step_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+    if reference is not None:
+        return reference(cfg, x, states, params, spike_fn, quant_fn)
+    out, final = leaky_sequence_naive(cfg, x.unsqueeze(0), states, params, spike_fn, quant_fn)
+    return out[0], final

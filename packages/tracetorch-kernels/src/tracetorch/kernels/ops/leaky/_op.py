@@ -177,6 +177,7 @@ def leaky_sequence(
     params: tuple[Tensor, ...],
     spike_fn: Any = None,
     quant_fn: Any = None,
+    dim: int = -1,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """A leaky-integrator configuration over a whole sequence, by the Triton kernel.
 
@@ -190,16 +191,20 @@ def leaky_sequence(
 
     Args:
         cfg: A ``tracetorch.snn.functional.LeakyConfig``.
-        x: ``[T, ..., N]``: time first, neurons last.
+        x: ``[T, *step]``: time first; ``x[t]`` is one timestep with the neurons
+            along ``dim``.
         states: The states before the first step in the order of ``cfg.states``,
-            each broadcastable to ``[..., N]``.
+            each broadcastable to one step's shape.
         params: The activated parameters in the order of ``cfg.param_names``, each
-            ``[]`` or ``[N]`` (rank 0 or 1).
+            with 1 or ``N`` elements (rank 0 or 1; trailing singleton axes, as the
+            layers view them for ``dim != -1``, are fine).
         spike_fn: A built-in `tracetorch.functional.SpikeFunction` (spiking kinds).
         quant_fn: ``quant_round``, ``quant_bernoulli`` or ``quant_probabilistic``.
+        dim: The neuron axis of one timestep (the layer's ``dim``); other layouts
+            than neurons-last are moved (copied) to it and back.
 
     Returns:
-        ``(outputs [T, ..., N], final states)`` with the states shaped ``[..., N]``.
+        ``(outputs [T, *step], final states shaped like one step)``.
 
     Raises:
         ValueError: for spike or quantisation functions the kernel does not implement
@@ -211,6 +216,16 @@ def leaky_sequence(
             f"quant_fn={quant_fn!r} has no kernel (custom callables run on the reference path)."
         )
     flags, sparam = config_flags(cfg, spike_fn, quant_fn)
+    nd = x.ndim - 1
+    if not -nd <= dim < nd:
+        raise ValueError(f"tracetorch.kernels.leaky_sequence: dim={dim} is out of range for steps of {nd} dims.")
+    d = dim % nd
+    if d != nd - 1:
+        step = tuple(x.shape[1:])
+        xs = x.movedim(d + 1, -1)
+        sts = tuple(s.expand(step).movedim(d, -1) for s in states)
+        out, final = leaky_sequence(cfg, xs, sts, params, spike_fn, quant_fn, -1)
+        return out.movedim(-1, d + 1), tuple(s.movedim(-1, d) for s in final)
     T = x.shape[0]
     step_shape = tuple(x.shape[1:])
     N = step_shape[-1]
@@ -235,6 +250,7 @@ def leaky_step(
     params: tuple[Tensor, ...],
     spike_fn: Any = None,
     quant_fn: Any = None,
+    dim: int = -1,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """One timestep in one kernel launch (forward) and one launch for its backward.
 
@@ -243,14 +259,15 @@ def leaky_step(
 
     Args:
         cfg: A ``LeakyConfig``.
-        x: One timestep ``[..., N]``, neurons last.
+        x: One timestep, neurons along ``dim``.
         states: As for `leaky_sequence`.
         params: As for `leaky_sequence`.
         spike_fn: As for `leaky_sequence`.
         quant_fn: As for `leaky_sequence`.
+        dim: The neuron axis of ``x``.
 
     Returns:
-        ``(output [..., N], new states)``.
+        ``(output, new states)``, shaped like ``x``.
     """
-    out, final = leaky_sequence(cfg, x.unsqueeze(0), states, params, spike_fn, quant_fn)
+    out, final = leaky_sequence(cfg, x.unsqueeze(0), states, params, spike_fn, quant_fn, dim)
     return out[0], final

@@ -35,6 +35,23 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+BLOCK_OVERRIDE = 0
+"""Tests set this to force small blocks (several programs, a partial last block)."""
+
+POISON = False
+"""Tests set this to fill every buffer a kernel writes with NaN before the launch, so
+that an element the kernel fails to write shows up."""
+
+
+def _empty_like(t: Tensor) -> Tensor:
+    return torch.full_like(t, float("nan")) if POISON else torch.empty_like(t)
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    if POISON:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
 __all__ = ["leaky_forward", "leaky_backward"]
 
 
@@ -624,12 +641,6 @@ def _leaky_bwd_kernel(
         tl.store(gp_ptr + P_NSC * E + offs, d_nsc, mask=mask)
 
 
-KINDS = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}
-SPIKES = {"sigmoid": 0, "heaviside_fast_sigmoid": 1, "heaviside_atan": 2, "heaviside_triangle": 3,
-          "heaviside_straight_through": 4}
-QUANTS = {"round": 0, "bernoulli": 1, "probabilistic": 2}
-
-
 def layout(dual: bool, syn: bool, rec: bool, kind: int) -> dict[str, int]:
     """Slot indices of states (``I_*``, the order of ``LeakyConfig.states``), parameters
     (``P_*``, the order of ``LeakyConfig.param_names``) and saved tensors (``V_*``),
@@ -668,9 +679,9 @@ def layout(dual: bool, syn: bool, rec: bool, kind: int) -> dict[str, int]:
 
 
 def _block(E: int, device: torch.device, block: int) -> int:
-    if block:
-        return block
-    cap = 256 if device.type == "cuda" else 256
+    if block or BLOCK_OVERRIDE:
+        return block or BLOCK_OVERRIDE
+    cap = 256
     return max(16, min(cap, triton.next_power_of_2(E)))
 
 
@@ -708,10 +719,10 @@ def leaky_forward(
     N = p.shape[1]
     f = _flags(flags)
     lay = layout(f["DUAL"], f["SYN"], f["REC"], f["KIND"])
-    out = torch.empty_like(x)
-    sf = torch.empty_like(s0)
+    out = _empty_like(x)
+    sf = _empty_like(s0)
     sv = (
-        torch.empty((lay["NSAVE"], T, E), dtype=torch.float32, device=x.device)
+        _empty((lay["NSAVE"], T, E), torch.float32, x.device)
         if save
         else torch.empty(0, dtype=torch.float32, device=x.device)
     )
@@ -755,9 +766,9 @@ def leaky_backward(
     N = p.shape[1]
     f = _flags(flags)
     lay = layout(f["DUAL"], f["SYN"], f["REC"], f["KIND"])
-    gx = torch.empty_like(x)
-    gs0 = torch.empty_like(s0)
-    gp = torch.empty((lay["NP"], E), dtype=torch.float32, device=x.device)
+    gx = _empty_like(x)
+    gs0 = _empty_like(s0)
+    gp = _empty((lay["NP"], E), torch.float32, x.device)
     BLOCK = _block(E, x.device, block)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](

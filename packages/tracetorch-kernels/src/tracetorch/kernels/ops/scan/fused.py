@@ -17,6 +17,23 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+BLOCK_OVERRIDE = 0
+"""Tests set this to force small blocks (several programs, a partial last block)."""
+
+POISON = False
+"""Tests set this to fill every buffer a kernel writes with NaN before the launch, so
+that an element the kernel fails to write shows up."""
+
+
+def _empty_like(t: Tensor) -> Tensor:
+    return torch.full_like(t, float("nan")) if POISON else torch.empty_like(t)
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    if POISON:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
 __all__ = ["scan_forward", "scan_backward"]
 
 
@@ -92,8 +109,8 @@ def _scan_bwd_kernel(
 
 
 def _block(E: int, device: torch.device, block: int) -> int:
-    if block:
-        return block
+    if block or BLOCK_OVERRIDE:
+        return block or BLOCK_OVERRIDE
     cap = 1024 if device.type == "cuda" else 256
     return max(16, min(cap, triton.next_power_of_2(E)))
 
@@ -111,7 +128,7 @@ def scan_forward(a: Tensor, b: Tensor, h0: Tensor, block: int = 0) -> Tensor:
         ``h``, ``[T, E]`` in the dtype of ``b``.
     """
     T, E = b.shape
-    h = torch.empty_like(b)
+    h = _empty_like(b)
     if T == 0 or E == 0:
         return h
     per_step = a.ndim == 2
@@ -145,9 +162,9 @@ def scan_backward(
     T, E = grad_h.shape
     per_step = a.ndim == 2
     K = E if per_step else a.numel()
-    gb = torch.empty_like(h)
-    gh0 = torch.empty_like(h0)
-    ga = torch.empty_like(a) if per_step else torch.empty(E, dtype=torch.float32, device=h.device)
+    gb = _empty_like(h)
+    gh0 = _empty_like(h0)
+    ga = _empty_like(a) if per_step else _empty((E,), torch.float32, h.device)
     BLOCK = _block(E, h.device, block)
     grid = (triton.cdiv(E, BLOCK),)
     _scan_bwd_kernel[grid](
