@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
@@ -12,6 +12,25 @@ from .functional._sequence import leaky_sequence
 
 if TYPE_CHECKING:
     from ._leaky import LeakyLayer
+
+
+# ---- optional fused kernels (tracetorch-kernels) --------------------------------
+# When the tracetorch-kernels distribution is installed, its dispatch decides per call
+# (CUDA tensors of fp32/bf16/fp16 with Triton importable, or TRACETORCH_KERNELS=0/1)
+# whether the Triton kernel runs instead of `leaky_sequence`. Importing it never
+# imports Triton; without the distribution nothing changes.
+_KERNELS: Any = False  # False: not looked up yet; None: not installed
+
+
+def _kernels() -> Any:
+    global _KERNELS
+    if _KERNELS is False:
+        try:
+            from tracetorch.kernels import dispatch as kernels_dispatch
+        except ImportError:
+            kernels_dispatch = None
+        _KERNELS = kernels_dispatch
+    return _KERNELS
 
 
 def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
@@ -24,9 +43,15 @@ def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
     names = d["_snames"]
     states = tuple(d[n] for n in names)
     params = layer._params(first)
-    out, final = leaky_sequence(
-        layer.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"]
-    )
+    kd = _kernels()
+    if kd is not None and kd.wants_leaky(layer.config, xt, states, d["_spike_fn"], d["_quant_fn"]):
+        out, final = kd.leaky_sequence(
+            layer.config, xt, states, params, d["_spike_fn"], d["_quant_fn"], dim=layer.dim
+        )
+    else:
+        out, final = leaky_sequence(
+            layer.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"]
+        )
     for n, s in zip(names, final):
         d[n] = s
     return out.movedim(0, t) if t != 0 else out

@@ -95,44 +95,62 @@ class _SpikingBPTT(torch.autograd.Function):
         dual, syn_on, rec_on, kind = cfg.dual, cfg.synaptic, cfg.recurrent, cfg.output
         h = 0.5 if dual else 1.0
         zeros = torch.zeros_like(x[0])
+        nm = 2 if dual else 1
+        nk = 2 if dual else 1  # traces per kind (syn / rec)
 
         # adjoints of the states after the current step
         G = [g if g is not None else zeros for g in g_final]
         # parameter positions
         pi = 0
+        ia = ig = 0
         if syn_on:
             ia = pi
-            pi += 2 if dual else 1
+            pi += nk
         ib = pi
-        pi += 2 if dual else 1
+        pi += nk
         if rec_on:
             ig = pi
-            pi += 2 if dual else 1
+            pi += nk
         ith = pi
-        iw = len(params) - (2 if dual else 1)
+        iw = len(params) - nk
         acc: list[Optional[Tensor]] = [None] * len(params)
+        acc_neg: list[Optional[Tensor]] = [None] * len(params)
 
         def add(i: int, v: Tensor) -> None:
-            if need_p[i]:
-                acc[i] = _acc(acc[i], v)
+            a = acc[i]
+            acc[i] = v if a is None else a.add_(v)
+
+        def sub(i: int, v: Tensor) -> None:
+            a = acc_neg[i]
+            acc_neg[i] = v if a is None else a.add_(v)
+
+        def add_prod(i: int, u: Tensor, v: Tensor) -> None:
+            a = acc[i]
+            acc[i] = u * v if a is None else a.addcmul_(u, v)
 
         gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need_x else None
-        nm = 2 if dual else 1
-        si = nm  # index of first syn state
-        ri = nm + ((2 if dual else 1) if syn_on else 0)  # index of first rec state
+        si = nm  # index of the first syn state
+        ri = nm + (nk if syn_on else 0)  # index of the first rec state
+        if kind == "B":
+            th = params[ith]
+            neg_hth = th * (-h)
+        else:
+            pth, nth = params[ith], params[ith + 1]
+            neg_hpth = pth * (-h)
+            neg_hnth = nth * (-h)
+            if kind == "TS":
+                psc, nsc = params[ith + 2], params[ith + 3]
 
         def mem_after(t: int) -> tuple[Tensor, ...]:
             """Membrane(s) after step t's reset, recomputed exactly as the forward did."""
             p = pre[t]
             if kind == "B":
                 s = outs[t]
-                th = params[ith]
                 if dual:
                     half = s * th * 0.5
                     return (p[0] - half, p[1] - half)
-                return (p[0] - s * th,)
+                return (torch.addcmul(p[0], s, th, value=-1.0),)
             sp, sn = spikes[t]
-            pth, nth = params[ith], params[ith + 1]
             if dual:
                 half = (sp * pth + sn * nth) * 0.5
                 return (p[0] - half, p[1] - half)
@@ -148,73 +166,84 @@ class _SpikingBPTT(torch.autograd.Function):
             mem = p[0] + p[1] if dual else p[0]
             # ---- spike and reset
             if kind == "B":
-                th = params[ith]
                 s = outs[t]
                 fp = fire_derivative(spike_fn, quant_fn, mem - th)
-                g_s = g_o - (h * th) * Gm
+                g_s = torch.addcmul(g_o, neg_hth, Gm)  # g_o - h*th*Gm
                 g_mem = g_s * fp
-                add(ith, -(h * s * Gm + g_mem))
+                if need_p[ith]:
+                    sub(ith, torch.addcmul(g_mem, s, Gm, value=h))
             else:
                 sp, sn = spikes[t]
-                pth, nth = params[ith], params[ith + 1]
                 fp = fire_derivative(spike_fn, quant_fn, mem - pth)
                 fn = fire_derivative(spike_fn, quant_fn, -nth - mem)
                 if kind == "TS":
-                    psc, nsc = params[ith + 2], params[ith + 3]
-                    add(ith + 2, g_o * sp)
-                    add(ith + 3, g_o * sn)
-                    g_sp = g_o * psc - (h * pth) * Gm
-                    g_sn = g_o * nsc - (h * nth) * Gm
+                    if need_p[ith + 2]:
+                        add_prod(ith + 2, g_o, sp)
+                    if need_p[ith + 3]:
+                        add_prod(ith + 3, g_o, sn)
+                    g_sp = torch.addcmul(g_o * psc, neg_hpth, Gm)
+                    g_sn = torch.addcmul(g_o * nsc, neg_hnth, Gm)
                 else:
-                    g_sp = g_o - (h * pth) * Gm
-                    g_sn = g_o - (h * nth) * Gm
+                    g_sp = torch.addcmul(g_o, neg_hpth, Gm)
+                    g_sn = torch.addcmul(g_o, neg_hnth, Gm)
                 a_p = g_sp * fp
                 a_n = g_sn * fn
                 g_mem = a_p + a_n
-                add(ith, -(h * sp * Gm + a_p))
-                add(ith + 1, a_n - h * sn * Gm)
+                if need_p[ith]:
+                    sub(ith, torch.addcmul(a_p, sp, Gm, value=h))
+                if need_p[ith + 1]:
+                    add(ith + 1, torch.addcmul(a_n, sn, Gm, value=-h))
             # ---- membrane (mem_pre = beta * mem_prev + u)
             prev_mem = mem_after(t - 1) if t > 0 else states0[:nm]
+            direct_x = gx is not None and not (syn_on or rec_on or dual)
             if dual:
                 g_pp = G[0] + g_mem
                 g_np = G[1] + g_mem
-                add(ib, g_pp * prev_mem[0])
-                add(ib + 1, g_np * prev_mem[1])
+                if need_p[ib]:
+                    add_prod(ib, g_pp, prev_mem[0])
+                if need_p[ib + 1]:
+                    add_prod(ib + 1, g_np, prev_mem[1])
                 G[0] = params[ib] * g_pp
                 G[1] = params[ib + 1] * g_np
             else:
-                g_u = G[0] + g_mem
-                add(ib, g_u * prev_mem[0])
+                g_u = torch.add(G[0], g_mem, out=gx[t]) if direct_x else G[0] + g_mem  # type: ignore[index]
+                if need_p[ib]:
+                    add_prod(ib, g_u, prev_mem[0])
                 G[0] = params[ib] * g_u
             # ---- drive d
             if syn_on:
-                cur_syn = traj[t][: (2 if dual else 1)]
-                prev_syn = (traj[t - 1][: (2 if dual else 1)] if t > 0 else states0[si : si + (2 if dual else 1)])
+                cur_syn = traj[t][:nk]
+                prev_syn = traj[t - 1][:nk] if t > 0 else states0[si : si + nk]
             if dual:
                 d = cur_syn[0] + cur_syn[1] if syn_on else xt
             # ---- recurrence
             if rec_on:
-                k = (2 if dual else 1) if syn_on else 0
+                k = nk if syn_on else 0
                 cur_rec = traj[t][k:]
                 if t > 0:
                     prev_rec = traj[t - 1][k:]
                     o_prev = outs[t - 1]
                 else:
-                    prev_rec = states0[ri : ri + (2 if dual else 1)]
+                    prev_rec = states0[ri : ri + nk]
                     o_prev = states0[-1]
                 if dual:
                     pw, nw = params[iw], params[iw + 1]
                     pg, ng = params[ig], params[ig + 1]
                     r = cur_rec[0] + cur_rec[1]
-                    rpos = r >= 0
-                    add(iw, g_pp * torch.clamp_min(r, 0.0))
-                    add(iw + 1, g_np * (r - torch.clamp_min(r, 0.0)))
-                    g_r = torch.where(rpos, g_pp * pw, g_np * nw)
+                    r_pos = torch.clamp_min(r, 0.0)
+                    rmask = r >= 0
+                    if need_p[iw]:
+                        add_prod(iw, g_pp, r_pos)
+                    if need_p[iw + 1]:
+                        add_prod(iw + 1, g_np, r - r_pos)
+                    g_r = torch.where(rmask, g_pp * pw, g_np * nw)
                     g_pr = G[ri] + g_r
                     g_nr = G[ri + 1] + g_r
                     o_pos = torch.clamp_min(o_prev, 0.0)
-                    add(ig, g_pr * (prev_rec[0] - o_pos))
-                    add(ig + 1, g_nr * (prev_rec[1] - (o_prev - o_pos)))
+                    if need_p[ig]:
+                        add_prod(ig, g_pr, prev_rec[0] - o_pos)
+                    if need_p[ig + 1]:
+                        add_prod(ig + 1, g_nr, prev_rec[1] - (o_prev - o_pos))
                     G[ri] = pg * g_pr
                     G[ri + 1] = ng * g_nr
                     G[-1] = torch.where(o_prev >= 0, (1.0 - pg) * g_pr, (1.0 - ng) * g_nr)
@@ -222,9 +251,11 @@ class _SpikingBPTT(torch.autograd.Function):
                 else:
                     w = params[iw]
                     gm = params[ig]
-                    add(iw, g_u * cur_rec[0])
-                    g_rec = G[ri] + g_u * w
-                    add(ig, g_rec * (prev_rec[0] - o_prev))
+                    if need_p[iw]:
+                        add_prod(iw, g_u, cur_rec[0])
+                    g_rec = torch.addcmul(G[ri], g_u, w)
+                    if need_p[ig]:
+                        add_prod(ig, g_rec, prev_rec[0] - o_prev)
                     G[ri] = gm * g_rec
                     G[-1] = (1.0 - gm) * g_rec
                     g_d = g_u
@@ -239,8 +270,10 @@ class _SpikingBPTT(torch.autograd.Function):
                     g_ps = G[si] + g_d
                     g_ns = G[si + 1] + g_d
                     x_pos = torch.clamp_min(xt, 0.0)
-                    add(ia, g_ps * (prev_syn[0] - x_pos))
-                    add(ia + 1, g_ns * (prev_syn[1] - (xt - x_pos)))
+                    if need_p[ia]:
+                        add_prod(ia, g_ps, prev_syn[0] - x_pos)
+                    if need_p[ia + 1]:
+                        add_prod(ia + 1, g_ns, prev_syn[1] - (xt - x_pos))
                     G[si] = pa * g_ps
                     G[si + 1] = na * g_ns
                     if gx is not None:
@@ -248,15 +281,23 @@ class _SpikingBPTT(torch.autograd.Function):
                 else:
                     a = params[ia]
                     g_syn = G[si] + g_d
-                    add(ia, g_syn * (prev_syn[0] - xt))
+                    if need_p[ia]:
+                        add_prod(ia, g_syn, prev_syn[0] - xt)
                     G[si] = a * g_syn
                     if gx is not None:
                         torch.mul(g_syn, 1.0 - a, out=gx[t])
-            elif gx is not None:
+            elif gx is not None and not direct_x:
                 gx[t].copy_(g_d)
 
         g_states = [(_sum_to(G[i], states0[i]) if need_s[i] else None) for i in range(n_states)]
-        g_params = [(_sum_to(acc[i], params[i]) if (need_p[i] and acc[i] is not None) else None) for i in range(len(params))]
+        g_params: list[Optional[Tensor]] = []
+        for i in range(len(params)):
+            a, b = acc[i], acc_neg[i]
+            if not need_p[i] or (a is None and b is None):
+                g_params.append(None)
+                continue
+            total = a if b is None else (-b if a is None else a - b)
+            g_params.append(_sum_to(total, params[i]))
         return (None, None, None, None, None, gx, *g_states, *g_params)
 
 
