@@ -149,7 +149,7 @@ class _SpikingBPTT(torch.autograd.Function):
                 if dual:
                     half = s * th * 0.5
                     return (p[0] - half, p[1] - half)
-                return (torch.addcmul(p[0], s, th, value=-1.0),)
+                return (p[0] - s * th,)
             sp, sn = spikes[t]
             if dual:
                 half = (sp * pth + sn * nth) * 0.5

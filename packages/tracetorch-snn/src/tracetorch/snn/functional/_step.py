@@ -108,14 +108,14 @@ def _step(
         if ema:
             mem_pre = beta * mem + (1.0 - beta) * u
         else:
-            mem_pre = torch.addcmul(u, beta, mem)  # u + beta * mem, one kernel
+            mem_pre = beta * mem + u
         if kind == "LI" or kind == "EMA":
             new = (mem_pre, syn) if cfg.synaptic else (mem_pre,)
             return mem_pre, new, (mem_pre,)
         if kind == "B":
             th = params[pi]
             s = fire(mem_pre - th)  # type: ignore[misc]
-            mem_new = torch.addcmul(mem_pre, s, th, value=-1.0)  # mem_pre - s * th
+            mem_new = mem_pre - s * th
             out = s
             spikes: tuple[Tensor, ...] = (s,)
         else:
