@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from functools import lru_cache
 from types import ModuleType
 from typing import Optional
 
@@ -47,16 +46,7 @@ _TRUE = {"1", "on", "true", "yes", "force"}
 _FALSE = {"0", "off", "false", "no", "never"}
 
 
-def kernels_mode() -> str:
-    """The mode asked for by ``TRACETORCH_KERNELS``: ``"on"``, ``"off"`` or ``"auto"``.
-
-    Returns:
-        ``"auto"`` when the variable is unset or empty.
-
-    Raises:
-        ValueError: for a value that is none of ``0/1/auto`` (or their spellings
-            ``off/on``, ``false/true``, ``no/yes``).
-    """
+def _read_mode() -> str:
     raw = os.environ.get(ENV_VAR, "").strip().lower()
     if raw in ("", "auto"):
         return "auto"
@@ -67,19 +57,53 @@ def kernels_mode() -> str:
     raise ValueError(f"{ENV_VAR}={raw!r} is not understood; use 0 (reference), 1 (kernels) or auto.")
 
 
-@lru_cache(maxsize=1)
-def triton_available() -> bool:
-    """Whether Triton can be imported, checked without importing it.
+try:
+    _LAST_MODE = _read_mode()
+except ValueError:  # reported on the first eager call
+    _LAST_MODE = "auto"
+
+
+def kernels_mode() -> str:
+    """The mode asked for by ``TRACETORCH_KERNELS``: ``"on"``, ``"off"`` or ``"auto"``.
+
+    Read from the environment on every eager call; while `torch.compile` traces, the
+    value read by the last eager call (or at import) is used, so tracing neither reads
+    the environment nor breaks the graph.
 
     Returns:
-        True when a ``triton`` package is on the import path (or already imported).
+        ``"auto"`` when the variable is unset or empty.
+
+    Raises:
+        ValueError: for a value that is none of ``0/1/auto`` (or their spellings
+            ``off/on``, ``false/true``, ``no/yes``).
     """
+    global _LAST_MODE
+    if torch.compiler.is_compiling():
+        return _LAST_MODE
+    mode = _read_mode()
+    _LAST_MODE = mode
+    return mode
+
+
+def _find_triton() -> bool:
     if "triton" in sys.modules:
         return True
     try:
         return importlib.util.find_spec("triton") is not None
     except (ImportError, ValueError):
         return False
+
+
+_TRITON = _find_triton()
+
+
+def triton_available() -> bool:
+    """Whether Triton can be imported, checked (once, at import) without importing it.
+
+    Returns:
+        True when a ``triton`` package is on the import path.
+    """
+    return _TRITON
 
 
 def use_kernels_for(*tensors: Optional[Tensor], use_kernels: Optional[bool] = None) -> bool:

@@ -18,6 +18,24 @@ __all__ = ["SelectiveSSM"]
 
 _LN2 = math.log(2.0)
 
+# ---- optional fused kernels (tracetorch-kernels) --------------------------------
+# With the tracetorch-kernels distribution installed, `forward_sequence` hands its
+# scan to `tracetorch.kernels.dispatch.linear_scan`, which runs the Triton kernel on
+# CUDA tensors (fp32/bf16/fp16) and this package's parallel scan otherwise
+# (TRACETORCH_KERNELS=0/1 forces either). Triton is never imported on the CPU path.
+_KERNELS: Any = False  # False: not looked up yet; None: not installed
+
+
+def _kernels() -> Any:
+    global _KERNELS
+    if _KERNELS is False:
+        try:
+            from tracetorch.kernels import dispatch as kernels_dispatch
+        except ImportError:
+            kernels_dispatch = None
+        _KERNELS = kernels_dispatch
+    return _KERNELS
+
 
 def _decay_to_scale(owner: str, decay: Any, size: int) -> Any:
     """``-ln(decay) / ln 2``: the ``scale`` for which ``exp(-softplus(0) * scale) == decay``."""
@@ -190,7 +208,11 @@ class SelectiveSSM(Layer):
         """
         xw, t, _ = self._sequence_to_working(x, time_dim)
         decay_t, u = self._gates(xw)
-        hs = linear_scan(decay_t, u, self._to_working_dim(self.h))
+        kd = _kernels()
+        if kd is not None:  # tracetorch-kernels installed: its dispatch picks kernel or scan
+            hs = kd.linear_scan(decay_t, u, self._to_working_dim(self.h), reference=linear_scan)
+        else:
+            hs = linear_scan(decay_t, u, self._to_working_dim(self.h))
         self.h = self._from_working_dim(hs[-1])
         return self._sequence_from_working(self._readout(xw, hs), t)
 
