@@ -37,14 +37,14 @@ def _edges(arrays: list[np.ndarray], bins: int) -> np.ndarray:
     return np.linspace(lo, hi, bins + 1)
 
 
-def _draw_hists(ax: Any, named: list[tuple[str, np.ndarray]], bins: int, density: bool) -> None:
+def _draw_hists(ax: Any, named: list[tuple[str, np.ndarray]], bins: int, density: bool, legend: bool) -> None:
     edges = _edges([a for _, a in named], bins)
     alpha = 1.0 if len(named) == 1 else 0.55
     for i, (label, arr) in enumerate(named):
         _, _, bars = ax.hist(arr[np.isfinite(arr)], bins=edges, density=density, alpha=alpha, color=f"C{i % 10}",
                              histtype="bar", edgecolor="none")
         bars.set_label(label)  # the BarContainer carries the label (legend entry and tests)
-    if len(named) > 1 and len(named) <= 12:
+    if legend and len(named) <= 12:
         ax.legend(loc="best", fontsize="small")
 
 
@@ -108,7 +108,7 @@ def histogram(
         named = [("_nolegend_", to_numpy(values, "values", func).reshape(-1))]
     fig = new_figure(check_figsize(figsize, func) or (6.0, 4.0), show)
     ax = fig.add_subplot()
-    _draw_hists(ax, named, bins, density)
+    _draw_hists(ax, named, bins, density, legend=len(named) > 1)
     if xlabel:
         ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel if ylabel is not None else ("density" if density else "count"))
@@ -226,7 +226,7 @@ def parameter_distributions(
             if name in layer.parameter_names:
                 label = f"{p} ({type(layer).__name__})" if p else type(layer).__name__
                 named.append((label, to_numpy(getattr(layer, name), name, func).reshape(-1)))
-        _draw_hists(ax, named, bins, False)
+        _draw_hists(ax, named, bins, False, legend=len(layers) > 1)
         ax.set_title(name)
         ax.set_xlabel("value")
         ax.set_ylabel("count")

@@ -1,0 +1,199 @@
+"""MNIST for the examples, without torchvision: read the four raw IDX files.
+
+`load_mnist(folder)` returns ``(x_train, y_train, x_test, y_test)`` as float tensors
+of shape ``[N, 1, 28, 28]`` in ``[0, 1]`` and long label tensors. It looks for the
+files (``train-images-idx3-ubyte`` etc., gzipped or not) in `folder`, and downloads
+the missing ones from the usual mirrors when the network allows it. If the data can
+not be had it raises `MnistUnavailable` with a message that says what to do; the
+examples print it and exit with status 2.
+
+`synthetic_mnist()` is a tiny stand-in of the same shapes (each class a fixed random
+stroke pattern plus noise), used by the examples' ``--smoke`` mode so that tests run
+offline in seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+FILES = {
+    "train_images": ("train-images-idx3-ubyte", 60000),
+    "train_labels": ("train-labels-idx1-ubyte", 60000),
+    "test_images": ("t10k-images-idx3-ubyte", 10000),
+    "test_labels": ("t10k-labels-idx1-ubyte", 10000),
+}
+
+
+class MnistUnavailable(RuntimeError):
+    """MNIST is neither on disk nor downloadable; the message says how to fix it."""
+
+
+def default_folder() -> Path:
+    """``$XDG_CACHE_HOME/tracetorch/mnist`` (``~/.cache/tracetorch/mnist`` by default)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "tracetorch" / "mnist"
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz", folder / "MNIST" / "raw" / stem,
+                      folder / "MNIST" / "raw" / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download(folder: Path, stem: str, timeout: float) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for mirror in MIRRORS:
+        url = f"{mirror}{stem}.gz"
+        part = None
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp:
+                    part = tmp.name
+                    shutil.copyfileobj(response, tmp)
+            target = folder / f"{stem}.gz"
+            os.replace(part, target)  # a file is either complete or absent
+            return target
+        except (urllib.error.URLError, OSError, TimeoutError) as e:  # try the next mirror
+            errors.append(f"{url}: {getattr(e, 'reason', e)}")
+            if part is not None and os.path.exists(part):
+                os.unlink(part)
+    raise MnistUnavailable(
+        f"could not download MNIST file {stem}.gz:\n  " + "\n  ".join(errors) + "\n"
+        f"Put the four MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        f"t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; gzipped or not) into {folder} "
+        f"(or pass --data FOLDER), or run with --smoke to try the example on a synthetic stand-in."
+    )
+
+
+def _read_idx(path: Path, count: int, image: bool) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise MnistUnavailable(f"{path} is not a readable MNIST file ({e}); delete it to download it again.") from None
+    magic, n = struct.unpack(">II", data[:8])
+    expected_magic = 0x803 if image else 0x801
+    header = 16 if image else 8
+    shape = (n, 28, 28) if image else (n,)
+    if magic != expected_magic or n != count or len(data) != header + int(np.prod(shape)):
+        raise MnistUnavailable(f"{path} is not the MNIST file it should be (bad header or size); delete it "
+                               "to download it again.")
+    if image:
+        rows, cols = struct.unpack(">II", data[8:16])
+        if (rows, cols) != (28, 28):
+            raise MnistUnavailable(f"{path}: expected 28x28 images, got {rows}x{cols}.")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_mnist(
+    folder: str | os.PathLike[str] | None = None, download: bool = True, timeout: float = 30.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Load MNIST from raw IDX files, downloading them if needed.
+
+    Args:
+        folder: Where the files are or go (default: `default_folder`). A torchvision
+            data root (with ``MNIST/raw/``) works too.
+        download: Try to download missing files.
+        timeout: Seconds to wait for each mirror.
+
+    Returns:
+        ``x_train [60000, 1, 28, 28]``, ``y_train [60000]``, ``x_test [10000, 1, 28, 28]``,
+        ``y_test [10000]``; images as float32 in ``[0, 1]``.
+
+    Raises:
+        MnistUnavailable: when the files are missing and cannot be downloaded, or are corrupt.
+    """
+    folder = Path(folder) if folder is not None else default_folder()
+    arrays = {}
+    for key, (stem, count) in FILES.items():
+        path = _find(folder, stem)
+        if path is None:
+            if not download:
+                raise MnistUnavailable(f"MNIST file {stem}(.gz) not found in {folder}.")
+            path = _download(folder, stem, timeout)
+        arrays[key] = _read_idx(path, count, image=key.endswith("images"))
+
+    def images(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.copy()).unsqueeze(1).float().div_(255.0)
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.int64))
+
+    return (images(arrays["train_images"]), labels(arrays["train_labels"]),
+            images(arrays["test_images"]), labels(arrays["test_labels"]))
+
+
+def synthetic_mnist(
+    n_train: int = 256, n_test: int = 128, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A tiny offline stand-in with MNIST's shapes: 10 fixed random stroke patterns plus noise."""
+    gen = torch.Generator().manual_seed(seed)
+    templates = (torch.rand(10, 1, 7, 7, generator=gen) > 0.6).float()
+    templates = torch.nn.functional.interpolate(templates, size=(28, 28), mode="bilinear", align_corners=False)
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.randint(0, 10, (n,), generator=gen)
+        x = (templates[y] + 0.3 * torch.randn(n, 1, 28, 28, generator=gen)).clamp(0.0, 1.0)
+        return x, y
+
+    x_train, y_train = sample(n_train)
+    x_test, y_test = sample(n_test)
+    return x_train, y_train, x_test, y_test
+
+
+def add_common_args(p, out_default: Path) -> None:
+    """The command-line options both MNIST examples share."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--data", type=Path, default=default_folder(),
+                   help="folder with the MNIST files (default: ~/.cache/tracetorch/mnist)")
+    p.add_argument("--no-download", action="store_true", help="never try to download MNIST")
+    p.add_argument("--synthetic", action="store_true", help="train on a small synthetic stand-in (offline)")
+    p.add_argument("--max-steps", type=int, default=None, help="at most this many batches per epoch")
+    p.add_argument("--out", type=Path, default=out_default, help="folder for the plots (default: examples/_out)")
+    p.add_argument("--smoke", action="store_true", help="a few steps on synthetic data (for tests)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def get_data(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The examples' data: synthetic with ``--smoke``/``--synthetic``, else MNIST.
+
+    When MNIST cannot be had, prints why and what to do, and exits with status 2.
+    """
+    if args.smoke:
+        return synthetic_mnist(seed=args.seed)
+    if args.synthetic:
+        return synthetic_mnist(n_train=4096, n_test=1024, seed=args.seed)
+    try:
+        return load_mnist(args.data, download=not args.no_download)
+    except MnistUnavailable as e:
+        import sys
+
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
