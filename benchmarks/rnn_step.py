@@ -67,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = parser.parse_args()
-    rounds = 3 if args.quick else 9
+    rounds = 3 if args.quick else 7
     torch.manual_seed(0)
     x = torch.randn(STEPS, BATCH, IN)
     rows = []
