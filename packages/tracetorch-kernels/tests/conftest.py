@@ -10,7 +10,9 @@ CUDA tensors instead.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import textwrap
 from typing import Any, Callable, Optional
 
 import pytest
@@ -94,3 +96,62 @@ def poison(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
             monkeypatch.setattr(mod, "BLOCK_OVERRIDE", block)
 
     return apply
+
+
+TRITON_FREE_CODE = textwrap.dedent(
+    """
+    import sys, torch
+    import tracetorch as tt
+    import tracetorch.kernels as K
+    from tracetorch import snn, rnn
+    from tracetorch.snn.functional import LeakyConfig
+    import tracetorch.functional as TF
+    assert "triton" not in sys.modules, "import"
+    assert not K.use_kernels_for(torch.zeros(2))
+    h = K.dispatch.linear_scan(torch.rand(3, 4), torch.randn(3, 4), torch.zeros(4))
+    cfg = LeakyConfig.from_name("DSRLITS")
+    x = torch.randn(3, 2, 4)
+    st = tuple(torch.zeros(2, 4) for _ in cfg.states)
+    ps = tuple(torch.full((4,), 0.5) for _ in cfg.params)
+    K.dispatch.leaky_sequence(cfg, x, st, ps, TF.sigmoid(), TF.quant_bernoulli)
+    K.dispatch.leaky_step(cfg, x[0], st, ps, TF.sigmoid(), TF.quant_bernoulli)
+    snn.LIB(4).forward_sequence(torch.randn(5, 2, 4))
+    snn.DSLI(4).forward_sequence(torch.randn(5, 2, 4))
+    rnn.SelectiveSSM(4, 4, 3).forward_sequence(torch.randn(5, 2, 4))
+    assert "triton" not in sys.modules, "run"
+    # forcing the kernels on CPU without the interpreter is a clear error
+    try:
+        K.dispatch.linear_scan(torch.rand(3, 4), torch.randn(3, 4), use_kernels=True)
+    except RuntimeError as e:
+        assert "TRITON_INTERPRET=1" in str(e), e
+    else:
+        raise AssertionError("forced kernels on CPU without the interpreter did not fail")
+    print("ok")
+    """
+)
+
+_BACKGROUND: dict[str, "subprocess.Popen[str]"] = {}
+
+
+def _start_triton_free_run() -> "subprocess.Popen[str]":
+    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "TRACETORCH_KERNELS")}
+    env["OMP_NUM_THREADS"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-c", TRITON_FREE_CODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the Triton-free subprocess check early, when its test is selected."""
+    for item in items:
+        if item.name == "test_cpu_never_imports_triton" and "tracetorch-kernels" in str(item.path):
+            if "proc" not in _BACKGROUND:
+                _BACKGROUND["proc"] = _start_triton_free_run()
+            break
+
+
+@pytest.fixture
+def triton_free_run() -> "subprocess.Popen[str]":
+    """The background run of `TRITON_FREE_CODE` (started now if collection did not)."""
+    proc = _BACKGROUND.pop("proc", None)
+    return proc if proc is not None else _start_triton_free_run()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -14,48 +11,6 @@ import tracetorch.functional as TF
 from tracetorch.kernels import _backend, dispatch
 from tracetorch.kernels.ops.leaky import leaky_sequence_naive
 from tracetorch.snn.functional import LeakyConfig
-
-
-def test_cpu_never_imports_triton() -> None:
-    """On CPU tensors (the automatic rule) the reference runs and Triton is never
-    imported: the package, the dispatch functions and the snn/rnn layers' sequence
-    paths. One subprocess for all checks (a fresh interpreter without Triton)."""
-    code = textwrap.dedent(
-        """
-        import sys, torch
-        import tracetorch as tt
-        import tracetorch.kernels as K
-        from tracetorch import snn, rnn
-        from tracetorch.snn.functional import LeakyConfig
-        import tracetorch.functional as TF
-        assert "triton" not in sys.modules, "import"
-        assert not K.use_kernels_for(torch.zeros(2))
-        h = K.dispatch.linear_scan(torch.rand(3, 4), torch.randn(3, 4), torch.zeros(4))
-        cfg = LeakyConfig.from_name("DSRLITS")
-        x = torch.randn(3, 2, 4)
-        st = tuple(torch.zeros(2, 4) for _ in cfg.states)
-        ps = tuple(torch.full((4,), 0.5) for _ in cfg.params)
-        K.dispatch.leaky_sequence(cfg, x, st, ps, TF.sigmoid(), TF.quant_bernoulli)
-        K.dispatch.leaky_step(cfg, x[0], st, ps, TF.sigmoid(), TF.quant_bernoulli)
-        snn.LIB(4).forward_sequence(torch.randn(5, 2, 4))
-        snn.DSLI(4).forward_sequence(torch.randn(5, 2, 4))
-        rnn.SelectiveSSM(4, 4, 3).forward_sequence(torch.randn(5, 2, 4))
-        assert "triton" not in sys.modules, "run"
-        # forcing the kernels on CPU without the interpreter is a clear error
-        try:
-            K.dispatch.linear_scan(torch.rand(3, 4), torch.randn(3, 4), use_kernels=True)
-        except RuntimeError as e:
-            assert "TRITON_INTERPRET=1" in str(e), e
-        else:
-            raise AssertionError("forced kernels on CPU without the interpreter did not fail")
-        print("ok")
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "TRACETORCH_KERNELS")}
-    env["OMP_NUM_THREADS"] = "1"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.strip().endswith("ok")
 
 
 def test_rule_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -171,7 +171,7 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed", "T", "E", "N"])
 def _leaky_fwd_kernel(
     x_ptr, s0_ptr, p_ptr, out_ptr, sf_ptr, sv_ptr,
     seed, T, E, N, SPARAM,
@@ -194,6 +194,7 @@ def _leaky_fwd_kernel(
     mask = offs < E
     nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
+    E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
     TE = T * E
     # parameters (float32, per neuron)
     pb = _ld(p_ptr, P_PB * N + nrn, mask)
@@ -372,7 +373,7 @@ def _recall(
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed", "T", "E", "N"])
 def _leaky_bwd_kernel(
     x_ptr, s0_ptr, p_ptr, sv_ptr, gout_ptr, gsf_ptr, gx_ptr, gs0_ptr, gp_ptr,
     seed, T, E, N, SPARAM,
@@ -392,6 +393,7 @@ def _leaky_bwd_kernel(
     mask = offs < E
     nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
+    E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
     TE = T * E
     pb = _ld(p_ptr, P_PB * N + nrn, mask)
     nb = zero
@@ -469,7 +471,10 @@ def _leaky_bwd_kernel(
             DUAL, SYN, REC, KIND, SPIKE, QUANT, I_PM, I_NM, I_PS, I_NS, I_PR, I_NR, I_O,
             V_PP, V_NP, V_PS, V_NS, V_PR, V_NR,
         )
-        x = _ld(x_ptr, idx, mask)
+        if SYN or DUAL or KIND == 1:  # the input is needed for these gradients only
+            x = _ld(x_ptr, idx, mask)
+        else:
+            x = zero
         go = _ld(gout_ptr, idx, mask) + g_o
         # ---- output stage
         if DUAL:

@@ -37,7 +37,7 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> 
 __all__ = ["scan_forward", "scan_backward"]
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "E", "K"])
 def _scan_fwd_kernel(
     a_ptr,
     b_ptr,
@@ -53,11 +53,12 @@ def _scan_fwd_kernel(
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
     offs64 = offs.to(tl.int64)
+    E64 = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
     h = tl.load(h0_ptr + offs64, mask=mask, other=0.0).to(tl.float32)
     if not A_PER_STEP:
         a = tl.load(a_ptr + offs64 % K, mask=mask, other=0.0).to(tl.float32)
     for t in range(T):
-        idx = t * E + offs64
+        idx = t * E64 + offs64
         if A_PER_STEP:
             a = tl.load(a_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         b = tl.load(b_ptr + idx, mask=mask, other=0.0).to(tl.float32)
@@ -65,7 +66,7 @@ def _scan_fwd_kernel(
         tl.store(h_ptr + idx, h.to(h_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "E", "K"])
 def _scan_bwd_kernel(
     gh_ptr,
     a_ptr,
@@ -84,17 +85,18 @@ def _scan_bwd_kernel(
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
     offs64 = offs.to(tl.int64)
+    E64 = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
     carry = tl.zeros([BLOCK], dtype=tl.float32)
     ga_sum = tl.zeros([BLOCK], dtype=tl.float32)
     if not A_PER_STEP:
         a = tl.load(a_ptr + offs64 % K, mask=mask, other=0.0).to(tl.float32)
     for i in range(T):
         t = T - 1 - i
-        idx = t * E + offs64
+        idx = t * E64 + offs64
         g = tl.load(gh_ptr + idx, mask=mask, other=0.0).to(tl.float32) + carry
         tl.store(gb_ptr + idx, g.to(gb_ptr.dtype.element_ty), mask=mask)
         if t > 0:
-            hp = tl.load(h_ptr + idx - E, mask=mask, other=0.0).to(tl.float32)
+            hp = tl.load(h_ptr + idx - E64, mask=mask, other=0.0).to(tl.float32)
         else:
             hp = tl.load(h0_ptr + offs64, mask=mask, other=0.0).to(tl.float32)
         if A_PER_STEP:
