@@ -70,25 +70,28 @@ def test_forced_paths_run_what_they_say(device: str, monkeypatch: pytest.MonkeyP
 
 def test_torch_compile_through_custom_ops(device: str) -> None:
     """``torch.compile(fullgraph=True)`` traces the custom ops (fake implementations,
-    autograd registration) without graph breaks; results equal eager."""
+    autograd registration, a traced seed draw) without graph breaks; results equal
+    eager, random spikes included under the same ``torch.manual_seed``."""
     import tracetorch.kernels as K
 
     cfg = LeakyConfig.from_name("SLIB")
-    spike, quant = TF.heaviside_atan(), TF.quant_round
 
     def f(a, b, x, p0, p1, p2):  # type: ignore[no-untyped-def]
         h = K.linear_scan(a, b)
         st = (torch.zeros_like(x[0]), torch.zeros_like(x[0]))
-        out, fin = K.leaky_sequence(cfg, x + h, st, (p0, p1, p2), spike, quant)
-        return out.sum() + fin[0].sum() + h.sum()
+        out, fin = K.leaky_sequence(cfg, x + h, st, (p0, p1, p2), TF.heaviside_atan(), TF.quant_round)
+        rnd, _ = K.leaky_sequence(cfg, x, st, (p0, p1, p2), TF.sigmoid(), TF.quant_bernoulli)
+        return out.sum() + fin[0].sum() + h.sum() + (rnd * x).sum()
 
     a = torch.rand(3, 2, 5, device=device, requires_grad=True)
     b = torch.randn(3, 2, 5, device=device)
     x = torch.randn(3, 2, 5, device=device)
     ps = [torch.full((5,), v, device=device, requires_grad=True) for v in (0.5, 0.9, 1.0)]
+    torch.manual_seed(5)
     eager = f(a, b, x, *ps)
     ge = torch.autograd.grad(eager, [a, *ps])
     compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    torch.manual_seed(5)
     got = compiled(a, b, x, *ps)
     gc = torch.autograd.grad(got, [a, *ps])
     torch.testing.assert_close(got, eager)
@@ -102,4 +105,14 @@ def test_opcheck_scan(device: str) -> None:
     b = torch.randn(3, 6, device=device, requires_grad=True)
     h0 = torch.randn(6, device=device)
     torch.library.opcheck(torch.ops.tracetorch.linear_scan.default, (a, b, h0),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+
+
+def test_opcheck_leaky(device: str) -> None:
+    x = torch.randn(3, 8, device=device, requires_grad=True)
+    s0 = torch.randn(2, 8, device=device, requires_grad=True)
+    p = torch.rand(4, 4, device=device, requires_grad=True)  # DLIB: pos_beta, neg_beta, threshold
+    flags = [1, 0, 0, 2, 2, 0]
+    seed = torch.zeros((), dtype=torch.int64)
+    torch.library.opcheck(torch.ops.tracetorch.leaky_sequence.default, (x, s0, p[:3], flags, 2.0, seed, True),
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))

@@ -79,19 +79,29 @@ def config_flags(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> tuple[
     return [int(cfg.dual), int(cfg.synaptic), int(cfg.recurrent), kind, spike, int(quant or 0)], param
 
 
-def _draw_seed(flags: list[int]) -> int:
-    """A Philox seed from torch's default generator, drawn only when random numbers are used."""
-    if flags[3] >= 2 and flags[4] == 0 and flags[5] != 0:
-        return int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64).item())
-    return 0
+def _random(flags: list[int]) -> bool:
+    """Whether the configuration draws random numbers (sigmoid spike, random quantiser)."""
+    return flags[3] >= 2 and flags[4] == 0 and flags[5] != 0
+
+
+def _seed_tensor(flags: list[int]) -> Tensor:
+    """A Philox seed from torch's default (CPU) generator, drawn only when random
+    numbers are used, as a 0-d int64 tensor."""
+    if _random(flags):
+        return torch.randint(0, 2**31 - 1, (), dtype=torch.int64)
+    return torch.zeros((), dtype=torch.int64)
 
 
 # ----------------------------------------------------------------- custom ops
+# The seed is a 0-d int64 CPU tensor here (drawn by a traced ``torch.randint``), so
+# that compiled graphs draw a fresh seed per call without a graph break on ``.item()``.
 @torch.library.custom_op("tracetorch::leaky_sequence", mutates_args=())
 def _leaky_op(
-    x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool
+    x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: Tensor, save: bool
 ) -> tuple[Tensor, Tensor, Tensor]:
-    out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, seed, save)
+    out, sf, sv = load_fused("leaky", x.device).leaky_forward(
+        x, s0, p, tuple(flags), spike_param, int(seed), save
+    )
     return out, sf, sv
 
 
@@ -101,7 +111,7 @@ def _nsave(flags: list[int]) -> int:
 
 
 @_leaky_op.register_fake
-def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool):
+def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: Tensor, save: bool):
     T, E = x.shape
     sv = x.new_empty((_nsave(flags), T, E), dtype=torch.float32) if save else x.new_empty(0, dtype=torch.float32)
     return torch.empty_like(x), torch.empty_like(s0), sv
@@ -110,10 +120,10 @@ def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, se
 @torch.library.custom_op("tracetorch::leaky_sequence_backward", mutates_args=())
 def _leaky_bwd_op(
     x: Tensor, s0: Tensor, p: Tensor, sv: Tensor, grad_out: Tensor, grad_sf: Tensor,
-    flags: list[int], spike_param: float, seed: int,
+    flags: list[int], spike_param: float, seed: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
     gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
-        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, seed
+        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, int(seed)
     )
     return gx, gs0, gp
 
@@ -233,11 +243,11 @@ def leaky_sequence(
     E = x2.shape[1]
     s0 = torch.stack([s.to(x.dtype).expand(step_shape) for s in states]).reshape(len(states), E).contiguous()
     p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
-    seed = _draw_seed(flags)
     save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (*states, *params)))
     if torch.compiler.is_compiling():
-        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, seed, bool(save))
+        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, _seed_tensor(flags), bool(save))
     else:
+        seed = int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64)) if _random(flags) else 0
         out, sf, _ = _LeakyFn.apply(x2, s0, p, flags, sparam, seed, bool(save))
     final = tuple(sf[i].view(step_shape) for i in range(len(states)))
     return out.view(x.shape), final
