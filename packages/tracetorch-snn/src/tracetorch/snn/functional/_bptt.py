@@ -48,7 +48,6 @@ class _SpikingBPTT(torch.autograd.Function):
         states = tuple(tensors[:n_states])
         params = tuple(tensors[n_states:])
         T = x.shape[0]
-        outs = []
         pre: list[tuple[Tensor, ...]] = []
         spikes: list[tuple[Tensor, ...]] = []
         traj: list[tuple[Tensor, ...]] = []  # syn / rec traces after each step
@@ -56,15 +55,17 @@ class _SpikingBPTT(torch.autograd.Function):
         first_trace = nm
         last_trace = len(cfg.states) - (1 if cfg.recurrent else 0)
         st = states
+        y: Optional[Tensor] = None
         for t in range(T):
             out, st, extras = _step(cfg, x[t], st, params, fire)
-            outs.append(out)
+            if y is None:
+                y = torch.empty((T,) + tuple(out.shape), dtype=out.dtype, device=out.device)
+            y[t].copy_(out)  # written in place: no list of T outputs next to the stacked copy
             pre.append(extras[:nm])
             if cfg.output != "B":
                 spikes.append(extras[nm:])
             if last_trace > first_trace:
                 traj.append(st[first_trace:last_trace])
-        y = torch.stack(outs)
         final = list(st)
         ctx.cfg = cfg
         ctx.spike_fn = spike_fn
