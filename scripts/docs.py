@@ -1,29 +1,29 @@
 #!/usr/bin/env python3
 """Build or serve the traceTorch documentation in one command.
 
-    uv run scripts/docs.py serve      # http://127.0.0.1:8000, rebuilds on docs/ edits
+    uv run scripts/docs.py serve      # http://127.0.0.1:8000/tracetorch/, live reload
     uv run scripts/docs.py build      # strict build into site/
 
-Why a separate environment: ``tracetorch`` is one import package split over four
-distributions. In the development environment they are *editable* installs whose
-``src/`` folders mkdocstrings (griffe) cannot merge, so the API reference would be
-missing ``tracetorch.snn`` and friends. This script therefore syncs a second
-environment from ``uv.lock`` with every workspace member installed *non-editable*
-(plus the ``docs`` dependency group) and runs MkDocs from it. Torch and the other
-wheels come hard-linked from uv's cache, so this takes seconds, offline when the cache
-already holds everything.
+(The same as ``uv run mkdocs serve`` / ``uv run mkdocs build --strict``: the ``docs``
+dependency group is installed by default.) ``tracetorch`` is one import package split
+over four ``src/`` folders; ``docs/hooks.py`` shows mkdocstrings the merged package,
+so docstring edits appear on reload.
 
-The environment lives outside the repository (``--env`` to choose, default: a folder
-in the system temp directory). Library code is copied into it, so after editing a
-docstring re-run the command (``serve`` watches ``docs/`` and ``mkdocs.yml`` only).
+With ``--isolated`` the site is built from a separate environment synced from
+``uv.lock`` in which every package is installed non-editable (what a user gets from the
+wheels) plus the ``docs`` group; torch and the other wheels come hard-linked from uv's
+cache, so this takes seconds, offline when the cache already holds everything. The
+test suite uses that mode when the running environment lacks MkDocs.
 
-Only the standard library is used; ``uv`` must be on PATH (or in ``$UV``).
+Only the standard library is used; ``uv`` must be on PATH (or in ``$UV``) for
+``--isolated`` or when MkDocs is not installed in the running interpreter.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -62,6 +62,11 @@ def env_python(env_dir: Path) -> Path:
     return env_dir / "bin" / "python"
 
 
+def has_docs_tools() -> bool:
+    """Whether the running interpreter has MkDocs, Material and mkdocstrings' python handler."""
+    return all(importlib.util.find_spec(m) is not None for m in ("mkdocs", "material", "mkdocstrings_handlers.python"))
+
+
 def make_docs_env(env_dir: Path | None = None, *, quiet: bool = True) -> Path:
     """Sync a non-editable environment with every package and the docs group.
 
@@ -90,26 +95,36 @@ def make_docs_env(env_dir: Path | None = None, *, quiet: bool = True) -> Path:
     raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{r.stdout}\n{r.stderr}")
 
 
-def mkdocs(python: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``python -m mkdocs <args>`` from the repository root (output not captured)."""
-    return subprocess.run([str(python), "-m", "mkdocs", *args], cwd=ROOT, env=clean_env())
+def mkdocs_command(*, isolated: bool = False) -> list[str]:
+    """The command prefix that runs MkDocs: this interpreter, ``uv run``, or an isolated env."""
+    if isolated:
+        return [str(make_docs_env()), "-m", "mkdocs"]
+    if has_docs_tools():
+        return [sys.executable, "-m", "mkdocs"]
+    uv = find_uv()
+    if uv is None:
+        raise RuntimeError("MkDocs is not installed here and uv was not found: run `uv run scripts/docs.py`")
+    return [uv, "run", "--group", "docs", "mkdocs"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["build", "serve"], nargs="?", default="build")
-    parser.add_argument("--env", type=Path, default=None, help="where to keep the docs environment")
     parser.add_argument("--site-dir", default="site", help="output folder for `build` (default: site/)")
     parser.add_argument("--addr", default="127.0.0.1:8000", help="address for `serve`")
     parser.add_argument("--no-strict", action="store_true", help="let warnings pass")
+    parser.add_argument("--isolated", action="store_true", help="use a separate non-editable environment")
     args = parser.parse_args(argv)
 
-    print("Syncing the docs environment (non-editable packages + docs group) ...", flush=True)
-    python = make_docs_env(args.env)
+    if args.isolated:
+        print("Syncing the isolated docs environment (non-editable packages + docs group) ...", flush=True)
+    cmd = mkdocs_command(isolated=args.isolated)
     strict = [] if args.no_strict else ["--strict"]
     if args.command == "build":
-        return mkdocs(python, "build", *strict, "--site-dir", args.site_dir).returncode
-    return mkdocs(python, "serve", *strict, "--dev-addr", args.addr).returncode
+        cmd += ["build", *strict, "--site-dir", args.site_dir]
+    else:
+        cmd += ["serve", *strict, "--dev-addr", args.addr]
+    return subprocess.run(cmd, cwd=ROOT, env=clean_env()).returncode
 
 
 if __name__ == "__main__":
