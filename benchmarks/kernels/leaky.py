@@ -55,25 +55,30 @@ def bytes_moved(layer_name: str, T: int, E: int, elt: int, backward: bool) -> in
 
 
 def spikingjelly_lif(dtype: torch.dtype):  # type: ignore[no-untyped-def]
-    """SpikingJelly's multi-step LIF with its fastest GPU backend, or None."""
+    """SpikingJelly's multi-step LIF on the GPU (its Triton kernel), or None and why.
+
+    The same neuron as LIB: ``v = (1 - 1/tau) v + x`` with ``tau = 10`` (beta 0.9),
+    threshold 1, reset by subtraction, arctan surrogate (alpha 2). Newer SpikingJelly
+    releases pick the Triton operator for CUDA tensors themselves; older ones take a
+    ``backend=`` argument.
+    """
     if importlib.util.find_spec("spikingjelly") is None:
         return None, "not installed"
     try:
         from spikingjelly.activation_based import neuron, surrogate
     except Exception as e:  # pragma: no cover - depends on the install
-        return None, f"import failed: {e}"
-    for backend in ("triton", "cupy"):
+        return None, f"import failed: {type(e).__name__}"
+    kw = dict(tau=10.0, decay_input=False, v_threshold=1.0, v_reset=None,
+              surrogate_function=surrogate.ATan(), step_mode="m")
+    for extra, label in (({}, "auto dispatch"), ({"backend": "triton"}, "triton"), ({"backend": "cupy"}, "cupy")):
         try:
-            node = neuron.LIFNode(
-                tau=10.0, decay_input=False, v_threshold=1.0, v_reset=None,
-                surrogate_function=surrogate.ATan(), step_mode="m", backend=backend,
-            ).to(_gpu.DEV)
+            node = neuron.LIFNode(**kw, **extra).to(_gpu.DEV)
             node(torch.zeros(2, 4, N, device=_gpu.DEV, dtype=dtype))
             node.reset()
-            return node, backend
+            return node, label
         except Exception:
             continue
-    return None, "no GPU backend available"
+    return None, "no working configuration"
 
 
 def main() -> None:
