@@ -5,6 +5,9 @@ Rules, per Markdown file (``README.md`` and ``docs/**/*.md``):
 * ```` ```python ```` blocks are executed in order, in one namespace per file (so a
   later block may use names from an earlier one), in a temporary working directory,
   with matplotlib's non-interactive backend.
+* The same holds for the ```` ```python ```` examples in the docstrings of every public
+  object (they are part of the API reference pages): each docstring's blocks run in
+  a fresh namespace. Other blocks in docstrings (equations, output) need no marker.
 * A block of any other language (``bash``, ``console``, ...) or with no language must
   be marked as not runnable: an HTML comment ``<!-- not-runnable: <reason> -->`` on
   the line right before its opening fence or, failing that, right after its closing
@@ -42,8 +45,8 @@ def _files() -> list[Path]:
     return files
 
 
-def parse_blocks(path: Path) -> list[Block]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
     spans: list[tuple[int, int, str, str]] = []  # (open line, close line, lang, code)
     i = 0
     while i < len(lines):
@@ -117,3 +120,81 @@ def test_code_blocks_run(path, tmp_path, monkeypatch):
                 plt.close("all")
             except ImportError:  # pragma: no cover
                 pass
+
+
+# --------------------------------------------------------------------------- docstrings
+
+
+def _docstrings() -> dict[str, list[tuple[str, str]]]:
+    """Public module -> [(qualified name, docstring)] for the module, every object in its
+    ``__all__`` and their public methods, each object once (first module wins)."""
+    import importlib
+    import inspect
+    import pkgutil
+    import warnings
+
+    import tracetorch
+
+    names = ["tracetorch"]
+    for info in pkgutil.walk_packages(tracetorch.__path__, "tracetorch.", onerror=lambda name: None):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    seen: set[int] = set()
+    out: dict[str, list[tuple[str, str]]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in names:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:  # an optional dependency is missing here
+                continue
+            docs = [(name, inspect.getdoc(module) or "")]
+            for attr in getattr(module, "__all__", []):
+                obj = getattr(module, attr)
+                if id(obj) in seen or inspect.ismodule(obj):
+                    continue
+                seen.add(id(obj))
+                if inspect.isclass(obj) or inspect.isfunction(obj) or callable(obj):
+                    docs.append((f"{name}.{attr}", obj.__doc__ and inspect.cleandoc(obj.__doc__) or ""))
+                if inspect.isclass(obj):
+                    for member_name, member in vars(obj).items():
+                        if member_name.startswith("__"):
+                            continue
+                        func = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+                        if callable(func) and getattr(func, "__doc__", None) and id(func) not in seen:
+                            seen.add(id(func))
+                            docs.append((f"{name}.{attr}.{member_name}", inspect.cleandoc(func.__doc__)))
+            out[name] = [(q, d) for q, d in docs if "```" in d]
+    return out
+
+
+DOCSTRINGS = _docstrings()
+
+
+def test_docstrings_have_examples():
+    assert sum(len(v) for v in DOCSTRINGS.values()) >= 10
+
+
+@pytest.mark.parametrize("module", sorted(DOCSTRINGS))
+def test_docstring_examples_run(module, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    failures = []
+    for qualname, doc in DOCSTRINGS[module]:
+        namespace: dict = {"__name__": "__docs__"}
+        for b in parse_blocks(Path(qualname), doc):
+            if b.lang not in RUN or b.skip_reason is not None:
+                continue
+            try:
+                exec(compile(b.code, f"<docstring of {qualname}>", "exec"), namespace)
+            except Exception:
+                failures.append(f"{qualname} (docstring line {b.line}):\n{b.code}\n{traceback.format_exc()}")
+                break
+            finally:
+                try:
+                    import matplotlib.pyplot as plt
+
+                    plt.close("all")
+                except ImportError:  # pragma: no cover
+                    pass
+    assert not failures, "docstring examples that fail:\n\n" + "\n\n".join(failures)

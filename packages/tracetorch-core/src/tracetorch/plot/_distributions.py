@@ -87,6 +87,10 @@ def histogram(
 
     Example:
         ```python
+        import torch
+        import tracetorch as tt
+
+        h1, h2 = torch.randn(64, 32), 0.5 * torch.randn(64, 16) + 1.0   # e.g. activations
         fig = tt.plot.histogram({"layer 1": h1.flatten(), "layer 2": h2.flatten()}, bins=50)
         ```
     """
@@ -181,6 +185,11 @@ def parameter_distributions(
 
     Example:
         ```python
+        from torch import nn
+        import tracetorch as tt
+        from tracetorch import snn
+
+        model = tt.Sequential(nn.Linear(4, 32), snn.LIB(32), nn.Linear(32, 8), snn.LIB(8))
         fig = tt.plot.parameter_distributions(model, ["beta", "threshold"], path="params.png")
         ```
     """

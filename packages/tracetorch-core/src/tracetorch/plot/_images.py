@@ -82,6 +82,10 @@ def image_grid(
 
     Example:
         ```python
+        import torch
+        import tracetorch as tt
+
+        x, y = torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))   # images and labels
         fig = tt.plot.image_grid(x[:16], titles=[str(int(c)) for c in y[:16]], path="inputs.png")
         ```
     """

@@ -61,6 +61,8 @@ def smooth(values: Series, decay: float, debias: bool = True) -> np.ndarray:
 
     Example:
         ```python
+        import tracetorch as tt
+
         tt.plot.smooth([1.0, 0.0, 0.0], decay=0.5)   # array([1.0, 0.333.., 0.142..])
         ```
     """
@@ -168,6 +170,10 @@ def line_plot(
 
     Example:
         ```python
+        import torch
+        import tracetorch as tt
+
+        losses = torch.rand(300) / torch.arange(1, 301) ** 0.5   # e.g. one loss per step
         fig = tt.plot.line_plot({"loss": losses}, smoothing=(0.9, 0.99), path="loss.png")
         ```
     """

@@ -62,6 +62,12 @@ def spike_raster(
 
     Example:
         ```python
+        import torch
+        import tracetorch as tt
+        from tracetorch import snn
+
+        T, layer = 50, snn.LIB(20)
+        x = torch.rand(T, 4, 20)                  # [T, batch, neurons]
         outs = []
         for t in range(T):
             outs.append(layer(x[t])[0])           # one sample's spikes, [N]

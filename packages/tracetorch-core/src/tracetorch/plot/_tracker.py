@@ -52,11 +52,13 @@ class MeasurementTracker:
 
     Example:
         ```python
+        import tracetorch as tt
+
         tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9, 0.99)})
-        for step, (x, y) in enumerate(loader):
-            ...
+        for step in range(200):
+            loss = 1.0 / (step + 1) ** 0.5            # your training step's loss
             tracker.update(loss=loss)                 # one point per training step
-        tracker.update(step=step, accuracy=acc)       # e.g. once per epoch
+        tracker.update(step=step, accuracy=0.9)       # e.g. once per epoch
         tracker.latest("loss", decay=0.99)
         tracker.plot(path="training.png")
         ```

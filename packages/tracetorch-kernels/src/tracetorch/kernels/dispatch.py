@@ -11,9 +11,12 @@ reference. On the reference path Triton is never imported.
 
 Example:
     ```python
+    import torch
     from tracetorch.kernels import dispatch
 
-    if dispatch.use_kernels_for(x):      # CUDA, fp32/bf16/fp16, Triton importable
+    a, b = torch.rand(20, 4, 8), torch.randn(20, 4, 8)   # [T, batch, features]
+    h0 = torch.zeros(4, 8)
+    if dispatch.use_kernels_for(a, b):   # CUDA, fp32/bf16/fp16, Triton importable
         ...
     h = dispatch.linear_scan(a, b, h0)   # kernel or reference, decided per call
     ```
