@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -153,8 +154,17 @@ def _assert_absent(info: dict, sub: str) -> None:
 def test_build_makes_a_wheel_and_an_sdist_per_distribution(dist):
     for name in ["tracetorch", *MEMBERS]:
         _wheel(dist, name)
-        sdists = list(dist.glob(f"{name.replace('-', '_')}-{VERSION}.tar.gz"))
+        stem = f"{name.replace('-', '_')}-{VERSION}"
+        sdists = list(dist.glob(f"{stem}.tar.gz"))
         assert len(sdists) == 1, f"no sdist for {name}: {sorted(p.name for p in dist.iterdir())}"
+        with tarfile.open(sdists[0]) as tar:
+            files = {m.name.removeprefix(stem + "/") for m in tar.getmembers()}
+        assert {"PKG-INFO", "pyproject.toml", "README.md", "LICENSE"} <= files, (name, sorted(files))
+        sub = MEMBERS.get(name)
+        if name == "tracetorch-core":
+            assert "src/tracetorch/__init__.py" in files
+        elif sub is not None:
+            assert f"src/tracetorch/{sub}/__init__.py" in files and f"src/tracetorch/{sub}/py.typed" in files
 
 
 @pytest.mark.parametrize("name", ["tracetorch", *MEMBERS])
