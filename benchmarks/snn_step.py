@@ -12,8 +12,8 @@ outputs, then ``backward``), against
   ``LIFNode(v_reset=None)`` (soft reset) when they are installed
   (``uv sync --group bench``); otherwise those rows are skipped with a note.
 
-All use a Heaviside spike with the arctan surrogate (the peers' own default
-surrogates for the peers). Times are medians over repeats, with the implementations
+All use a Heaviside spike with the arctan surrogate (snnTorch's default; set
+explicitly for SpikingJelly). Times are medians over repeats, with the implementations
 interleaved within each repeat; 2 CPU threads. Writes
 ``benchmarks/results/snn_step.md``.
 
@@ -198,8 +198,13 @@ def make_spikingjelly(n: int) -> Optional[nn.Module]:
         from spikingjelly.activation_based import neuron
     except Exception:
         return None
+    from spikingjelly.activation_based import surrogate
+
     # tau = 1/(1-beta) with decay_input=False gives v = beta*v + x (the same charge)
-    return neuron.LIFNode(tau=10.0, decay_input=False, v_reset=None, v_threshold=1.0, step_mode="s")
+    return neuron.LIFNode(
+        tau=10.0, decay_input=False, v_reset=None, v_threshold=1.0, step_mode="s",
+        surrogate_function=surrogate.ATan(),
+    )
 
 
 # ----------------------------------------------------------------------------- timing
@@ -234,7 +239,11 @@ def build(layer: str, b: int, n: int) -> dict[str, Callable[[list[torch.Tensor]]
         runners["tt.snn.LIB"] = module_runner(tl, tl.zero_states)
         st = make_snntorch(n)
         if st is not None:
-            runners["snnTorch Leaky"] = module_runner(st, lambda: st.reset_mem() if hasattr(st, "reset_mem") else None)
+            def run_snntorch(xs: list[torch.Tensor]) -> list[torch.Tensor]:
+                st.reset_mem()
+                return [st(x)[0] for x in xs]  # Leaky returns (spikes, membrane)
+
+            runners["snnTorch Leaky"] = run_snntorch
         sj = make_spikingjelly(n)
         if sj is not None:
             runners["SpikingJelly LIFNode"] = module_runner(sj, sj.reset)
@@ -274,7 +283,9 @@ def main() -> None:
             for backward in (False, True):
                 small = b * n <= 1024
                 repeats = (5 if args.quick else 31) if small else (3 if args.quick else 11)
-                xs = [torch.randn(b, n) * 0.6 + 0.15 for _ in range(STEPS)]
+                # inputs require grad in fwd+bwd (as if from a previous layer); SpikingJelly's
+                # LIFNode has no learnable parameter and would otherwise have nothing to train
+                xs = [(torch.randn(b, n) * 0.6 + 0.15).requires_grad_(backward) for _ in range(STEPS)]
                 runners = build(layer, b, n)
                 times: dict[str, list[float]] = {k: [] for k in runners}
                 for k, fn in runners.items():  # warm-up
@@ -293,7 +304,7 @@ def main() -> None:
         "",
         f"{STEPS} steps, median of repeats, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}. Spike: Heaviside with arctan surrogate. "
-        "`fwd` runs under `torch.no_grad()`; `fwd+bwd` backpropagates the sum of all outputs. "
+        "`fwd` runs under `torch.no_grad()`; `fwd+bwd` backpropagates the sum of all outputs to the parameters and the inputs. "
         "Ratios are against the hand-written loop and against the minimal `nn.Module` of the same case.",
         "",
         "| layer | B×N | pass | implementation | µs / step | × loop | × minimal module |",

@@ -8,14 +8,18 @@ Memory: plain autograd over ``T`` steps keeps every intermediate of every step
 (for LIB: the previous membrane, membrane-minus-threshold, the spike, the reset
 product, plus the graph nodes). This function keeps, per step, only
 
-* the membrane(s) before the reset (one tensor; two for dual layers),
+* single-pathway layers: the membrane after the reset, and the membrane before
+  it (B: minus the threshold, the spike function's argument);
+* dual layers: the two membranes before the reset;
 * the spikes for T/TS (``s_pos`` and ``s_neg``; B reuses its output),
 * the synaptic and recurrent traces for S and R layers (their values after each
   step; the previous output is the output itself),
 
-and recomputes everything else (the membrane after the reset, the drive, the local
-derivative of the spike) during the backward. For LIB that is one tensor of the
-step's size per step besides the output.
+and recomputes everything else (the dual membranes after the reset, the drive, the
+local derivative of the spike) during the backward. For LIB that is two tensors of
+the step's size per step besides the output (measured in
+``benchmarks/snn_sequence.py``: about half the peak memory of autograd through
+the per-step loop).
 """
 
 from __future__ import annotations
@@ -48,20 +52,34 @@ class _SpikingBPTT(torch.autograd.Function):
         states = tuple(tensors[:n_states])
         params = tuple(tensors[n_states:])
         T = x.shape[0]
-        pre: list[tuple[Tensor, ...]] = []
+        dual = cfg.dual
+        pre: list[tuple[Tensor, ...]] = []  # see the module docstring for what is kept
         spikes: list[tuple[Tensor, ...]] = []
         traj: list[tuple[Tensor, ...]] = []  # syn / rec traces after each step
-        nm = 2 if cfg.dual else 1
+        nm = 2 if dual else 1
         first_trace = nm
         last_trace = len(cfg.states) - (1 if cfg.recurrent else 0)
+        step_fire = fire
+        if fire is spike_fn and getattr(spike_fn, "deterministic", False):
+            # the same 0/1 values as the spike function, in one kernel and no autograd.Function
+            one = torch.ones((), dtype=x.dtype, device=x.device)
+
+            def step_fire(v: Tensor) -> Tensor:
+                return torch.heaviside(v, one)
+
         st = states
         y: Optional[Tensor] = None
         for t in range(T):
-            out, st, extras = _step(cfg, x[t], st, params, fire)
+            out, st, extras = _step(cfg, x[t], st, params, step_fire)
             if y is None:
                 y = torch.empty((T,) + tuple(out.shape), dtype=out.dtype, device=out.device)
             y[t].copy_(out)  # written in place: no list of T outputs next to the stacked copy
-            pre.append(extras[:nm])
+            if dual:
+                pre.append(extras[:2])
+            elif cfg.output == "B":
+                pre.append((extras[2], st[0]))  # mem_pre - threshold, membrane after the reset
+            else:
+                pre.append((extras[0], st[0]))  # mem_pre, membrane after the reset
             if cfg.output != "B":
                 spikes.append(extras[nm:])
             if last_trace > first_trace:
@@ -143,8 +161,10 @@ class _SpikingBPTT(torch.autograd.Function):
                 psc, nsc = params[ith + 2], params[ith + 3]
 
         def mem_after(t: int) -> tuple[Tensor, ...]:
-            """Membrane(s) after step t's reset, recomputed exactly as the forward did."""
+            """Membrane(s) after step t's reset (kept for single, recomputed for dual layers)."""
             p = pre[t]
+            if not dual:
+                return (p[1],)
             if kind == "B":
                 s = outs[t]
                 if dual:
@@ -164,17 +184,18 @@ class _SpikingBPTT(torch.autograd.Function):
                 g_o = g_o + G[-1]
             Gm = G[0] + G[1] if dual else G[0]
             p = pre[t]
-            mem = p[0] + p[1] if dual else p[0]
             # ---- spike and reset
             if kind == "B":
                 s = outs[t]
-                fp = fire_derivative(spike_fn, quant_fn, mem - th)
+                v = (p[0] + p[1]) - th if dual else p[0]  # non-dual B keeps mem_pre - threshold
+                fp = fire_derivative(spike_fn, quant_fn, v)
                 g_s = torch.addcmul(g_o, neg_hth, Gm)  # g_o - h*th*Gm
-                g_mem = g_s * fp
+                g_mem = fp.mul_(g_s)  # fp is a fresh tensor
                 if need_p[ith]:
                     sub(ith, torch.addcmul(g_mem, s, Gm, value=h))
             else:
                 sp, sn = spikes[t]
+                mem = p[0] + p[1] if dual else p[0]
                 fp = fire_derivative(spike_fn, quant_fn, mem - pth)
                 fn = fire_derivative(spike_fn, quant_fn, -nth - mem)
                 if kind == "TS":

@@ -79,8 +79,8 @@ def _step(
     """One step; also returns the membranes before the reset and the spikes.
 
     Returns ``(out, new_states, extras)`` where ``extras`` is ``(mem_pre,)`` (or
-    ``(pos_mem_pre, neg_mem_pre)`` for dual layers) followed by ``(s,)`` for B and
-    ``(s_pos, s_neg)`` for T/TS. Used by `leaky_step` and the sequence functions.
+    ``(pos_mem_pre, neg_mem_pre)`` for dual layers) followed by ``(s,)`` for B
+    (``(s, mem_pre - threshold)`` for non-dual B) and ``(s_pos, s_neg)`` for T/TS. Used by `leaky_step` and the sequence functions.
     """
     kind = cfg.output
     ema = kind == "EMA"
@@ -114,10 +114,11 @@ def _step(
             return mem_pre, new, (mem_pre,)
         if kind == "B":
             th = params[pi]
-            s = fire(mem_pre - th)  # type: ignore[misc]
+            v = mem_pre - th
+            s = fire(v)  # type: ignore[misc]
             mem_new = mem_pre - s * th
             out = s
-            spikes: tuple[Tensor, ...] = (s,)
+            spikes: tuple[Tensor, ...] = (s, v)
         else:
             pth = params[pi]
             nth = params[pi + 1]

@@ -58,9 +58,11 @@ def fire_derivative(spike_fn: SpikeFunction, quant_fn: Callable[[Tensor], Tensor
         d = (y * (1.0 - y)) * p
         prob = y
     elif kind == "heaviside_atan":
-        d = (p / 2.0) / (1.0 + (math.pi / 2.0 * p * v) ** 2)
+        w = v * (math.pi / 2.0 * p)
+        d = w.mul_(w).add_(1.0).reciprocal_().mul_(p / 2.0)  # (p/2) / (1 + (pi/2 p v)^2)
     elif kind == "heaviside_fast_sigmoid":
-        d = 1.0 / (p * v.abs() + 1.0) ** 2
+        w = v.abs().mul_(p).add_(1.0)
+        d = w.mul_(w).reciprocal_()  # 1 / (p |v| + 1)^2
     elif kind == "heaviside_triangle":
         d = torch.clamp(1.0 - v.abs() / p, min=0.0) / p
     else:  # straight-through
