@@ -9,14 +9,15 @@ the others.
 
 Before mkdocstrings starts, this hook builds a merged view – a folder
 ``tracetorch/`` of symbolic links to core's ``__init__.py`` and to every subpackage
-of every distribution – in the system temp directory, and puts it first on the
+of every distribution – in a fresh temporary directory (removed at exit; concurrent
+builds don't share it), and puts it first on the
 python handler's search ``paths``. The links point at the working tree, so
 ``mkdocs serve`` picks up docstring edits (the ``src/`` folders are watched).
 """
 
 from __future__ import annotations
 
-import hashlib
+import atexit
 import os
 import shutil
 import tempfile
@@ -28,13 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def merged_tree(root: Path = ROOT) -> Path:
-    """Create (afresh) the merged ``tracetorch`` folder and return its parent."""
-    tag = hashlib.sha1(str(root).encode()).hexdigest()[:10]
-    base = Path(tempfile.gettempdir()) / f"tracetorch-docs-src-{tag}"
+    """Create the merged ``tracetorch`` folder in a new temporary directory; return that."""
+    base = Path(tempfile.mkdtemp(prefix="tracetorch-docs-src-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
     pkg = base / "tracetorch"
-    if base.exists():
-        shutil.rmtree(base)
-    pkg.mkdir(parents=True)
+    pkg.mkdir()
     for src in sorted((root / "packages").glob("tracetorch-*/src/tracetorch")):
         for entry in sorted(src.iterdir()):
             if entry.name == "__pycache__":
@@ -48,9 +47,15 @@ def merged_tree(root: Path = ROOT) -> Path:
     return base
 
 
+_BASE: Path | None = None
+
+
 @event_priority(100)  # before mkdocstrings reads its handler options
 def on_config(config, **kwargs):
-    base = merged_tree()
+    global _BASE
+    if _BASE is None or not _BASE.exists():  # once per process (`serve` reloads call this again)
+        _BASE = merged_tree()
+    base = _BASE
     handler = config["plugins"]["mkdocstrings"].config["handlers"].setdefault("python", {})
     paths = list(handler.get("paths") or [])
     handler["paths"] = [str(base)] + [p for p in paths if p != str(base)]
