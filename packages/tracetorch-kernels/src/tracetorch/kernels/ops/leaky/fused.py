@@ -21,6 +21,10 @@ Backward: one reverse walk over time (BPTT) with the adjoints in registers. The
 gradients of the parameters are summed over time in registers and written once per
 element (``[NP, E]`` float32); the caller sums them over rows – no atomics.
 
+Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so a membrane
+is rounded exactly as in the reference (a fused multiply-add could move it across
+the threshold by one rounding and flip a spike).
+
 Random numbers (``bernoulli``/``probabilistic`` with the sigmoid spike): Triton's
 Philox ``tl.rand(seed, counter)`` with ``counter = 2 * (t * E + e)`` (``+ 1`` for the
 negative spike of T/TS layers), ``seed`` drawn from torch's default generator, so
@@ -737,7 +741,7 @@ def leaky_forward(
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
         x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
-        SAVE=save, BLOCK=BLOCK, num_warps=4, **f, **consts,
+        SAVE=save, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False, **f, **consts,
     )
     return out, sf, sv
 
@@ -778,6 +782,6 @@ def leaky_backward(
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
         x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
-        BLOCK=BLOCK, num_warps=4, **f, **consts,
+        BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False, **f, **consts,
     )
     return gx, gs0, gp

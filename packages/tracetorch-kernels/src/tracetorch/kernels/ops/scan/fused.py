@@ -1,5 +1,8 @@
 """Triton kernels of the diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t``.
 
+Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so the GPU
+rounds every operation as the reference does.
+
 Loaded lazily by `tracetorch.kernels._backend.load_fused` (never imported at
 package import). One program owns ``BLOCK`` contiguous elements of one timestep's
 state and walks over time with the state in float32 registers; inputs are read in
@@ -137,7 +140,9 @@ def scan_forward(a: Tensor, b: Tensor, h0: Tensor, block: int = 0) -> Tensor:
     K = E if per_step else a.numel()
     BLOCK = _block(E, b.device, block)
     grid = (triton.cdiv(E, BLOCK),)
-    _scan_fwd_kernel[grid](a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4)
+    _scan_fwd_kernel[grid](
+        a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False
+    )
     return h
 
 
@@ -170,6 +175,7 @@ def scan_backward(
     BLOCK = _block(E, h.device, block)
     grid = (triton.cdiv(E, BLOCK),)
     _scan_bwd_kernel[grid](
-        grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4
+        grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4,
+        enable_fp_fusion=False,
     )
     return ga, gb, gh0
