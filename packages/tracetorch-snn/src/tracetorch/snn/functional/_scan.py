@@ -51,24 +51,27 @@ def _powers(a: Tensor, length: int, step_ndim: int) -> Tensor:
 def _chunked_scan(a: Tensor, u: Tensor, h0: Tensor) -> Tensor:
     T = u.shape[0]
     step = tuple(u.shape[1:])
-    L = max(1, math.isqrt(T - 1) + 1)
-    C = -(-T // L)
-    if C * L != T:
-        u = torch.cat([u, u.new_zeros((C * L - T,) + step)])
-    uc = u.view((C, L) + step)
-    local = torch.empty((C, L) + step, dtype=u.dtype, device=u.device)
+    L = max(1, math.isqrt(T))
+    C = T // L
+    full = C * L
+    out = torch.empty(u.shape, dtype=u.dtype, device=u.device)
+    uc = u[:full].view((C, L) + step)
+    local = out[:full].view((C, L) + step)
     h = u.new_zeros((C,) + step)
     for j in range(L):  # every chunk from zero, all chunks at once
         h = torch.addcmul(uc[:, j], a, h, out=local[:, j])
-    pw = _powers(a, L, len(step))  # [L, ...]
+    pw = _powers(a, L, len(step))  # [L, ...]: a^1 .. a^L
     a_l = pw[L - 1]
     starts = torch.empty((C,) + step, dtype=u.dtype, device=u.device)
     carry = h0
     for c in range(C):  # the true state entering each chunk
         starts[c] = carry
         carry = torch.addcmul(local[c, L - 1], a_l, carry)
-    out = torch.addcmul(local, pw, starts.unsqueeze(1))
-    return out.view((C * L,) + step)[:T]
+    local.addcmul_(pw, starts.unsqueeze(1))  # h_{c,j} = local_{c,j} + a^(j+1) h_c, in place
+    h = out[full - 1]
+    for t in range(full, T):  # the remainder, sequentially
+        h = torch.addcmul(u[t], a, h, out=out[t])
+    return out
 
 
 def _scan(a: Tensor, u: Tensor, h0: Tensor) -> Tensor:
