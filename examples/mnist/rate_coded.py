@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> float:
     x_train, y_train, x_test, y_test = get_data(args)
     max_steps = args.max_steps
     if args.smoke:
-        args.epochs, args.timesteps, max_steps = 1, 3, 3
+        args.epochs, args.timesteps, max_steps, args.batch_size = 1, 3, 3, 32
 
     model = RateCodedSNN().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)

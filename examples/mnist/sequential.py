@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> float:
     x_train, y_train, x_test, y_test = get_data(args)
     max_steps = args.max_steps
     if args.smoke:
-        args.epochs, max_steps, args.pixels_per_step = 1, 2, 112  # 7 timesteps
+        args.epochs, max_steps, args.pixels_per_step, args.batch_size = 1, 2, 112, 32  # 7 timesteps
     steps = math.ceil(784 / args.pixels_per_step)
 
     model = SequentialSNN(args.pixels_per_step, steps).to(device)
