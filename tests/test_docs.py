@@ -151,3 +151,16 @@ def test_snn_reference_lists_all_32_layers(site, inventory):
     assert not [n for n in layers if f"tracetorch.snn.{n}" not in ids]
     table = (site / "layers" / "snn" / "index.html").read_text(encoding="utf-8")
     assert not [n for n in layers if f"<code>{n}</code>" not in table], "the layer table lists all 32 layers"
+
+
+def test_figure_script_runs(tmp_path, monkeypatch):
+    """docs/make_figures.py (which drew the committed home-page figure) still works."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("_tracetorch_make_figures", ROOT / "docs" / "make_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "figure.png"
+    mod.membrane_and_spikes(out)
+    assert out.stat().st_size > 10_000
+    assert (ROOT / "docs" / "assets" / "lib-membrane-spikes.png").exists()
