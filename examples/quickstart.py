@@ -42,9 +42,18 @@ import sys
 import time
 from pathlib import Path
 
+try:
+    import matplotlib  # noqa: F401  (tt.plot)
+    import sklearn  # noqa: F401  (the digits)
+    from tqdm import tqdm
+except ImportError as e:  # run without the project's `examples` dependency group
+    sys.exit(
+        f"error: this example needs scikit-learn, tqdm and matplotlib ({e.name} is missing).\n"
+        "From the repository root, `uv run python examples/quickstart.py` installs them; "
+        "with pip: pip install 'tracetorch[plot]' scikit-learn tqdm"
+    )
 import torch
 from torch import nn
-from tqdm import tqdm
 
 import tracetorch as tt
 from tracetorch import snn
