@@ -35,6 +35,7 @@ RUNS: dict[str, tuple[str, list[str], list[str]]] = {
         ["--smoke", "--no-progress"],
         ["quickstart_training.png", "quickstart_raster.png", "quickstart_digits.png", "quickstart_parameters.png"],
     ),
+    "quickstart_again": ("quickstart.py", ["--smoke", "--no-progress"], []),
     "mnist_rate": (
         "mnist/rate_coded.py",
         ["--smoke", "--no-progress", "--no-download"],
@@ -128,6 +129,16 @@ def test_quickstart_smoke_prints_accuracy(smoke):
     out = results["quickstart"]["stdout"]
     assert re.search(r"^epoch 1: loss \d+\.\d+, held-out accuracy \d+\.\d%$", out, re.M), out
     assert "held-out accuracy" in out.splitlines()[-1]
+
+
+def test_quickstart_is_deterministic_under_its_seed(smoke):
+    _, results = smoke
+
+    def numbers(name: str) -> list[str]:
+        return [re.sub(r" after \d+ s;.*", "", line) for line in results[name]["stdout"].splitlines()]
+
+    assert numbers("quickstart") == numbers("quickstart_again")
+    assert results["quickstart_again"]["code"] == 0
 
 
 def test_streaming_example_resumes_exactly(smoke):
