@@ -114,6 +114,16 @@ def test_line_plot_2d_is_one_line_per_column_and_labels_apply():
     assert len(fig.axes[0].lines) == 1
 
 
+def test_inputs_may_be_lists_of_tensors_that_require_grad_or_live_anywhere():
+    t = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    fig = tt.plot.line_plot([t * 1, t * 2])  # a list of rows: [time=2, series=3]
+    np.testing.assert_allclose(fig.axes[0].lines[2].get_ydata(), [3.0, 6.0])
+    fig = tt.plot.line_plot([torch.tensor(0.5), 1, np.float32(2.0)])
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.5, 1.0, 2.0])
+    with pytest.raises(ValueError, match="rectangular"):
+        tt.plot.line_plot([[1.0, 2.0], [3.0]])
+
+
 def test_line_plot_errors():
     with pytest.raises(ValueError, match="labels"):
         tt.plot.line_plot(np.zeros((4, 3)), labels=["a"])

@@ -42,11 +42,15 @@ def to_numpy(values: Any, what: str, func: str) -> np.ndarray:
             f"tt.plot.{func}: `{what}` must be a torch.Tensor, a numpy array or a sequence of numbers, "
             f"got {type(values).__name__}."
         )
-    items = [v.detach().cpu().item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v for v in values]
+    items = [v.detach().to("cpu", torch.float64).numpy() if isinstance(v, torch.Tensor) else v for v in values]
     try:
         arr = np.asarray(items, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+    except TypeError as e:
         raise TypeError(f"tt.plot.{func}: `{what}` must hold only numbers ({e}).") from None
+    except ValueError as e:
+        if any(isinstance(v, (str, bytes)) for v in items):
+            raise TypeError(f"tt.plot.{func}: `{what}` must hold only numbers, not text.") from None
+        raise ValueError(f"tt.plot.{func}: `{what}` must be rectangular (items of equal shapes): {e}") from None
     return arr
 
 
