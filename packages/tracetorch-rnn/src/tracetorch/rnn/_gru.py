@@ -11,6 +11,8 @@ from ._cell import TorchRecurrentLayer
 
 __all__ = ["GRU"]
 
+_gru_cell = torch._VF.gru_cell
+
 
 class GRU(TorchRecurrentLayer):
     r"""Gated recurrent unit, one timestep per call; equal to ``torch.nn.GRU`` stepped once.
@@ -82,15 +84,16 @@ class GRU(TorchRecurrentLayer):
             The new hidden state ``h``: shaped like ``x`` with ``out_features`` along ``dim``.
         """
         self._ensure_states(x)
-        h = torch._VF.gru_cell(
+        d, p = self.__dict__, self._parameters
+        h = _gru_cell(
             self._flatten_step(x),
-            self._flatten_step(self.h),
-            self.weight_ih,
-            self.weight_hh,
-            self.bias_ih,
-            self.bias_hh,
+            self._flatten_step(d["h"]),
+            p["weight_ih"],
+            p["weight_hh"],
+            p["bias_ih"],
+            p["bias_hh"],
         )
-        self.h = h = self._unflatten_step(h, x)
+        d["h"] = h = self._unflatten_step(h, x)
         return h
 
     def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:

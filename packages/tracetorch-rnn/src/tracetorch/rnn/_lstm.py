@@ -11,6 +11,8 @@ from ._cell import TorchRecurrentLayer
 
 __all__ = ["LSTM"]
 
+_lstm_cell = torch._VF.lstm_cell
+
 
 class LSTM(TorchRecurrentLayer):
     r"""Long short-term memory, one timestep per call; equal to ``torch.nn.LSTM`` stepped once.
@@ -88,16 +90,17 @@ class LSTM(TorchRecurrentLayer):
             The new hidden state ``h``: shaped like ``x`` with ``out_features`` along ``dim``.
         """
         self._ensure_states(x)
-        h, c = torch._VF.lstm_cell(
+        d, p = self.__dict__, self._parameters
+        h, c = _lstm_cell(
             self._flatten_step(x),
-            (self._flatten_step(self.h), self._flatten_step(self.c)),
-            self.weight_ih,
-            self.weight_hh,
-            self.bias_ih,
-            self.bias_hh,
+            (self._flatten_step(d["h"]), self._flatten_step(d["c"])),
+            p["weight_ih"],
+            p["weight_hh"],
+            p["bias_ih"],
+            p["bias_hh"],
         )
-        self.h = h = self._unflatten_step(h, x)
-        self.c = self._unflatten_step(c, x)
+        d["h"] = h = self._unflatten_step(h, x)
+        d["c"] = self._unflatten_step(c, x)
         return h
 
     def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:

@@ -188,8 +188,9 @@ class SelectiveSSM(Layer):
         self._ensure_states(x)
         xw = self._to_working_dim(x)
         decay_t, u = self._gates(xw)
-        h = decay_t * self._to_working_dim(self.h) + u
-        self.h = self._from_working_dim(h)
+        d = self.__dict__
+        h = decay_t * self._to_working_dim(d["h"]) + u
+        d["h"] = self._from_working_dim(h)
         return self._from_working_dim(self._readout(xw, h))
 
     def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
@@ -208,12 +209,14 @@ class SelectiveSSM(Layer):
         """
         xw, t, _ = self._sequence_to_working(x, time_dim)
         decay_t, u = self._gates(xw)
+        d = self.__dict__
+        h0 = self._to_working_dim(d["h"])
         kd = _kernels()
         if kd is not None:  # tracetorch-kernels installed: its dispatch picks kernel or scan
-            hs = kd.linear_scan(decay_t, u, self._to_working_dim(self.h), reference=linear_scan)
+            hs = kd.linear_scan(decay_t, u, h0, reference=linear_scan)
         else:
-            hs = linear_scan(decay_t, u, self._to_working_dim(self.h))
-        self.h = self._from_working_dim(hs[-1])
+            hs = linear_scan(decay_t, u, h0)
+        d["h"] = self._from_working_dim(hs[-1])
         return self._sequence_from_working(self._readout(xw, hs), t)
 
     def extra_repr(self) -> str:

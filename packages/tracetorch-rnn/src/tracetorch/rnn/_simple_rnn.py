@@ -12,6 +12,8 @@ from ._cell import TorchRecurrentLayer
 __all__ = ["SimpleRNN"]
 
 _NONLINEARITIES = ("tanh", "relu")
+_tanh_cell = torch._VF.rnn_tanh_cell
+_relu_cell = torch._VF.rnn_relu_cell
 
 
 class SimpleRNN(TorchRecurrentLayer):
@@ -101,16 +103,17 @@ class SimpleRNN(TorchRecurrentLayer):
             The new hidden state ``h``: shaped like ``x`` with ``out_features`` along ``dim``.
         """
         self._ensure_states(x)
-        cell = torch._VF.rnn_tanh_cell if self.nonlinearity == "tanh" else torch._VF.rnn_relu_cell
+        d, p = self.__dict__, self._parameters
+        cell = _tanh_cell if d["nonlinearity"] == "tanh" else _relu_cell
         h = cell(
             self._flatten_step(x),
-            self._flatten_step(self.h),
-            self.weight_ih,
-            self.weight_hh,
-            self.bias_ih,
-            self.bias_hh,
+            self._flatten_step(d["h"]),
+            p["weight_ih"],
+            p["weight_hh"],
+            p["bias_ih"],
+            p["bias_hh"],
         )
-        self.h = h = self._unflatten_step(h, x)
+        d["h"] = h = self._unflatten_step(h, x)
         return h
 
     def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
