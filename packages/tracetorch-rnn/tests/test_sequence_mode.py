@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -202,3 +203,18 @@ def test_sequence_input_errors_name_the_layer():
     layer.forward_sequence(torch.randn(5, 2, IN))
     with pytest.raises(ValueError, match="zero_states"):
         layer.forward_sequence(torch.randn(5, 3, IN))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_cuda_sequence_path_equals_stepping(name):
+    # cuDNN uses other algorithms than the per-step cells: equal up to float rounding
+    stepper = make(name, -1).cuda()
+    seq = copy.deepcopy(stepper)
+    x = sequence_input(-1, 30, batch=8).cuda()
+    with warnings.catch_warnings(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        warnings.simplefilter("error")  # no cuDNN weight-compaction warning leaks out
+        y_seq = seq.forward_sequence(x)
+    torch.testing.assert_close(y_seq, step_through(stepper, x), rtol=1e-4, atol=1e-5)
+    assert_same_states(seq, stepper, rtol=1e-4, atol=1e-5)

@@ -122,6 +122,10 @@ class SimpleRNN(TorchRecurrentLayer):
         Uses this layer's own parameters (gradients reach them), starts from the
         current state and leaves it as stepping would.
 
+        On CUDA, cuDNN follows ``torch.backends.cudnn.allow_tf32`` (on by default), as the
+        ``torch.nn`` RNN modules do; turn it off to get stepping's numbers up to fp32
+        rounding.
+
         Args:
             x: Input with time along ``time_dim``, e.g. ``[T, B, in_features]``; ``dim``
                 refers to one timestep's tensor.
