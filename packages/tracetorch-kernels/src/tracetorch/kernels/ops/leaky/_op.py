@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..._backend import load_fused
 
@@ -169,6 +170,7 @@ class _LeakyFn(torch.autograd.Function):
         return out, sf, sv
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):  # type: ignore[override]
         x, s0, p, sv = ctx.saved_tensors
         g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()

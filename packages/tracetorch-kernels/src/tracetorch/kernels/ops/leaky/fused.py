@@ -761,10 +761,15 @@ def leaky_backward(
     """Run the BPTT kernel.
 
     Args:
-        x, s0, p, flags, spike_param, seed: As given to `leaky_forward`.
+        x: As given to `leaky_forward`.
+        s0: As given to `leaky_forward`.
+        p: As given to `leaky_forward`.
         sv: The saved tensors from `leaky_forward` (``save=True``).
         grad_out: ``[T, E]`` gradient of the outputs.
         grad_sf: ``[NS, E]`` gradient of the final states.
+        flags: As given to `leaky_forward`.
+        spike_param: As given to `leaky_forward`.
+        seed: As given to `leaky_forward` (the same seed regenerates the same draws).
         block: Elements per program; 0 picks one.
 
     Returns:

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..._backend import load_fused
 
@@ -72,6 +73,7 @@ class _LinearScanFn(torch.autograd.Function):
         return h
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
         a, h, h0 = ctx.saved_tensors
         ga, gb, gh0 = load_fused("scan", h.device).scan_backward(grad_h.contiguous(), a, h, h0)
