@@ -273,3 +273,33 @@ def test_unsupported_functions_are_rejected() -> None:
     x = torch.zeros(2, 1, 3)
     with pytest.raises(ValueError, match="no kernel"):
         leaky_sequence(cfg, x, (torch.zeros(1, 3),), (torch.full((3,), 0.5), torch.ones(3)), torch.sigmoid, TF.quant_round)
+
+
+@pytest.mark.parametrize("name,shape", [("LIB", (1, 1)), ("DSRLIT", (2, 3, 4))])
+def test_edge_shapes(device: str, poison, name: str, shape: tuple[int, ...]) -> None:
+    """One neuron in one row (E = 1), and several batch axes."""
+    poison(0)
+    cfg = LeakyConfig.from_name(name)
+    g = torch.Generator().manual_seed(4)
+    T, N = 3, shape[-1]
+    x = torch.randn((T,) + shape, generator=g).to(device).requires_grad_()
+    states = tuple(torch.randn(shape, generator=g).to(device) * 0.3 for _ in cfg.states)
+    params = tuple((torch.rand((), generator=g) * 0.8 + 0.1).to(device).requires_grad_() for _ in cfg.params)
+    out, fin = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
+    ref, rfin = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
+    assert torch.equal(out, ref)
+    for s, r in zip(fin, rfin):
+        torch.testing.assert_close(s, r, rtol=1e-6, atol=1e-6)
+    gk = torch.autograd.grad(out.sum() + fin[0].sum(), (x, *params))
+    gr = torch.autograd.grad(ref.sum() + rfin[0].sum(), (x, *params))
+    for a, b in zip(gk, gr):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert N == shape[-1]
+
+
+def test_double_backward_is_refused(device: str) -> None:
+    cfg, x, states, params = _case("LIB", 2, 1, 3, 1, device)
+    out, _ = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
+    (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(gx.sum(), params[0])
