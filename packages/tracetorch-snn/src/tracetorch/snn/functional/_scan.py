@@ -74,10 +74,13 @@ def _chunked_scan(a: Tensor, u: Tensor, h0: Tensor) -> Tensor:
     return out
 
 
+def _chunked(u: Tensor) -> bool:
+    return u.shape[0] >= CHUNK_MIN_STEPS and u[0].numel() <= CHUNK_MAX_STEP_NUMEL
+
+
 def _scan(a: Tensor, u: Tensor, h0: Tensor) -> Tensor:
     """Forward recurrence; chunked when steps are small and the sequence long."""
-    T = u.shape[0]
-    if T >= CHUNK_MIN_STEPS and u[0].numel() <= CHUNK_MAX_STEP_NUMEL:
+    if _chunked(u):
         return _chunked_scan(a, u, h0)
     return _sequential_scan(a, u, h0)
 
@@ -104,16 +107,27 @@ class _LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor):  # type: ignore[override]
         a, h0, h = ctx.saved_tensors
-        gu = _reverse_scan(a, g.contiguous())
-        ga = gh0 = None
-        if ctx.needs_input_grad[0]:
-            # d/da: sum_t gu_t * h_{t-1}
-            acc = gu[0] * h0
-            if h.shape[0] > 1:
+        need_a = ctx.needs_input_grad[0]
+        T = g.shape[0]
+        if _chunked(g):
+            gu = _reverse_scan(a, g.contiguous())
+            acc = gu[0] * h0 if need_a else None
+            if need_a and T > 1:
                 acc = acc + (gu[1:] * h[:-1]).sum(0)
-            ga = _sum_to(acc, a)
-        if ctx.needs_input_grad[2]:
-            gh0 = _sum_to(gu[0] * a, h0)
+        else:
+            # reverse loop, no flipped copies; d/da accumulated in place step by step
+            gu = torch.empty(g.shape, dtype=g.dtype, device=g.device)
+            r = gu[T - 1]
+            r.copy_(g[T - 1])
+            acc = None
+            for t in range(T - 1, -1, -1):
+                if t < T - 1:
+                    r = torch.addcmul(g[t], a, r, out=gu[t])
+                if need_a:
+                    prev = h[t - 1] if t > 0 else h0
+                    acc = r * prev if acc is None else acc.addcmul_(r, prev)
+        ga = _sum_to(acc, a) if need_a else None
+        gh0 = _sum_to(gu[0] * a, h0) if ctx.needs_input_grad[2] else None
         return ga, (gu if ctx.needs_input_grad[1] else None), gh0
 
 

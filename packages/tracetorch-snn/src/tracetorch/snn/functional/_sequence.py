@@ -19,7 +19,7 @@ from torch import Tensor
 from ._bptt import spiking_sequence
 from ._config import LeakyConfig
 from ._scan import linear_scan
-from ._step import _step, negative_part, positive_part
+from ._step import _parts, _step
 from ._surrogate import has_fire_derivative
 
 __all__ = ["leaky_sequence_reference", "leaky_sequence", "linear_sequence"]
@@ -92,14 +92,14 @@ def linear_sequence(
     if cfg.synaptic:
         pa, na = params[0], params[1]
         pi = 2
-        ps = linear_scan(pa, (1.0 - pa) * positive_part(x), states[2])
-        ns = linear_scan(na, (1.0 - na) * negative_part(x), states[3])
+        x_pos, x_neg = _parts(x)
+        ps = linear_scan(pa, (1.0 - pa) * x_pos, states[2])
+        ns = linear_scan(na, (1.0 - na) * x_neg, states[3])
         d = ps + ns
     else:
         d = x
     pb, nb = params[pi], params[pi + 1]
-    up = positive_part(d)
-    un = negative_part(d)
+    up, un = _parts(d)
     pm = linear_scan(pb, (1.0 - pb) * up if ema else up, states[0])
     nm = linear_scan(nb, (1.0 - nb) * un if ema else un, states[1])
     out = pm + nm

@@ -29,10 +29,10 @@ FireFn = Callable[[Tensor], Tensor]
 def positive_part(v: Tensor) -> Tensor:
     """``p(v) = max(v, 0)``, with gradient 1 where ``v >= 0`` (also at ``v == 0``).
 
-    The gradient at 0 is fixed explicitly (``torch.clamp_min`` and ``relu`` give 0
-    there) so that, with `negative_part`, ``p'(v) + n'(v) == 1`` everywhere: a zero
-    (e.g. a neuron that did not spike) passes its gradient through the positive
-    pathway.
+    Computed as ``v - min(v, 0)``: ``torch.clamp_max`` passes no gradient at the
+    tie, so ``p'(0) = 1`` and, with `negative_part`, ``p'(v) + n'(v) == 1``
+    everywhere: a zero (e.g. a neuron that did not spike) passes its gradient
+    through the positive pathway.
 
     Args:
         v: Any tensor.
@@ -40,7 +40,7 @@ def positive_part(v: Tensor) -> Tensor:
     Returns:
         The positive part of ``v``.
     """
-    return torch.where(v >= 0, v, 0.0)
+    return v - torch.clamp_max(v, 0.0)
 
 
 def negative_part(v: Tensor) -> Tensor:
@@ -50,9 +50,15 @@ def negative_part(v: Tensor) -> Tensor:
         v: Any tensor.
 
     Returns:
-        The negative part of ``v``: ``v - p(v)``, exactly ``min(v, 0)``.
+        The negative part of ``v``.
     """
-    return v - torch.where(v >= 0, v, 0.0)
+    return torch.clamp_max(v, 0.0)
+
+
+def _parts(v: Tensor) -> tuple[Tensor, Tensor]:
+    """``(p(v), n(v))`` in two kernels."""
+    n = torch.clamp_max(v, 0.0)
+    return v - n, n
 
 
 def spike_then_quant(spike_fn: FireFn, quant_fn: FireFn, v: Tensor) -> Tensor:
@@ -145,8 +151,9 @@ def _step(
         pa = params[0]
         na = params[1]
         pi = 2
-        pos_syn = pa * states[2] + (1.0 - pa) * positive_part(x)
-        neg_syn = na * states[3] + (1.0 - na) * negative_part(x)
+        x_pos, x_neg = _parts(x)
+        pos_syn = pa * states[2] + (1.0 - pa) * x_pos
+        neg_syn = na * states[3] + (1.0 - na) * x_neg
         i = 4
         d = pos_syn + neg_syn
     else:
@@ -159,14 +166,15 @@ def _step(
         ng = params[pi + 1]
         pi += 2
         o = states[i + 2]
-        pos_rec = pg * states[i] + (1.0 - pg) * positive_part(o)
-        neg_rec = ng * states[i + 1] + (1.0 - ng) * negative_part(o)
-        r = pos_rec + neg_rec
-        u_pos = positive_part(d) + params[-2] * positive_part(r)
-        u_neg = negative_part(d) + params[-1] * negative_part(r)
+        o_pos, o_neg = _parts(o)
+        pos_rec = pg * states[i] + (1.0 - pg) * o_pos
+        neg_rec = ng * states[i + 1] + (1.0 - ng) * o_neg
+        r_pos, r_neg = _parts(pos_rec + neg_rec)
+        d_pos, d_neg = _parts(d)
+        u_pos = d_pos + params[-2] * r_pos
+        u_neg = d_neg + params[-1] * r_neg
     else:
-        u_pos = positive_part(d)
-        u_neg = negative_part(d)
+        u_pos, u_neg = _parts(d)
     if ema:
         pos_pre = pb * pos_mem + (1.0 - pb) * u_pos
         neg_pre = nb * neg_mem + (1.0 - nb) * u_neg
