@@ -18,7 +18,7 @@ plain device copy. Heaviside spike with the arctan surrogate, ``round`` quantisa
 Writes ``benchmarks/results/kernels_leaky.md``. Needs a CUDA GPU; without one it says
 so and exits.
 
-Run: ``uv run python benchmarks/kernels/leaky.py [--quick]``
+Run: ``uv run python benchmarks/kernels/leaky.py [--quick] [--block 256|512|1024]``
 """
 
 from __future__ import annotations
@@ -86,7 +86,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run through the interpreter (checks the script)")
     ap.add_argument("--quick", action="store_true", help="fewer sizes")
+    ap.add_argument("--block", type=int, default=0, help="force the kernels' block size (a power of two)")
     args = ap.parse_args()
+    if args.block:
+        from tracetorch.kernels.ops.leaky import fused
+
+        fused.BLOCK_OVERRIDE = args.block
 
     from tracetorch import snn
 
@@ -185,7 +190,8 @@ def main() -> None:
         "kernel's (higher is better for the kernel). Targets (issue 6): LIB fwd+bwd >= 70% of HBM at "
         "B*N >= 2^22, T = 64; >= 10x eager stepping at T >= 16."
     )
-    print(write("leaky", "Spiking sequence kernel (LIB, DSRLITS)", header, rows, notes))
+    title = "Spiking sequence kernel (LIB, DSRLITS)" + (f", block {args.block}" if args.block else "")
+    print(write("leaky" if not args.block else f"leaky_block{args.block}", title, header, rows, notes))
 
 
 if __name__ == "__main__":

@@ -687,10 +687,16 @@ def layout(dual: bool, syn: bool, rec: bool, kind: int) -> dict[str, int]:
     return lay
 
 
-def _block(E: int, device: torch.device, block: int) -> int:
+def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) -> int:
+    """Elements per program. Chosen from ``ptxas`` register counts (sm_90, 4 warps, see
+    ``benchmarks/kernels/compile_check.py``): 4 elements per thread where a
+    configuration stays small (LIB forward 30, backward 62 registers), 2 where it is
+    large (DSRLITS backward 142 registers at 256, 248 at 512). Not yet tuned on a GPU:
+    ``benchmarks/kernels/leaky.py --block`` sweeps it."""
     if block or BLOCK_OVERRIDE:
         return block or BLOCK_OVERRIDE
-    cap = 256
+    heavy = (f["DUAL"] and f["REC"]) or (backward and (f["DUAL"] or f["REC"] or f["KIND"] >= 3))
+    cap = 256 if heavy else 512
     return max(16, min(cap, triton.next_power_of_2(E)))
 
 
@@ -737,7 +743,7 @@ def leaky_forward(
     )
     if T == 0 or E == 0:
         return out, s0.clone(), sv
-    BLOCK = _block(E, x.device, block)
+    BLOCK = _block(E, x.device, block, f, backward=False)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
         x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
@@ -783,7 +789,7 @@ def leaky_backward(
     gx = _empty_like(x)
     gs0 = _empty_like(s0)
     gp = _empty((lay["NP"], E), torch.float32, x.device)
-    BLOCK = _block(E, x.device, block)
+    BLOCK = _block(E, x.device, block, f, backward=True)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
         x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
