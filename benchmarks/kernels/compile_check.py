@@ -4,7 +4,8 @@ Triton compiles ahead of time on any machine: this runs the full pipeline
 (Triton IR -> LLVM -> PTX -> cubin with the bundled ``ptxas``) for the scan kernels
 and for the forward and BPTT kernels of all 32 spiking configurations (and every
 spike function and quantiser on the largest one), for float32 and bfloat16 inputs,
-and reports registers and spills from ``ptxas -v``. It catches code that the CPU
+and reports registers and spills from ``ptxas -v`` at the block sizes the launchers
+use for large inputs. It catches code that the CPU
 interpreter accepts but the compiler does not.
 
 Run: ``uv run python benchmarks/kernels/compile_check.py [--arch 90] [--quick]``
@@ -89,14 +90,14 @@ def main() -> None:
                        "sv_ptr": "*fp32", "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
                 for k in list(flags) + ["SAVE"] + list(consts) + ["BLOCK"]:
                     sig[k] = "constexpr"
-                fwd = compile_one(lf._leaky_fwd_kernel, sig, {**flags, **consts, "SAVE": True, "BLOCK": 256},
+                fwd = compile_one(lf._leaky_fwd_kernel, sig, {**flags, **consts, "SAVE": True, "BLOCK": lf._block(2**22, None, 0, flags, False)},
                                   target, args.arch, False)
                 sigb = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "sv_ptr": "*fp32", "gout_ptr": f"*{dt}",
                         "gsf_ptr": f"*{dt}", "gx_ptr": f"*{dt}", "gs0_ptr": f"*{dt}", "gp_ptr": "*fp32",
                         "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
                 for k in list(flags) + list(consts) + ["BLOCK"]:
                     sigb[k] = "constexpr"
-                bwd = compile_one(lf._leaky_bwd_kernel, sigb, {**flags, **consts, "BLOCK": 256}, target, args.arch, False)
+                bwd = compile_one(lf._leaky_bwd_kernel, sigb, {**flags, **consts, "BLOCK": lf._block(2**22, None, 0, flags, True)}, target, args.arch, False)
                 print(f"{name:8s} {dt} spike={spike} quant={quant}: fwd {fwd}; bwd {bwd}", flush=True)
             except Exception as e:  # report and go on
                 failures += 1
