@@ -126,6 +126,7 @@ TRITON_FREE_CODE = textwrap.dedent(
         assert "TRITON_INTERPRET=1" in str(e), e
     else:
         raise AssertionError("forced kernels on CPU without the interpreter did not fail")
+    assert "triton" not in sys.modules, "failed forced call"
     print("ok")
     """
 )

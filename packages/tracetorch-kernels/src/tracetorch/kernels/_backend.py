@@ -173,17 +173,24 @@ def load_fused(op: str, device: torch.device) -> ModuleType:
     Raises:
         RuntimeError: for CPU tensors when Triton is not in interpreter mode.
     """
+    cpu = device.type != "cuda"
+    if cpu and not interpreting():
+        raise RuntimeError(_NEEDS_INTERPRETER.format(device.type))
     mod = _LOADED.get(op)
     if mod is None:
         mod = importlib.import_module(f"tracetorch.kernels.ops.{op}.fused")
         _LOADED[op] = mod
-    if device.type != "cuda":
-        import triton
+    if cpu:
+        import triton.language as tl
+        from triton.runtime.interpreter import InterpretedFunction
 
-        if not triton.knobs.runtime.interpret:
-            raise RuntimeError(
-                f"tracetorch.kernels: the Triton kernels were asked to run on {device.type} tensors, which "
-                "needs Triton's interpreter: set TRITON_INTERPRET=1 before Triton is first imported "
-                "(or let the reference run: use_kernels=None/False, TRACETORCH_KERNELS=auto/0)."
-            )
+        if not isinstance(tl.zeros, InterpretedFunction):
+            raise RuntimeError(_NEEDS_INTERPRETER.format(device.type))
     return mod
+
+
+_NEEDS_INTERPRETER = (
+    "tracetorch.kernels: the Triton kernels were asked to run on {} tensors, which needs Triton's "
+    "interpreter: set TRITON_INTERPRET=1 before Triton is first imported in the process (or let the "
+    "reference run: use_kernels=None/False, TRACETORCH_KERNELS=auto/0)."
+)
