@@ -334,7 +334,9 @@ def test_plots_do_not_touch_pyplot_or_print(capsys):
 def _run(code: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND", "WAYLAND_DISPLAY")}
+    # headless, and allowed to cache compiled modules (recompiling torch costs seconds)
+    dropped = ("DISPLAY", "MPLBACKEND", "WAYLAND_DISPLAY", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
 
