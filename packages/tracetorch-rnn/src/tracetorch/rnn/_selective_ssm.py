@@ -170,7 +170,7 @@ class SelectiveSSM(Layer):
 
     def _gates(self, xw: Tensor) -> tuple[Tensor, Tensor]:
         """``decay_t`` and ``(1 - decay_t) * b`` for inputs with features last."""
-        decay_t = torch.exp(-F.softplus(self.a_proj(xw)) * self._param_value("scale"))
+        decay_t = torch.exp(F.softplus(self.a_proj(xw)) * -self._param_value("scale"))  # (negate the small one)
         return decay_t, (1 - decay_t) * self.b_proj(xw)
 
     def _readout(self, xw: Tensor, h: Tensor) -> Tensor:
