@@ -76,7 +76,8 @@ class SimpleRNN(TorchRecurrentLayer):
         owner = type(self).__name__
         if not isinstance(nonlinearity, str):
             raise TypeError(
-                f"{owner}: `nonlinearity` must be a string, got {type(nonlinearity).__name__} ({nonlinearity!r})."
+                f"{owner}: `nonlinearity` must be a string, got "
+                f"{type(nonlinearity).__name__} ({nonlinearity!r})."
             )
         if nonlinearity not in _NONLINEARITIES:
             raise ValueError(
