@@ -10,8 +10,9 @@ Rules, per Markdown file (``README.md`` and ``docs/**/*.md``):
   a fresh namespace. Other blocks in docstrings (equations, output) need no marker.
 * A block of any other language (``bash``, ``console``, ...) or with no language must
   be marked as not runnable: an HTML comment ``<!-- not-runnable: <reason> -->`` on
-  the line right before its opening fence or, failing that, right after its closing
-  fence (blank lines between are allowed). The same marker on a python block skips it. ``text`` / ``output`` blocks are output, not code.
+  the line right before its opening fence (blank lines between are allowed) or, if
+  not there, anywhere after the block and before the next one. The same marker on a
+  python block skips it. ``text`` / ``output`` blocks are output, not code.
 """
 
 from __future__ import annotations
@@ -67,20 +68,19 @@ def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
         spans.append((start, i, lang, "\n".join(body) + "\n"))
         i += 1
     # A marker line marks the block whose fence opens right after it (blank lines
-    # allowed); failing that, the block whose fence closes right before it.
+    # allowed); failing that, the nearest block above it (in the same file).
     reasons: dict[int, str] = {}
     opens = {s[0]: n for n, s in enumerate(spans)}
-    closes = {s[1]: n for n, s in enumerate(spans)}
     for k, line in enumerate(lines):
         mm = MARKER.match(line)
-        if not mm:
+        if not mm or any(a < k < b for a, b, _, _ in spans):
             continue
         nxt = next((j for j in range(k + 1, len(lines)) if lines[j].strip()), None)
-        prv = next((j for j in range(k - 1, -1, -1) if lines[j].strip()), None)
+        above = [n for n, sp in enumerate(spans) if sp[1] < k]
         if nxt in opens:
             reasons.setdefault(opens[nxt], mm.group(1))
-        elif prv in closes:
-            reasons.setdefault(closes[prv], mm.group(1))
+        elif above:
+            reasons.setdefault(above[-1], mm.group(1))
     return [Block(path, s[0] + 1, s[2], s[3], reasons.get(n)) for n, s in enumerate(spans)]
 
 
