@@ -5,10 +5,10 @@
   same layer, and against ``torch.nn.LSTM``/``nn.GRU`` called on the sequence (the
   floor: the same kernel without traceTorch).
 * SelectiveSSM (512 in/out, hidden 512): ``forward_sequence`` (batched projections
-  and a parallel scan) against stepping, at B=64, T=100 and at B=1, T=1000.
+  and a chunked linear scan) against stepping, at B=64, T=100 and at B=1, T=1000.
 
 Forward only (``torch.no_grad``) and forward+backward (sum of the outputs, then
-``backward``). Medians over interleaved rounds; 2 CPU threads. Writes
+``backward``). Medians over interleaved rounds; 2 CPU threads by default (``--threads``). Writes
 ``benchmarks/results/rnn_sequence.md``.
 
 Run: ``uv run python benchmarks/rnn_sequence.py [--quick]``
@@ -29,7 +29,6 @@ from _common import interleaved, write_table  # noqa: E402
 
 from tracetorch import rnn  # noqa: E402
 
-torch.set_num_threads(2)
 
 
 def stepping(layer: rnn.Layer, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +60,11 @@ def measure(fns: dict[str, Callable[[], torch.Tensor]], backward: bool, rounds: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch intra-op threads (default 2; 1 on an oversubscribed machine)"
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     rounds = 3 if args.quick else 5
     torch.manual_seed(0)
     rows = []
@@ -120,7 +123,7 @@ def main() -> None:
         rows,
         notes="Stepping calls the layer once per timestep; `forward_sequence` runs torch's fused "
         "`_VF.lstm`/`_VF.gru` with the layer's own parameters (LSTM, GRU) or batched projections "
-        "plus a parallel scan (SelectiveSSM). The last column is `torch.nn.LSTM`/`nn.GRU` on the "
+        "plus a chunked linear scan (SelectiveSSM). The last column is `torch.nn.LSTM`/`nn.GRU` on the "
         "same sequence: the floor for the fused path.",
     )
     print(table)

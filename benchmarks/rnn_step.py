@@ -4,7 +4,7 @@
 step (states inside the layer) against a ``torch.nn.LSTMCell``/``GRUCell``/``RNNCell``
 loop with the state passed by hand, forward only (``torch.no_grad``) and
 forward+backward (sum of every step's output, then ``backward``). Medians over
-interleaved rounds; 2 CPU threads. Writes ``benchmarks/results/rnn_step.md``.
+interleaved rounds; 2 CPU threads by default (``--threads``). Writes ``benchmarks/results/rnn_step.md``.
 
 Run: ``uv run python benchmarks/rnn_step.py [--quick]``
 """
@@ -24,7 +24,6 @@ from _common import interleaved, write_table  # noqa: E402
 
 from tracetorch import rnn  # noqa: E402
 
-torch.set_num_threads(2)
 STEPS, BATCH, IN, HIDDEN = 100, 64, 512, 512
 
 PAIRS: dict[str, tuple[type[rnn.Layer], type[nn.Module]]] = {
@@ -66,8 +65,12 @@ def make_pass(run: Callable[[], torch.Tensor], backward: bool) -> Callable[[], N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch intra-op threads (default 2; 1 on an oversubscribed machine)"
+    )
     args = parser.parse_args()
-    rounds = 3 if args.quick else 7
+    torch.set_num_threads(args.threads)
+    rounds = 3 if args.quick else 5
     torch.manual_seed(0)
     x = torch.randn(STEPS, BATCH, IN)
     rows = []
