@@ -4,7 +4,7 @@
 Every layer takes ``(in_features, out_features, ..., dim=-1)``, keeps its hidden states
 inside itself (created lazily on the first call, managed by `tracetorch.Model`), works
 along any feature axis ``dim``, and runs whole sequences with ``forward_sequence``
-(PyTorch's fused RNN kernels, or a parallel scan for `SelectiveSSM`).
+(PyTorch's fused RNN kernels, or a chunked linear scan for `SelectiveSSM`).
 """
 
 from ._gru import GRU

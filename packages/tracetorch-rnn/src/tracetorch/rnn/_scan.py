@@ -80,7 +80,7 @@ class _LinearScan(torch.autograd.Function):
 
 
 def linear_scan(a: Tensor, u: Tensor, h0: Tensor) -> Tensor:
-    """Every state of the linear recurrence ``h_t = a_t * h_{t-1} + u_t``, in parallel.
+    """Every state of the linear recurrence ``h_t = a_t * h_{t-1} + u_t``, in one call.
 
     Computed with a chunked scan over time (``O(T)`` work in about ``2 sqrt(T)``
     vectorised operations) instead of ``T`` Python-level steps; differentiable with

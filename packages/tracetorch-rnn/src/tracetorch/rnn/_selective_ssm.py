@@ -21,7 +21,7 @@ _LN2 = math.log(2.0)
 # ---- optional fused kernels (tracetorch-kernels) --------------------------------
 # With the tracetorch-kernels distribution installed, `forward_sequence` hands its
 # scan to `tracetorch.kernels.dispatch.linear_scan`, which runs the Triton kernel on
-# CUDA tensors (fp32/bf16/fp16) and this package's parallel scan otherwise
+# CUDA tensors (fp32/bf16/fp16) and this package's chunked scan otherwise
 # (TRACETORCH_KERNELS=0/1 forces either). Triton is never imported on the CPU path.
 _KERNELS: Any = False  # False: not looked up yet; None: not installed
 
@@ -90,7 +90,8 @@ class SelectiveSSM(Layer):
     (then ``delta = ln 2``): ``decay`` is the state's decay per step at zero drive.
 
     The recurrence is linear in ``h``, so `forward_sequence` computes all projections
-    at once and the states with a parallel scan over time (no Python loop).
+    at once and the states with a chunked linear scan over time (about ``2 sqrt(T)``
+    vectorised steps instead of ``T`` layer calls).
 
     Args:
         in_features: Width of the input along ``dim``.
@@ -195,7 +196,7 @@ class SelectiveSSM(Layer):
         return self._from_working_dim(self._readout(xw, h))
 
     def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
-        """Run a whole sequence: batched projections and a parallel scan over time.
+        """Run a whole sequence: batched projections and a chunked linear scan over time.
 
         Starts from the current state and leaves it as stepping would; equal to
         stepping up to floating-point rounding.
