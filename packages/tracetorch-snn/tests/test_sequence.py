@@ -159,3 +159,14 @@ def test_bptt_function_gradcheck_float64():
             return (y,) + tuple(fin)
 
         assert torch.autograd.gradcheck(run, (x, *states, *params), atol=1e-6)
+
+
+def test_spiking_sequences_use_one_autograd_node_and_li_uses_scans():
+    xs = inputs((3, 5), 20, seed=1).requires_grad_()
+    y = make_layer("DSRLIB").forward_sequence(xs)
+    assert type(y.grad_fn).__name__ == "_SpikingBPTTBackward"
+    y = make_layer("LI").forward_sequence(xs)
+    assert "LinearScan" in type(y.grad_fn).__name__
+    # custom callables keep ordinary autograd through the step loop
+    y = make_layer("LIB", spike_fn=lambda v: torch.sigmoid(4 * v), quant_fn="round").forward_sequence(xs)
+    assert type(y.grad_fn).__name__ == "StackBackward0"
