@@ -56,3 +56,17 @@ def test_bf16_autocast_stays_close_to_float32(name, build, state_dtype, kind):
     else:
         err = (low.float() - ref).abs().max() / ref.abs().max()
         assert err <= 2e-2, err.item()
+
+
+@pytest.mark.parametrize("name", ["LI", "DSRLITS", "SLIB", "DLIEMA"])
+def test_low_precision_input_gives_the_same_dtype_in_sequence_mode_as_stepping(name):
+    cls = getattr(snn, name)
+    kwargs = {"spike_fn": "heaviside_atan"} if cls.config.spiking else {}
+    torch.manual_seed(0)
+    a, b = cls(WIDTH, **kwargs), cls(WIDTH, **kwargs)
+    b.load_state_dict(a.state_dict())
+    xs = torch.randn(6, BATCH, WIDTH).to(torch.bfloat16)
+    seq = a.forward_sequence(xs)
+    steps = torch.stack([b(x) for x in xs])
+    assert seq.dtype == steps.dtype == torch.float32
+    assert torch.allclose(seq, steps, atol=1e-6)

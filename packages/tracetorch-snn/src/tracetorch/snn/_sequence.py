@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from tracetorch.core._sequence import check_time_dim
@@ -49,6 +50,14 @@ def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
             layer.config, xt, states, params, d["_spike_fn"], d["_quant_fn"], dim=layer.dim
         )
     else:
+        # compute in the dtype stepping would end up in (e.g. a bf16 input with fp32
+        # parameters is promoted to fp32 by the first update, exactly as in `forward`)
+        dtype = xt.dtype
+        for v in params + states:
+            dtype = torch.promote_types(dtype, v.dtype)
+        if dtype != xt.dtype:
+            xt = xt.to(dtype)
+        states = tuple(s if s.dtype == dtype else s.to(dtype) for s in states)
         out, final = leaky_sequence(
             layer.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"]
         )
