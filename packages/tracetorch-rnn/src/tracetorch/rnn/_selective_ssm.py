@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tracetorch.core._errors import check_int
+from tracetorch.core._kernels import kernels_dispatch
 
 from ._layer import Layer
 from ._scan import linear_scan
@@ -17,25 +18,6 @@ from ._scan import linear_scan
 __all__ = ["SelectiveSSM"]
 
 _LN2 = math.log(2.0)
-
-# ---- optional fused kernels (tracetorch-kernels) --------------------------------
-# With the tracetorch-kernels distribution installed, `forward_sequence` hands its
-# scan to `tracetorch.kernels.dispatch.linear_scan`, which runs the Triton kernel on
-# CUDA tensors (fp32/bf16/fp16) and this package's chunked scan otherwise
-# (TRACETORCH_KERNELS=0/1 forces either). Triton is never imported on the CPU path.
-_KERNELS: Any = False  # False: not looked up yet; None: not installed
-
-
-def _kernels() -> Any:
-    global _KERNELS
-    if _KERNELS is False:
-        try:
-            from tracetorch.kernels import dispatch as kernels_dispatch
-        except ImportError:
-            kernels_dispatch = None
-        _KERNELS = kernels_dispatch
-    return _KERNELS
-
 
 def _decay_to_scale(owner: str, decay: Any, size: int) -> Any:
     """``-ln(decay) / ln 2``: the ``scale`` for which ``exp(-softplus(0) * scale) == decay``."""
@@ -213,7 +195,7 @@ class SelectiveSSM(Layer):
         decay_t, u = self._gates(xw)
         d = self.__dict__
         h0 = self._to_working_dim(d["h"])
-        kd = _kernels()
+        kd = kernels_dispatch()
         if kd is not None:  # tracetorch-kernels installed: its dispatch picks kernel or scan
             hs = kd.linear_scan(decay_t, u, h0, reference=linear_scan)
         else:

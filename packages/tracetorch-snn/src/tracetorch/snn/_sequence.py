@@ -8,30 +8,12 @@ import torch
 from torch import Tensor
 
 from tracetorch.core._sequence import check_time_dim
+from tracetorch.core._kernels import kernels_dispatch
 
 from .functional._sequence import leaky_sequence
 
 if TYPE_CHECKING:
     from ._leaky import LeakyLayer
-
-
-# ---- optional fused kernels (tracetorch-kernels) --------------------------------
-# When the tracetorch-kernels distribution is installed, its dispatch decides per call
-# (CUDA tensors of fp32/bf16/fp16 with Triton importable, or TRACETORCH_KERNELS=0/1)
-# whether the Triton kernel runs instead of `leaky_sequence`. Importing it never
-# imports Triton; without the distribution nothing changes.
-_KERNELS: Any = False  # False: not looked up yet; None: not installed
-
-
-def _kernels() -> Any:
-    global _KERNELS
-    if _KERNELS is False:
-        try:
-            from tracetorch.kernels import dispatch as kernels_dispatch
-        except ImportError:
-            kernels_dispatch = None
-        _KERNELS = kernels_dispatch
-    return _KERNELS
 
 
 def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
@@ -44,7 +26,7 @@ def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
     names = d["_snames"]
     states = tuple(d[n] for n in names)
     params = layer._params(first)
-    kd = _kernels()
+    kd = kernels_dispatch()
     if kd is not None and kd.wants_leaky(layer.config, xt, states, d["_spike_fn"], d["_quant_fn"]):
         out, final = kd.leaky_sequence(
             layer.config, xt, states, params, d["_spike_fn"], d["_quant_fn"], dim=layer.dim
