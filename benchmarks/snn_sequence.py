@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import os
 import platform
 import statistics
 import subprocess
@@ -173,8 +174,8 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}. Spike: Heaviside with arctan surrogate. "
         "`fwd` under `torch.no_grad()`; `fwd+bwd` backpropagates the sum of all outputs.",
         "",
-        "The machine was shared with other jobs while this ran (load above its 2 cores), so medians are noisy; "
-        "the `best:` columns give the same ratios from each implementation's minimum time.",
+        f"Load average when the run started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. "
+        "The `best:` columns give the same ratios from each implementation's minimum time, which contention can only inflate.",
         "",
         "| layer | size | pass | implementation | median ms | × hand-written loop | × per-step layer | best: × hand-written | best: × per-step |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",

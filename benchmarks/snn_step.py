@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import pathlib
+import os
 import platform
 import statistics
 import time
@@ -311,9 +312,8 @@ def main() -> None:
         "`fwd` runs under `torch.no_grad()`; `fwd+bwd` backpropagates the sum of all outputs to the parameters and the inputs. "
         "Ratios are against the hand-written loop and against the minimal `nn.Module` of the same case.",
         "",
-        "The machine was shared with other jobs while this ran (load above its 2 cores), so medians are noisy; "
-        "the last two columns give the same ratios from the best (minimum) time of each implementation, "
-        "which contention can only inflate.",
+        f"Load average when the run started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. "
+        "The `best:` columns give the same ratios from each implementation's minimum time, which contention can only inflate.",
         "",
         "| layer | B×N | pass | implementation | median µs / step | × loop | × minimal module | best: × loop | best: × minimal module |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
