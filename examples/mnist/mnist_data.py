@@ -197,3 +197,62 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+# ---------------------------------------------------------------------- training loop
+# Both MNIST examples train the same way; only how a batch is turned into logits
+# (`forward(model, images, generator) -> logits`) differs.
+
+
+@torch.no_grad()
+def evaluate(model, forward, x: torch.Tensor, y: torch.Tensor, seed: int, device: torch.device) -> float:
+    """Accuracy of ``forward`` on ``(x, y)`` in batches of 1000, with a seeded generator."""
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed + 1)
+    correct = 0
+    for i in range(0, len(y), 1000):
+        xb, yb = x[i : i + 1000].to(device), y[i : i + 1000].to(device)
+        correct += int((forward(model, xb, gen).argmax(-1) == yb).sum())
+    model.train()
+    return correct / len(y)
+
+
+def train(model, forward, data, args, device: torch.device, max_steps: int | None, clip: float | None = None):
+    """Train with AdamW and cross entropy; print test accuracy per epoch.
+
+    Returns:
+        ``(tracker, accuracy)``: the `tt.plot.MeasurementTracker` of loss and accuracy,
+        and the last test accuracy.
+    """
+    import tracetorch as tt
+    from torch import nn
+    from tqdm import tqdm
+
+    x_train, y_train, x_test, y_test = data
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9, 0.99)})
+    step = 0
+    accuracy = 0.0
+    for epoch in range(1, args.epochs + 1):
+        order = torch.randperm(len(y_train))
+        batches = range(0, len(y_train), args.batch_size)
+        if max_steps is not None:
+            batches = batches[:max_steps]
+        bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", leave=False, disable=args.no_progress)
+        for i in bar:
+            idx = order[i : i + args.batch_size]
+            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
+            loss = nn.functional.cross_entropy(forward(model, xb, None), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            tracker.update(loss=loss)
+            step += 1
+            bar.set_postfix(loss=f"{tracker.latest('loss', 0.9):.3f}")
+        bar.close()
+        accuracy = evaluate(model, forward, x_test, y_test, args.seed, device)
+        tracker.update(step=step, test_accuracy=accuracy)
+        print(f"epoch {epoch}: loss {tracker.latest('loss', 0.9):.3f}, test accuracy {accuracy:.2%}")
+    return tracker, accuracy

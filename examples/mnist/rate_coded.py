@@ -24,10 +24,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_data import add_common_args, get_data, pick_device  # noqa: E402
+from mnist_data import add_common_args, get_data, pick_device, train  # noqa: E402
 
 import tracetorch as tt  # noqa: E402
 from tracetorch import snn  # noqa: E402
@@ -69,18 +68,6 @@ def run(model: RateCodedSNN, x: torch.Tensor, timesteps: int, generator: torch.G
     return total / timesteps
 
 
-@torch.no_grad()
-def evaluate(model, x, y, args, device) -> float:
-    model.eval()
-    gen = torch.Generator(device=device).manual_seed(args.seed + 1)
-    correct = 0
-    for i in range(0, len(y), 1000):
-        xb, yb = x[i : i + 1000].to(device), y[i : i + 1000].to(device)
-        correct += int((run(model, xb, args.timesteps, gen).argmax(-1) == yb).sum())
-    model.train()
-    return correct / len(y)
-
-
 def main(argv: list[str] | None = None) -> float:
     p = argparse.ArgumentParser(description="Rate-coded MNIST with a convolutional SNN.")
     p.add_argument("--epochs", type=int, default=2)
@@ -98,32 +85,10 @@ def main(argv: list[str] | None = None) -> float:
         args.epochs, args.timesteps, max_steps, args.batch_size = 1, 3, 3, 32
 
     model = RateCodedSNN().to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9, 0.99)})
     print(f"rate-coded MNIST on {device}: {len(y_train)} training / {len(y_test)} test images, "
           f"{args.timesteps} timesteps")
-    step = 0
-    accuracy = 0.0
-    for epoch in range(1, args.epochs + 1):
-        order = torch.randperm(len(y_train))
-        batches = range(0, len(y_train), args.batch_size)
-        if max_steps is not None:
-            batches = batches[:max_steps]
-        bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", leave=False, disable=args.no_progress)
-        for i in bar:
-            idx = order[i : i + args.batch_size]
-            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
-            loss = nn.functional.cross_entropy(run(model, xb, args.timesteps), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            tracker.update(loss=loss)
-            step += 1
-            bar.set_postfix(loss=f"{tracker.latest('loss', 0.9):.3f}")
-        bar.close()
-        accuracy = evaluate(model, x_test, y_test, args, device)
-        tracker.update(step=step, test_accuracy=accuracy)
-        print(f"epoch {epoch}: loss {tracker.latest('loss', 0.9):.3f}, test accuracy {accuracy:.2%}")
+    forward = lambda m, xb, gen: run(m, xb, args.timesteps, gen)
+    tracker, accuracy = train(model, forward, (x_train, y_train, x_test, y_test), args, device, max_steps)
 
     args.out.mkdir(parents=True, exist_ok=True)
     tracker.plot(title="rate-coded MNIST", logy=["loss"], path=args.out / "mnist_rate_training.png")

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_data import add_common_args, get_data, pick_device  # noqa: E402
+from mnist_data import add_common_args, get_data, pick_device, train  # noqa: E402
 
 import tracetorch as tt  # noqa: E402
 from tracetorch import snn  # noqa: E402
@@ -74,18 +73,6 @@ def run(model: SequentialSNN, x: torch.Tensor, k: int, noise: float,
     return out
 
 
-@torch.no_grad()
-def evaluate(model, x, y, args, device) -> float:
-    model.eval()
-    gen = torch.Generator(device=device).manual_seed(args.seed + 1)
-    correct = 0
-    for i in range(0, len(y), 1000):
-        xb, yb = x[i : i + 1000].to(device), y[i : i + 1000].to(device)
-        correct += int((run(model, xb, args.pixels_per_step, args.noise, gen).argmax(-1) == yb).sum())
-    model.train()
-    return correct / len(y)
-
-
 def main(argv: list[str] | None = None) -> float:
     p = argparse.ArgumentParser(description="Sequential (pixel-by-pixel) MNIST with a recurrent SNN.")
     p.add_argument("--pixels-per-step", type=int, default=16, help="pixels read at each timestep")
@@ -107,33 +94,10 @@ def main(argv: list[str] | None = None) -> float:
     steps = math.ceil(784 / args.pixels_per_step)
 
     model = SequentialSNN(args.pixels_per_step, steps).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9, 0.99)})
     print(f"sequential MNIST on {device}: {args.pixels_per_step} pixels per step, {steps} timesteps, "
           f"noise {args.noise}")
-    step = 0
-    accuracy = 0.0
-    for epoch in range(1, args.epochs + 1):
-        order = torch.randperm(len(y_train))
-        batches = range(0, len(y_train), args.batch_size)
-        if max_steps is not None:
-            batches = batches[:max_steps]
-        bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", leave=False, disable=args.no_progress)
-        for i in bar:
-            idx = order[i : i + args.batch_size]
-            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
-            loss = nn.functional.cross_entropy(run(model, xb, args.pixels_per_step, args.noise), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # long sequences: keep the steps sane
-            optimizer.step()
-            tracker.update(loss=loss)
-            step += 1
-            bar.set_postfix(loss=f"{tracker.latest('loss', 0.9):.3f}")
-        bar.close()
-        accuracy = evaluate(model, x_test, y_test, args, device)
-        tracker.update(step=step, test_accuracy=accuracy)
-        print(f"epoch {epoch}: loss {tracker.latest('loss', 0.9):.3f}, test accuracy {accuracy:.2%}")
+    forward = lambda m, xb, gen: run(m, xb, args.pixels_per_step, args.noise, gen)
+    tracker, accuracy = train(model, forward, (x_train, y_train, x_test, y_test), args, device, max_steps, clip=1.0)
 
     args.out.mkdir(parents=True, exist_ok=True)
     tracker.plot(title="sequential MNIST", logy=["loss"], path=args.out / "mnist_sequential_training.png")
