@@ -65,15 +65,20 @@ def machine() -> str:
     )
 
 
-def write_table(name: str, title: str, header: list[str], rows: list[list[str]], notes: str = "") -> str:
-    """Write a markdown table to ``benchmarks/results/<name>.md`` and return it."""
-    RESULTS.mkdir(exist_ok=True)
-    lines = [f"### {title}", "", f"Measured on: {machine()}", ""]
+def render_table(title: str, measured_on: str, header: list[str], rows: list[list[str]], notes: str = "") -> str:
+    """A titled markdown table with a "Measured on" line and optional notes."""
+    lines = [f"### {title}", "", f"Measured on: {measured_on}", ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if notes:
         lines += ["", notes]
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def write_table(name: str, title: str, header: list[str], rows: list[list[str]], notes: str = "") -> str:
+    """Write a markdown table to ``benchmarks/results/<name>.md`` and return it."""
+    RESULTS.mkdir(exist_ok=True)
+    text = render_table(title, machine(), header, rows, notes)
     (RESULTS / f"{name}.md").write_text(text)
     return text

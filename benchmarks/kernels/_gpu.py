@@ -9,7 +9,8 @@ from typing import Callable, Optional
 
 import torch
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import RESULTS, render_table  # noqa: E402  (benchmarks/_common.py)
 
 # Peak HBM bandwidth from the vendors' data sheets, GB/s (10^9 bytes / s).
 HBM_PEAK_GBS = {
@@ -124,13 +125,7 @@ def device_line() -> str:
 def write(name: str, title: str, header: list[str], rows: list[list[str]], notes: str = "") -> str:
     """Write ``benchmarks/results/kernels_<name>.md`` and return its text."""
     RESULTS.mkdir(exist_ok=True)
-    lines = [f"### {title}", "", f"Measured on: {device_line()}", ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    if notes:
-        lines += ["", notes]
-    text = "\n".join(lines) + "\n"
+    text = render_table(title, device_line(), header, rows, notes)
     if DEV == "cuda":  # a smoke run never overwrites real results
         (RESULTS / f"kernels_{name}.md").write_text(text)
     return text
