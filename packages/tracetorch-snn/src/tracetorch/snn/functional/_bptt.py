@@ -89,16 +89,35 @@ class _SpikingBPTT(torch.autograd.Function):
         ctx.spike_fn = spike_fn
         ctx.quant_fn = quant_fn
         ctx.n_states = n_states
-        ctx.pre = pre
-        ctx.spikes = spikes
-        ctx.traj = traj
-        ctx.save_for_backward(x, y, *states, *params)
+        # Every tensor goes through save_for_backward, never a plain ctx attribute: the
+        # last step's traces are also returned as final states, and a plain attribute
+        # would make output -> grad_fn -> ctx -> output a reference cycle that only a
+        # full garbage collection frees (the memory leak of training in sequence mode).
+        ctx.n_params = len(params)
+        ctx.lens = (len(pre[0]) if pre else 0, len(spikes[0]) if spikes else 0, len(traj[0]) if traj else 0)
+        flat = [v for step in pre for v in step] + [v for step in spikes for v in step]
+        flat += [v for step in traj for v in step]
+        ctx.save_for_backward(x, y, *states, *params, *flat)
         return (y, *final)
+
+    @staticmethod
+    def _unpack(ctx: Any) -> tuple[tuple[Tensor, ...], list, list, list]:
+        saved = ctx.saved_tensors
+        head = 2 + ctx.n_states + ctx.n_params
+        T = saved[0].shape[0]
+        n_pre, n_spk, n_traj = ctx.lens
+        rest = saved[head:]
+        o = 0
+        groups = []
+        for n in (n_pre, n_spk, n_traj):
+            groups.append([tuple(rest[o + t * n : o + (t + 1) * n]) for t in range(T)] if n else [])
+            o += T * n
+        return saved[:head], groups[0], groups[1], groups[2]
 
     @staticmethod
     def backward(ctx: Any, g_y: Optional[Tensor], *g_final: Optional[Tensor]):  # type: ignore[override]
         cfg: LeakyConfig = ctx.cfg
-        saved = ctx.saved_tensors
+        saved, pre, spikes, traj = _SpikingBPTT._unpack(ctx)
         x = saved[0]
         outs = saved[1]  # the outputs: B spikes, and the previous output of R layers
         n_states = ctx.n_states
@@ -109,7 +128,6 @@ class _SpikingBPTT(torch.autograd.Function):
         need_s = needs[6 : 6 + n_states]
         need_p = needs[6 + n_states :]
         spike_fn, quant_fn = ctx.spike_fn, ctx.quant_fn
-        pre, spikes, traj = ctx.pre, ctx.spikes, ctx.traj
         T = x.shape[0]
         dual, syn_on, rec_on, kind = cfg.dual, cfg.synaptic, cfg.recurrent, cfg.output
         h = 0.5 if dual else 1.0
