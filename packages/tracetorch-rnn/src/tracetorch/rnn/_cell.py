@@ -9,7 +9,7 @@ from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
 import torch
 from torch import Tensor, nn
 
-from tracetorch.core._errors import check_int
+from tracetorch._internal import check_int
 
 from ._layer import Layer
 

@@ -7,8 +7,8 @@ from typing import Optional
 from torch import Tensor
 
 import tracetorch as tt
-from tracetorch.core._errors import check_int
-from tracetorch.core._sequence import check_time_dim
+from tracetorch._internal import check_int
+from tracetorch._internal import check_time_dim
 
 __all__ = ["Layer"]
 

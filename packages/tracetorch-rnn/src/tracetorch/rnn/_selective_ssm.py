@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tracetorch.core._errors import check_int
-from tracetorch.core._kernels import kernels_dispatch
+from tracetorch._internal import check_int
+from tracetorch._internal import kernels_dispatch
 
 from ._layer import Layer
 from ._scan import linear_scan

@@ -22,7 +22,7 @@ from tracetorch.functional import (
     resolve_spike_fn,
 )
 
-from tracetorch.core._finite import FLAGS as _FINITE
+from tracetorch._internal import FINITE_FLAGS as _FINITE
 
 from ._layer import Layer
 from .functional._config import LeakyConfig

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from tracetorch.core._sequence import check_time_dim
-from tracetorch.core._kernels import kernels_dispatch
+from tracetorch._internal import check_time_dim
+from tracetorch._internal import kernels_dispatch
 
 from .functional._sequence import leaky_sequence
 

@@ -1,0 +1,23 @@
+"""Helpers shared by the traceTorch distributions (tracetorch-snn, -rnn, -kernels).
+
+This module is internal: its names may change in any release and are not part of
+the public API. It exists so that no distribution imports a leading-underscore
+module of another one; everything the other distributions need from core is
+re-exported here, and only here.
+"""
+
+from __future__ import annotations
+
+from .core._errors import check_int, owner_name
+from .core._finite import FLAGS as FINITE_FLAGS
+from .core._kernels import kernels_dispatch
+from .core._sequence import check_time_dim, loop_over_time
+
+__all__ = [
+    "FINITE_FLAGS",
+    "check_int",
+    "check_time_dim",
+    "kernels_dispatch",
+    "loop_over_time",
+    "owner_name",
+]
