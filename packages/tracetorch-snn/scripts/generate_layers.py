@@ -1,26 +1,47 @@
-"""Generate ``src/tracetorch/snn/_layers.py``: the 32 layer classes with explicit signatures.
+"""Generate the 32 layer classes of `tracetorch.snn`, one module per output family.
 
-The maths of every layer is the one pure update in ``tracetorch.snn.functional``;
-the classes are thin configurations of it. They are generated (rather than built at
-import time) so that each has a real, explicit keyword signature and docstring that
-IDEs, ``inspect.signature`` and the docs all see. Run from the repository root:
+The maths of every layer is the one pure update in ``tracetorch.snn.functional``; the
+classes are thin configurations of it. They are generated (rather than built at import
+time) so that each has a real, explicit keyword signature that IDEs,
+``inspect.signature`` and the docs all see. Each docstring is lean: a one-line summary,
+the update equations of that configuration, its states and its value parameters. The
+arguments every layer shares (``dim``, ``*_rank``, ``learn_*``, ``spike_fn``,
+``quant_fn``) and the errors they raise are documented once, in the `tracetorch.snn`
+package docstring, and each class links there.
 
-    uv run python packages/tracetorch-snn/scripts/generate_layers.py
+Written files (under ``src/tracetorch/snn/``):
 
-A test checks that the committed file is up to date.
+* ``_layers_li.py``, ``_layers_ema.py``, ``_layers_b.py``, ``_layers_t.py``,
+  ``_layers_ts.py``: the classes of one output kind each;
+* ``_layers.py``: the re-exports, with ``__all__`` in the order of
+  ``tracetorch.snn.functional.LAYER_NAMES`` (the one list of the 32 names).
+
+Run from the repository root::
+
+    uv run python packages/tracetorch-snn/scripts/generate_layers.py           # write
+    uv run python packages/tracetorch-snn/scripts/generate_layers.py --check   # verify
+
+``--check`` writes nothing and exits 1 (naming the stale files) when a committed file
+differs from what would be generated; a test runs it.
 """
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
+from typing import Iterable
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src" / "tracetorch" / "snn" / "functional"))
+PACKAGE = HERE.parent / "src" / "tracetorch" / "snn"
+sys.path.insert(0, str(PACKAGE / "functional"))
 
-from _config import LAYER_NAMES, LeakyConfig  # noqa: E402
+from _config import LAYER_NAMES, OUTPUT_KINDS, LeakyConfig  # noqa: E402
 
-TARGET = HERE.parent / "src" / "tracetorch" / "snn" / "_layers.py"
+SCRIPT = "packages/tracetorch-snn/scripts/generate_layers.py"
+
+FAMILY_MODULE = {"LI": "_layers_li", "EMA": "_layers_ema", "B": "_layers_b", "T": "_layers_t", "TS": "_layers_ts"}
+"""Output kind -> the module (in ``tracetorch.snn``) holding that family's classes."""
 
 KIND_TITLE = {
     "LI": "leaky integrator (no spikes; the output is the membrane)",
@@ -30,13 +51,22 @@ KIND_TITLE = {
     "TS": "leaky integrate-and-fire with ternary spikes, each polarity scaled",
 }
 
+FAMILY_TITLE = {
+    "LI": "The leaky integrators (``LI``): the output is the membrane",
+    "EMA": "The moving-average leaky integrators (``LIEMA``): the output is the membrane",
+    "B": "The binary-spike layers (``LIB``)",
+    "T": "The ternary-spike layers (``LIT``)",
+    "TS": "The scaled ternary-spike layers (``LITS``)",
+}
+
 PARAM_DOC = {
     "alpha": "Synapse decay in (0, 1)",
     "beta": "Membrane decay in (0, 1)",
     "gamma": "Recurrent trace decay in (0, 1)",
     "threshold": "Firing threshold (> 0)",
     "pos_threshold": "Threshold of positive spikes (> 0)",
-    "neg_threshold": "Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``",
+    "neg_threshold": "Threshold of negative spikes (> 0); a negative spike fires when the membrane is below "
+    "``-neg_threshold``",
     "pos_scale": "Output value of a positive spike (unbounded)",
     "neg_scale": "Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``",
     "rec_weight": "Weight of the recurrent trace in the membrane input (unbounded)",
@@ -57,14 +87,22 @@ STATE_DOC = {
 
 
 def param_doc(name: str) -> str:
+    """The one-line description of the value parameter ``name``."""
     for prefix, which in (("pos_", "positive"), ("neg_", "negative")):
-        base = name[len(prefix):] if name.startswith(prefix) else None
+        base = name[len(prefix) :] if name.startswith(prefix) else None
         if base in ("alpha", "beta", "gamma", "rec_weight"):
             return f"{PARAM_DOC[base]}, {which} pathway"
     return PARAM_DOC[name]
 
 
 def equations(cfg: LeakyConfig) -> list[str]:
+    """The update of ``cfg`` for one timestep, as Python assignments read top to bottom.
+
+    Names: ``x`` the input, the states and parameters by their names, ``p``/``n`` the
+    positive and negative parts, ``spike_fn``/``quant_fn`` the firing functions. The
+    test suite executes these lines (taken from the docstrings) against
+    ``tracetorch.snn.functional.leaky_step``.
+    """
     lines: list[str] = []
     ema = cfg.output == "EMA"
     if not cfg.dual:
@@ -90,7 +128,9 @@ def equations(cfg: LeakyConfig) -> list[str]:
                 "s_neg = -quant_fn(spike_fn(-neg_threshold - mem))",
                 "mem = mem - (s_pos * pos_threshold + s_neg * neg_threshold)",
             ]
-            lines.append("output = s_pos + s_neg" if cfg.output == "T" else "output = pos_scale * s_pos + neg_scale * s_neg")
+            lines.append(
+                "output = s_pos + s_neg" if cfg.output == "T" else "output = pos_scale * s_pos + neg_scale * s_neg"
+            )
         else:
             lines.append("output = mem")
     else:
@@ -114,7 +154,10 @@ def equations(cfg: LeakyConfig) -> list[str]:
         else:
             lines += [f"u_pos = p({d})", f"u_neg = n({d})"]
         if ema:
-            lines += ["pos_mem = pos_beta * pos_mem + (1 - pos_beta) * u_pos", "neg_mem = neg_beta * neg_mem + (1 - neg_beta) * u_neg"]
+            lines += [
+                "pos_mem = pos_beta * pos_mem + (1 - pos_beta) * u_pos",
+                "neg_mem = neg_beta * neg_mem + (1 - neg_beta) * u_neg",
+            ]
         else:
             lines += ["pos_mem = pos_beta * pos_mem + u_pos", "neg_mem = neg_beta * neg_mem + u_neg"]
         lines.append("mem = pos_mem + neg_mem")
@@ -133,7 +176,9 @@ def equations(cfg: LeakyConfig) -> list[str]:
                 "pos_mem = pos_mem - reset / 2",
                 "neg_mem = neg_mem - reset / 2",
             ]
-            lines.append("output = s_pos + s_neg" if cfg.output == "T" else "output = pos_scale * s_pos + neg_scale * s_neg")
+            lines.append(
+                "output = s_pos + s_neg" if cfg.output == "T" else "output = pos_scale * s_pos + neg_scale * s_neg"
+            )
         else:
             lines.append("output = mem")
     if cfg.recurrent:
@@ -142,6 +187,7 @@ def equations(cfg: LeakyConfig) -> list[str]:
 
 
 def summary(cfg: LeakyConfig) -> str:
+    """The one-line summary of ``cfg``, e.g. "Dual, synaptic leaky integrator (...)."."""
     parts = []
     if cfg.dual:
         parts.append("dual (separate positive and negative pathways)")
@@ -154,129 +200,137 @@ def summary(cfg: LeakyConfig) -> str:
     return f"{lead.capitalize()} {text}." if lead else f"{text[0].upper()}{text[1:]}."
 
 
-def example(cfg: LeakyConfig) -> list[str]:
-    name = cfg.name
-    lines = [
-        "```python",
-        "import torch",
-        "from tracetorch import snn",
-        "",
-    ]
-    extra = ', spike_fn="heaviside_atan"' if cfg.spiking else ""
-    lines += [
-        f"layer = snn.{name}(16{extra})",
-        "x = torch.randn(8, 16)          # [batch, neurons]",
-        "out = layer(x)                  # one timestep",
-        "assert out.shape == (8, 16)",
-        "seq = layer.forward_sequence(torch.randn(20, 8, 16))  # [T, batch, neurons]",
-        "```",
-    ]
-    return lines
-
-
-def render_class(cfg: LeakyConfig) -> str:
+def signature(cfg: LeakyConfig) -> list[str]:
+    """The ``__init__`` parameters of ``cfg``'s class, one per entry, with annotations and defaults."""
     names = cfg.param_names
     sig = ["self", "num_neurons: int"]
-    sig += [f"{n}: ParamArg = {info.default!r}" for n, info in zip(names, cfg.params)]
-    sig.append("*")
-    sig.append("dim: int = -1")
+    sig += [f"{info.name}: ParamArg = {info.default!r}" for info in cfg.params]
+    sig += ["*", "dim: int = -1"]
     sig += [f"{n}_rank: int = 1" for n in names]
     sig += [f"learn_{n}: bool = True" for n in names]
     if cfg.spiking:
         sig += ["spike_fn: SpikeFnArg = None", "quant_fn: QuantFnArg = None"]
-    doc: list[str] = [summary(cfg), ""]
-    doc.append("Update for one timestep, with ``x`` the input and neurons along ``dim``")
-    if cfg.dual:
-        doc.append("(``p(v) = max(v, 0)``, ``n(v) = min(v, 0)``):")
-    else:
-        doc[-1] += ":"
-    doc.append("")
-    doc.append("```text")
-    doc += equations(cfg)
-    doc.append("```")
-    doc.append("")
-    states = ", ".join(f"``{s}`` ({STATE_DOC[s]})" for s in cfg.states)
-    doc.append(f"States (created lazily, shaped like the input): {states}.")
-    doc.append("")
-    doc.append("Args:")
-    doc.append("    num_neurons: Number of neurons (the size of the input along ``dim``).")
-    for info in cfg.params:
-        doc.append(
-            f"    {info.name}: {param_doc(info.name)}; default {info.default}. A float, or a "
-            "tensor (list, numpy array) of 0 dims or of ``num_neurons`` values."
-        )
-    doc.append("    dim: The axis of one timestep's input that holds the neurons (``-1`` for")
-    doc.append("        ``[..., N]``, ``-3`` for ``[..., C, H, W]``).")
-    for n in names:
-        doc.append(f"    {n}_rank: 0 for one ``{n}`` for the layer, 1 for one per neuron.")
-    for n in names:
-        doc.append(f"    learn_{n}: Whether ``{n}`` is trained (a parameter) or fixed (a buffer).")
-    if cfg.spiking:
-        doc.append("    spike_fn: Membrane minus threshold to firing probability: ``None`` for")
-        doc.append("        ``sigmoid(4x)``, a name (``\"heaviside_atan\"``, ...) or a callable such as")
-        doc.append("        ``tt.functional.heaviside_atan(alpha=2.0)`` (deterministic 0/1 spikes).")
-        doc.append("    quant_fn: Firing probability to spike: ``None`` for ``\"bernoulli\"``, or")
-        doc.append("        ``\"round\"``, ``\"probabilistic\"``, or a callable (used as given).")
-    doc.append("")
-    doc.append("Raises:")
-    doc.append("    TypeError: for a value, rank or flag of the wrong type.")
-    doc.append("    ValueError: for a value out of its range or of the wrong size, a rank other than 0/1,")
-    doc.append("        or an unknown ``spike_fn``/``quant_fn`` name.")
-    doc.append("")
-    doc.append("Example:")
-    doc += ["    " + line if line else "" for line in example(cfg)]
-    body_doc = "\n".join(("    " + line) if line else "" for line in doc)
+    return sig
 
-    out = []
-    out.append(f"class {cfg.name}(LeakyLayer):")
-    out.append(f'    """{body_doc.lstrip()}\n    """')
-    out.append("")
-    out.append(
-        f"    config = LeakyConfig(dual={cfg.dual}, synaptic={cfg.synaptic}, recurrent={cfg.recurrent}, output={cfg.output!r})"
-    )
-    out.append("")
-    out.append("    def __init__(")
-    for s in sig:
-        out.append(f"        {s},")
-    out.append("    ) -> None:")
-    out.append("        super().__init__(num_neurons, dim)")
-    out.append("        self._setup(")
-    out.append(f"            ({', '.join(names)},),")
-    out.append(f"            ({', '.join(n + '_rank' for n in names)},),")
-    out.append(f"            ({', '.join('learn_' + n for n in names)},),")
+
+def docstring(cfg: LeakyConfig) -> list[str]:
+    """The docstring lines of ``cfg``'s class (unindented)."""
+    doc = [summary(cfg), ""]
+    if cfg.dual:
+        doc += ["Update for one timestep, with ``x`` the input, ``p(v) = max(v, 0)`` and ``n(v) = min(v, 0)``:"]
+    else:
+        doc += ["Update for one timestep, with ``x`` the input:"]
+    doc += ["", "```text", *equations(cfg), "```", ""]
+    doc.append("States: " + ", ".join(f"``{s}`` ({STATE_DOC[s]})" for s in cfg.states) + ".")
+    doc.append("")
+    shared = "``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn``" if cfg.spiking else "``dim``, ``*_rank`` and ``learn_*``"
+    doc.append(f"The accepted values, the keyword-only {shared} and the errors")
+    doc.append("raised are the same for every layer: see [tracetorch.snn][].")
+    doc += ["", "Args:", "    num_neurons: Number of neurons (the size of the input along ``dim``)."]
+    doc += [f"    {info.name}: {param_doc(info.name)}." for info in cfg.params]
+    return doc
+
+
+def tup(items: Iterable[str]) -> str:
+    """A tuple display of ``items``: ``(a,)`` for one, ``(a, b)`` for more."""
+    items = list(items)
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def render_class(cfg: LeakyConfig) -> str:
+    """The source of ``cfg``'s class."""
+    names = cfg.param_names
+    body_doc = "\n".join(("    " + line) if line else "" for line in docstring(cfg))
+    out = [
+        f"class {cfg.name}(LeakyLayer):",
+        f'    """{body_doc.lstrip()}\n    """',
+        "",
+        f"    config = LeakyConfig(dual={cfg.dual}, synaptic={cfg.synaptic}, recurrent={cfg.recurrent}, "
+        f'output="{cfg.output}")',
+        "",
+        "    def __init__(",
+        *(f"        {s}," for s in signature(cfg)),
+        "    ) -> None:",
+        "        super().__init__(num_neurons, dim)",
+        "        self._setup(",
+        f"            {tup(names)},",
+        f"            {tup(n + '_rank' for n in names)},",
+        f"            {tup('learn_' + n for n in names)},",
+    ]
     if cfg.spiking:
-        out.append("            spike_fn,")
-        out.append("            quant_fn,")
+        out += ["            spike_fn,", "            quant_fn,"]
     out.append("        )")
     return "\n".join(out)
 
 
-def main() -> None:
-    header = '''"""The 32 leaky-integrator layers of `tracetorch.snn`.
+def family_names(kind: str) -> list[str]:
+    """The layer names of one output kind, in ``LAYER_NAMES`` order."""
+    return [n for n in LAYER_NAMES if LeakyConfig.from_name(n).output == kind]
 
-GENERATED by ``packages/tracetorch-snn/scripts/generate_layers.py`` – do not edit by
-hand. Each class is one `LeakyConfig` of the single update in
-`tracetorch.snn.functional.leaky_step`, with an explicit signature.
-"""
 
-from __future__ import annotations
-
-from ._leaky import LeakyLayer, ParamArg, QuantFnArg, SpikeFnArg
-from .functional._config import LeakyConfig
-
-__all__ = [
-'''
-    order = ["LI", "DLI", "SLI", "DSLI", "LIEMA", "DLIEMA", "SLIEMA", "DSLIEMA"]
-    for k in ("LIB", "LIT", "LITS"):
-        order += [p + k for p in ("", "D", "S", "R", "DS", "DR", "SR", "DSR")]
-    assert sorted(order) == sorted(LAYER_NAMES)
-    text = header + "".join(f'    "{n}",\n' for n in order) + "]\n"
-    for n in order:
+def render_family(kind: str) -> str:
+    """The source of the module holding the classes of output kind ``kind``."""
+    names = family_names(kind)
+    imports = ["from ._leaky import LeakyLayer, ParamArg"]
+    if LeakyConfig.from_name(names[0]).spiking:
+        imports = ["from ._leaky import LeakyLayer, ParamArg, QuantFnArg, SpikeFnArg"]
+    text = (
+        f'"""{FAMILY_TITLE[kind]}.\n\n'
+        f"GENERATED by ``{SCRIPT}``: do not edit by hand.\n"
+        "Each class is one `LeakyConfig` of the update in `tracetorch.snn.functional.leaky_step`,\n"
+        "with an explicit signature.\n"
+        '"""\n\n'
+        "from __future__ import annotations\n\n"
+        + "\n".join(imports)
+        + "\nfrom .functional._config import LeakyConfig\n\n"
+        + "__all__ = ["
+        + ", ".join(f'"{n}"' for n in names)
+        + "]\n"
+    )
+    for n in names:
         text += "\n\n" + render_class(LeakyConfig.from_name(n)) + "\n"
-    if "--check" in sys.argv:
-        sys.exit(0 if TARGET.read_text() == text else 1)
-    TARGET.write_text(text)
+    return text
+
+
+def render_reexports() -> str:
+    """The source of ``_layers.py``: every class, re-exported in ``LAYER_NAMES`` order."""
+    text = (
+        '"""The 32 layer classes of `tracetorch.snn`, re-exported from their family modules.\n\n'
+        f"GENERATED by ``{SCRIPT}`` from\n"
+        "`tracetorch.snn.functional.LAYER_NAMES`: do not edit by hand.\n"
+        '"""\n\n'
+        "from __future__ import annotations\n\n"
+    )
+    for kind in sorted(OUTPUT_KINDS, key=lambda k: FAMILY_MODULE[k]):
+        text += f"from .{FAMILY_MODULE[kind]} import " + ", ".join(sorted(family_names(kind))) + "\n"
+    text += "\n__all__ = [\n" + "".join(f'    "{n}",\n' for n in LAYER_NAMES) + "]\n"
+    return text
+
+
+def render_all() -> dict[pathlib.Path, str]:
+    """Every generated file: path -> content."""
+    if sorted(FAMILY_MODULE) != sorted(OUTPUT_KINDS):
+        raise SystemExit(f"generate_layers: FAMILY_MODULE {sorted(FAMILY_MODULE)} must cover {OUTPUT_KINDS}.")
+    files = {PACKAGE / f"{FAMILY_MODULE[k]}.py": render_family(k) for k in OUTPUT_KINDS}
+    files[PACKAGE / "_layers.py"] = render_reexports()
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the generated files, or with ``--check`` report the stale ones (exit 1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is stale")
+    args = parser.parse_args(argv)
+    files = render_all()
+    if args.check:
+        stale = [p for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+        for p in stale:
+            sys.stderr.write(f"stale: {p.relative_to(HERE.parent)}; run: uv run python {SCRIPT}\n")
+        return 1 if stale else 0
+    for p, text in files.items():
+        p.write_text(text, encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

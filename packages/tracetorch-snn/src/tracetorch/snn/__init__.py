@@ -4,7 +4,37 @@ Names are built from parts: ``D`` dual (separate positive and negative pathways)
 ``S`` synaptic trace, ``R`` recurrent; ``LI`` leaky integrator; the output kind
 ``EMA`` (moving average), ``B`` (binary spikes), ``T`` (ternary spikes) or ``TS``
 (ternary, scaled). Every layer takes one timestep per call, keeps its states inside
-and runs whole sequences with ``forward_sequence``.
+and runs whole sequences with ``forward_sequence``. Each layer's docstring gives its
+update equations, its states and its value parameters (the decays, thresholds, scales
+and recurrent weights, in the order of ``config.param_names``); what all layers share
+is documented here once.
+
+Value parameters:
+    Each value parameter (``beta``, ``threshold``, ...) takes a float, or a tensor
+    (list, numpy array) of 0 dims or of ``num_neurons`` values. Decays must lie in
+    (0, 1) and thresholds above 0; they are stored through a sigmoid and a softplus
+    respectively, so they stay in range while they are trained. Scales and recurrent
+    weights are unbounded.
+
+Keyword-only arguments:
+    - ``dim``: the axis of one timestep's input that holds the neurons (``-1`` for
+      ``[..., N]``, ``-3`` for ``[..., C, H, W]``).
+    - ``<name>_rank`` (one per value parameter, default 1): 0 for one ``<name>`` for
+      the whole layer, 1 for one per neuron.
+    - ``learn_<name>`` (one per value parameter, default ``True``): whether ``<name>``
+      is trained (a parameter) or fixed (a buffer).
+    - ``spike_fn`` (B, T and TS layers only): membrane minus threshold to firing
+      probability: ``None`` for ``sigmoid(4x)``, a name (``"heaviside_atan"``, ...) or
+      a callable such as ``tt.functional.heaviside_atan(alpha=2.0)`` (deterministic
+      0/1 spikes).
+    - ``quant_fn`` (B, T and TS layers only): firing probability to spike: ``None``
+      for ``"bernoulli"``, or ``"round"``, ``"probabilistic"``, or a callable (used
+      as given).
+
+Errors raised by every layer's constructor:
+    - ``TypeError`` for a value, rank or flag of the wrong type.
+    - ``ValueError`` for a value out of its range or of the wrong size, a rank other
+      than 0/1, or an unknown ``spike_fn``/``quant_fn`` name.
 
 Example:
     ```python
@@ -15,81 +45,18 @@ Example:
     net = tt.Sequential(torch.nn.Linear(10, 32), snn.LIB(32), torch.nn.Linear(32, 2), snn.LI(2))
     y = net(torch.randn(4, 10))                          # one step
     ys = net.forward_sequence(torch.randn(50, 4, 10))    # a whole sequence
+
+    layer = snn.DSRLITS(16, pos_threshold=0.5, pos_beta_rank=0, learn_pos_scale=False,
+                        spike_fn="heaviside_atan", quant_fn="round")
+    out = layer(torch.randn(8, 16))                      # [batch, neurons], one timestep
+    assert out.shape == (8, 16)
     ```
 """
 
-from . import functional
+from . import _layers, functional
 from ._layer import Layer
-from ._layers import (
-    DLI,
-    DLIB,
-    DLIEMA,
-    DLIT,
-    DLITS,
-    DRLIB,
-    DRLIT,
-    DRLITS,
-    DSLI,
-    DSLIB,
-    DSLIEMA,
-    DSLIT,
-    DSLITS,
-    DSRLIB,
-    DSRLIT,
-    DSRLITS,
-    LI,
-    LIB,
-    LIEMA,
-    LIT,
-    LITS,
-    RLIB,
-    RLIT,
-    RLITS,
-    SLI,
-    SLIB,
-    SLIEMA,
-    SLIT,
-    SLITS,
-    SRLIB,
-    SRLIT,
-    SRLITS,
-)
+from ._layers import *  # noqa: F403  (the 32 generated layer classes; names in _layers.__all__)
 from ._leaky import LeakyLayer
 
-__all__ = [
-    "Layer",
-    "LeakyLayer",
-    "functional",
-    "LI",
-    "DLI",
-    "SLI",
-    "DSLI",
-    "LIEMA",
-    "DLIEMA",
-    "SLIEMA",
-    "DSLIEMA",
-    "LIB",
-    "DLIB",
-    "SLIB",
-    "RLIB",
-    "DSLIB",
-    "DRLIB",
-    "SRLIB",
-    "DSRLIB",
-    "LIT",
-    "DLIT",
-    "SLIT",
-    "RLIT",
-    "DSLIT",
-    "DRLIT",
-    "SRLIT",
-    "DSRLIT",
-    "LITS",
-    "DLITS",
-    "SLITS",
-    "RLITS",
-    "DSLITS",
-    "DRLITS",
-    "SRLITS",
-    "DSRLITS",
-]
+__all__ = ["Layer", "LeakyLayer", "functional"]
+__all__ += _layers.__all__
