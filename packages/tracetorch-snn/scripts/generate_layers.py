@@ -28,15 +28,37 @@ differs from what would be generated; a test runs it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import pathlib
 import sys
-from typing import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterable
 
 HERE = pathlib.Path(__file__).resolve().parent
 PACKAGE = HERE.parent / "src" / "tracetorch" / "snn"
-sys.path.insert(0, str(PACKAGE / "functional"))
 
-from _config import LAYER_NAMES, OUTPUT_KINDS, LeakyConfig  # noqa: E402
+
+def _load_config() -> ModuleType:
+    """``snn/functional/_config.py``, loaded by path: importing ``tracetorch.snn`` would
+    import the generated modules, which may be missing or stale while this runs."""
+    name = "_tracetorch_snn_layer_config"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, PACKAGE / "functional" / "_config.py")
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"generate_layers: cannot load {PACKAGE / 'functional' / '_config.py'}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_config = _load_config()
+LAYER_NAMES: tuple[str, ...] = _config.LAYER_NAMES
+OUTPUT_KINDS: tuple[str, ...] = _config.OUTPUT_KINDS
+if TYPE_CHECKING:
+    from tracetorch.snn.functional._config import LeakyConfig
+else:
+    LeakyConfig = _config.LeakyConfig
 
 SCRIPT = "packages/tracetorch-snn/scripts/generate_layers.py"
 
@@ -325,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = [p for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
         for p in stale:
-            sys.stderr.write(f"stale: {p.relative_to(HERE.parent)}; run: uv run python {SCRIPT}\n")
+            sys.stderr.write(f"stale: {p}; run: uv run python {SCRIPT}\n")
         return 1 if stale else 0
     for p, text in files.items():
         p.write_text(text, encoding="utf-8")
