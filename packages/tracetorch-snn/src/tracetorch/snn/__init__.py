@@ -31,7 +31,7 @@ Keyword-only arguments:
       for ``"bernoulli"``, or ``"round"``, ``"probabilistic"``, or a callable (used
       as given).
 
-Errors raised by every layer's constructor:
+Errors of every layer constructor:
     - ``TypeError`` for a value, rank or flag of the wrong type.
     - ``ValueError`` for a value out of its range or of the wrong size, a rank other
       than 0/1, or an unknown ``spike_fn``/``quant_fn`` name.
