@@ -31,8 +31,9 @@ import argparse
 import importlib.util
 import pathlib
 import sys
+from collections.abc import Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 HERE = pathlib.Path(__file__).resolve().parent
 PACKAGE = HERE.parent / "src" / "tracetorch" / "snn"
@@ -245,7 +246,11 @@ def docstring(cfg: LeakyConfig) -> list[str]:
     doc += ["", "```text", *equations(cfg), "```", ""]
     doc.append("States: " + ", ".join(f"``{s}`` ({STATE_DOC[s]})" for s in cfg.states) + ".")
     doc.append("")
-    shared = "``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn``" if cfg.spiking else "``dim``, ``*_rank`` and ``learn_*``"
+    shared = (
+        "``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn``"
+        if cfg.spiking
+        else "``dim``, ``*_rank`` and ``learn_*``"
+    )
     doc.append(f"The accepted values, the keyword-only {shared} and the errors")
     doc.append("raised are the same for every layer: see [tracetorch.snn][].")
     doc += ["", "Args:", "    num_neurons: Number of neurons (the size of the input along ``dim``)."]
@@ -253,10 +258,23 @@ def docstring(cfg: LeakyConfig) -> list[str]:
     return doc
 
 
-def tup(items: Iterable[str]) -> str:
-    """A tuple display of ``items``: ``(a,)`` for one, ``(a, b)`` for more."""
+LINE_LENGTH = 120
+"""Displays that fit in this many columns stay on one line, longer ones get one item per
+line and a trailing comma: the output is then stable under ``ruff format`` at 120 columns
+or more."""
+
+
+def display(head: str, items: Iterable[str], tail: str, indent: int) -> list[str]:
+    """``head`` + the comma-separated ``items`` + ``tail`` at ``indent`` spaces, as lines.
+
+    A one-item tuple display (``head`` ``"("``, ``tail`` starting with ``")"``) keeps its comma.
+    """
     items = list(items)
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    pad = " " * indent
+    one = ", ".join(items) + ("," if head == "(" and tail.startswith(")") and len(items) == 1 else "")
+    if indent + len(head) + len(one) + len(tail) <= LINE_LENGTH:
+        return [f"{pad}{head}{one}{tail}"]
+    return [f"{pad}{head}", *(f"{pad}    {item}," for item in items), f"{pad}{tail}"]
 
 
 def render_class(cfg: LeakyConfig) -> str:
@@ -267,17 +285,21 @@ def render_class(cfg: LeakyConfig) -> str:
         f"class {cfg.name}(LeakyLayer):",
         f'    """{body_doc.lstrip()}\n    """',
         "",
-        f"    config = LeakyConfig(dual={cfg.dual}, synaptic={cfg.synaptic}, recurrent={cfg.recurrent}, "
-        f'output="{cfg.output}")',
+        *display(
+            "config = LeakyConfig(",
+            [f"dual={cfg.dual}", f"synaptic={cfg.synaptic}", f"recurrent={cfg.recurrent}", f'output="{cfg.output}"'],
+            ")",
+            4,
+        ),
         "",
         "    def __init__(",
         *(f"        {s}," for s in signature(cfg)),
         "    ) -> None:",
         "        super().__init__(num_neurons, dim)",
         "        self._setup(",
-        f"            {tup(names)},",
-        f"            {tup(n + '_rank' for n in names)},",
-        f"            {tup('learn_' + n for n in names)},",
+        *display("(", names, "),", 12),
+        *display("(", (n + "_rank" for n in names), "),", 12),
+        *display("(", ("learn_" + n for n in names), "),", 12),
     ]
     if cfg.spiking:
         out += ["            spike_fn,", "            quant_fn,"]
@@ -305,9 +327,8 @@ def render_family(kind: str) -> str:
         "from __future__ import annotations\n\n"
         + "\n".join(imports)
         + "\nfrom .functional._config import LeakyConfig\n\n"
-        + "__all__ = ["
-        + ", ".join(f'"{n}"' for n in names)
-        + "]\n"
+        + "\n".join(display("__all__ = [", (f'"{n}"' for n in names), "]", 0))
+        + "\n"
     )
     for n in names:
         text += "\n\n" + render_class(LeakyConfig.from_name(n)) + "\n"

@@ -22,7 +22,6 @@ from types import ModuleType
 
 import pytest
 import torch
-
 from tracetorch import snn
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig, leaky_step
 
@@ -43,7 +42,7 @@ def _generator() -> ModuleType:
 
 
 def test_generated_files_are_up_to_date():
-    r = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, f"run: uv run python packages/tracetorch-snn/scripts/generate_layers.py\n{r.stderr}"
 
 
@@ -73,7 +72,7 @@ def test_check_mode_names_the_stale_file(tmp_path):
     changed = source.replace(marker, 'doc.append("An extra line."); ' + marker, 1)
     copy = tmp_path / "generate_layers.py"
     copy.write_text(changed.replace('HERE.parent / "src"', f'pathlib.Path({str(SCRIPT.parent.parent)!r}) / "src"'))
-    r = subprocess.run([sys.executable, str(copy), "--check"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(copy), "--check"], capture_output=True, text=True, check=False)
     assert r.returncode == 1
     for module in ("_layers_li.py", "_layers_ema.py", "_layers_b.py", "_layers_t.py", "_layers_ts.py"):
         assert module in r.stderr
@@ -165,7 +164,7 @@ def _doc(name: str) -> str:
 
 def equation_lines(name: str) -> list[str]:
     """The lines of the ```text block of a layer's docstring."""
-    m = re.search(r"```text\n(.*?)\n```", _doc(name), re.S)
+    m = re.search(r"```text\n(.*?)\n```", _doc(name), re.DOTALL)
     assert m, f"{name}: no equation block in the docstring"
     return m.group(1).splitlines()
 
@@ -206,8 +205,12 @@ def run_equations(lines: list[str], x: torch.Tensor, states: dict, params: dict)
         **states,
         **params,
     }
-    exec(compile("\n".join(lines), "<equations>", "exec"), {"__builtins__": {}}, ns)
+    exec(compile("\n".join(lines), "<equations>", "exec"), {"__builtins__": {}}, ns)  # noqa: S102 (the point)
     return ns
+
+
+def _fire(v: torch.Tensor) -> torch.Tensor:
+    return _quant(_spike(v))
 
 
 def mismatches(cfg: LeakyConfig, lines: list[str], seeds=range(3)) -> list[str]:
@@ -215,15 +218,14 @@ def mismatches(cfg: LeakyConfig, lines: list[str], seeds=range(3)) -> list[str]:
     out = []
     for seed in seeds:
         x, states, params = _random_case(cfg, seed)
-        fire = lambda v: _quant(_spike(v))  # noqa: E731
         ref_out, ref_states = leaky_step(
-            cfg, x, tuple(states[s] for s in cfg.states), tuple(params[p] for p in cfg.param_names), fire
+            cfg, x, tuple(states[s] for s in cfg.states), tuple(params[p] for p in cfg.param_names), _fire
         )
         ns = run_equations(lines, x, states, params)
         got = {"output": ns["output"], **{s: ns[s] for s in cfg.states}}
         want = {"output": ref_out, **dict(zip(cfg.states, ref_states))}
-        for key in want:
-            if not torch.allclose(got[key], want[key], rtol=1e-12, atol=1e-12):
+        for key, value in want.items():
+            if not torch.allclose(got[key], value, rtol=1e-12, atol=1e-12):
                 out.append(f"seed {seed}: {key}")
     return out
 
@@ -257,11 +259,11 @@ def test_a_wrong_equation_line_is_caught(name):
 def test_docstring_lists_its_states_and_value_parameters_and_links_the_shared_arguments(name):
     cfg = getattr(snn, name).config
     doc = _doc(name)
-    states = re.search(r"^States: (.*)\.$", doc, re.M)
+    states = re.search(r"^States: (.*)\.$", doc, re.MULTILINE)
     assert states, name
     assert re.findall(r"``(\w+)``", states.group(1)) == list(cfg.states)
     args = doc.split("\nArgs:\n", 1)[1]
-    assert re.findall(r"^    (\w+): ", args, re.M) == ["num_neurons", *cfg.param_names]
+    assert re.findall(r"^    (\w+): ", args, re.MULTILINE) == ["num_neurons", *cfg.param_names]
     assert "[tracetorch.snn][]" in doc
     # Lean: the shared arguments and errors are not repeated per class.
     assert not re.search(r"\w_rank\b|\blearn_\w|Raises:", doc), name
@@ -270,7 +272,15 @@ def test_docstring_lists_its_states_and_value_parameters_and_links_the_shared_ar
 
 def test_shared_arguments_and_errors_are_documented_once_in_the_package():
     doc = inspect.getdoc(snn) or ""
-    for needle in ("``dim``", "``<name>_rank``", "``learn_<name>``", "``spike_fn``", "``quant_fn``", "TypeError", "ValueError"):
+    for needle in (
+        "``dim``",
+        "``<name>_rank``",
+        "``learn_<name>``",
+        "``spike_fn``",
+        "``quant_fn``",
+        "TypeError",
+        "ValueError",
+    ):
         assert needle in doc, needle
     for name in LAYER_NAMES:
         assert "of 0 dims or of ``num_neurons`` values" not in _doc(name)

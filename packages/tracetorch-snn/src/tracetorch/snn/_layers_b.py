@@ -437,8 +437,24 @@ class DRLIB(LeakyLayer):
         super().__init__(num_neurons, dim)
         self._setup(
             (pos_beta, neg_beta, pos_gamma, neg_gamma, threshold, pos_rec_weight, neg_rec_weight),
-            (pos_beta_rank, neg_beta_rank, pos_gamma_rank, neg_gamma_rank, threshold_rank, pos_rec_weight_rank, neg_rec_weight_rank),
-            (learn_pos_beta, learn_neg_beta, learn_pos_gamma, learn_neg_gamma, learn_threshold, learn_pos_rec_weight, learn_neg_rec_weight),
+            (
+                pos_beta_rank,
+                neg_beta_rank,
+                pos_gamma_rank,
+                neg_gamma_rank,
+                threshold_rank,
+                pos_rec_weight_rank,
+                neg_rec_weight_rank,
+            ),
+            (
+                learn_pos_beta,
+                learn_neg_beta,
+                learn_pos_gamma,
+                learn_neg_gamma,
+                learn_threshold,
+                learn_pos_rec_weight,
+                learn_neg_rec_weight,
+            ),
             spike_fn,
             quant_fn,
         )
@@ -526,8 +542,28 @@ class DSRLIB(LeakyLayer):
         super().__init__(num_neurons, dim)
         self._setup(
             (pos_alpha, neg_alpha, pos_beta, neg_beta, pos_gamma, neg_gamma, threshold, pos_rec_weight, neg_rec_weight),
-            (pos_alpha_rank, neg_alpha_rank, pos_beta_rank, neg_beta_rank, pos_gamma_rank, neg_gamma_rank, threshold_rank, pos_rec_weight_rank, neg_rec_weight_rank),
-            (learn_pos_alpha, learn_neg_alpha, learn_pos_beta, learn_neg_beta, learn_pos_gamma, learn_neg_gamma, learn_threshold, learn_pos_rec_weight, learn_neg_rec_weight),
+            (
+                pos_alpha_rank,
+                neg_alpha_rank,
+                pos_beta_rank,
+                neg_beta_rank,
+                pos_gamma_rank,
+                neg_gamma_rank,
+                threshold_rank,
+                pos_rec_weight_rank,
+                neg_rec_weight_rank,
+            ),
+            (
+                learn_pos_alpha,
+                learn_neg_alpha,
+                learn_pos_beta,
+                learn_neg_beta,
+                learn_pos_gamma,
+                learn_neg_gamma,
+                learn_threshold,
+                learn_pos_rec_weight,
+                learn_neg_rec_weight,
+            ),
             spike_fn,
             quant_fn,
         )

@@ -259,7 +259,14 @@ class DSLIT(LeakyLayer):
         self._setup(
             (pos_alpha, neg_alpha, pos_beta, neg_beta, pos_threshold, neg_threshold),
             (pos_alpha_rank, neg_alpha_rank, pos_beta_rank, neg_beta_rank, pos_threshold_rank, neg_threshold_rank),
-            (learn_pos_alpha, learn_neg_alpha, learn_pos_beta, learn_neg_beta, learn_pos_threshold, learn_neg_threshold),
+            (
+                learn_pos_alpha,
+                learn_neg_alpha,
+                learn_pos_beta,
+                learn_neg_beta,
+                learn_pos_threshold,
+                learn_neg_threshold,
+            ),
             spike_fn,
             quant_fn,
         )
@@ -475,8 +482,26 @@ class DRLIT(LeakyLayer):
         super().__init__(num_neurons, dim)
         self._setup(
             (pos_beta, neg_beta, pos_gamma, neg_gamma, pos_threshold, neg_threshold, pos_rec_weight, neg_rec_weight),
-            (pos_beta_rank, neg_beta_rank, pos_gamma_rank, neg_gamma_rank, pos_threshold_rank, neg_threshold_rank, pos_rec_weight_rank, neg_rec_weight_rank),
-            (learn_pos_beta, learn_neg_beta, learn_pos_gamma, learn_neg_gamma, learn_pos_threshold, learn_neg_threshold, learn_pos_rec_weight, learn_neg_rec_weight),
+            (
+                pos_beta_rank,
+                neg_beta_rank,
+                pos_gamma_rank,
+                neg_gamma_rank,
+                pos_threshold_rank,
+                neg_threshold_rank,
+                pos_rec_weight_rank,
+                neg_rec_weight_rank,
+            ),
+            (
+                learn_pos_beta,
+                learn_neg_beta,
+                learn_pos_gamma,
+                learn_neg_gamma,
+                learn_pos_threshold,
+                learn_neg_threshold,
+                learn_pos_rec_weight,
+                learn_neg_rec_weight,
+            ),
             spike_fn,
             quant_fn,
         )
@@ -569,9 +594,42 @@ class DSRLIT(LeakyLayer):
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
-            (pos_alpha, neg_alpha, pos_beta, neg_beta, pos_gamma, neg_gamma, pos_threshold, neg_threshold, pos_rec_weight, neg_rec_weight),
-            (pos_alpha_rank, neg_alpha_rank, pos_beta_rank, neg_beta_rank, pos_gamma_rank, neg_gamma_rank, pos_threshold_rank, neg_threshold_rank, pos_rec_weight_rank, neg_rec_weight_rank),
-            (learn_pos_alpha, learn_neg_alpha, learn_pos_beta, learn_neg_beta, learn_pos_gamma, learn_neg_gamma, learn_pos_threshold, learn_neg_threshold, learn_pos_rec_weight, learn_neg_rec_weight),
+            (
+                pos_alpha,
+                neg_alpha,
+                pos_beta,
+                neg_beta,
+                pos_gamma,
+                neg_gamma,
+                pos_threshold,
+                neg_threshold,
+                pos_rec_weight,
+                neg_rec_weight,
+            ),
+            (
+                pos_alpha_rank,
+                neg_alpha_rank,
+                pos_beta_rank,
+                neg_beta_rank,
+                pos_gamma_rank,
+                neg_gamma_rank,
+                pos_threshold_rank,
+                neg_threshold_rank,
+                pos_rec_weight_rank,
+                neg_rec_weight_rank,
+            ),
+            (
+                learn_pos_alpha,
+                learn_neg_alpha,
+                learn_pos_beta,
+                learn_neg_beta,
+                learn_pos_gamma,
+                learn_neg_gamma,
+                learn_pos_threshold,
+                learn_neg_threshold,
+                learn_pos_rec_weight,
+                learn_neg_rec_weight,
+            ),
             spike_fn,
             quant_fn,
         )
