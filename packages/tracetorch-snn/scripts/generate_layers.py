@@ -361,7 +361,7 @@ def render_all() -> dict[pathlib.Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the generated files, or with ``--check`` report the stale ones (exit 1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is stale")
     args = parser.parse_args(argv)
     files = render_all()
