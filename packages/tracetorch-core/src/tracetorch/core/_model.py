@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from ._io import PathLike, read_states, write_states
-from ._layer import Layer, iter_state_items, set_state, state_size
+from ._layer import Layer, check_compile_keys, iter_state_items, set_state, state_size
 from ._walk import FoundLayer, find_layers
 
 __all__ = ["Model"]
@@ -264,7 +264,7 @@ class Model(nn.Module):
                     f.layer._apply(fn, recurse)
         return self
 
-    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
+    def forward_sequence(self, x: Tensor, time_dim: int = 0, *, lengths: Optional[Tensor] = None) -> Tensor:
         """Run a whole sequence by calling ``forward`` once per timestep.
 
         Outputs are stacked along ``time_dim``; the states are left as the steps left
@@ -273,10 +273,39 @@ class Model(nn.Module):
         Args:
             x: Input with time along ``time_dim``.
             time_dim: The axis of ``x`` that holds time.
+            lengths: Optional per-sample lengths (a 1-D integer tensor or list, each in
+                ``1..T``; the batch is axis 0 of one timestep). Each sample then runs
+                for its own number of steps: its states end at its last valid step, its
+                outputs past it are zeros, and no gradient crosses between samples.
+                `tracetorch.last_valid` picks each sample's last valid output.
 
         Returns:
             The per-step outputs stacked along ``time_dim``.
         """
         from ._sequence import loop_over_time
 
+        if lengths is not None:
+            from ._lengths import run_with_lengths
+
+            return run_with_lengths(self, x, lengths, time_dim, lambda xg: loop_over_time(self, xg, time_dim))
         return loop_over_time(self, x, time_dim)
+
+    def _replicate_for_data_parallel(self) -> "Model":
+        raise RuntimeError(
+            f"{type(self).__name__}: nn.DataParallel is not supported by traceTorch models. It rebuilds "
+            "the replicas on every forward call, so the hidden states the replicas write never reach "
+            "your model (they would stay None, and outputs would differ from one device). Use "
+            "DistributedDataParallel (torch.nn.parallel.DistributedDataParallel, one process per GPU) "
+            "instead: each process then owns its states. See the Production page of the docs."
+        )
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
+        """``nn.Module.load_state_dict``, refusing a compiled/uncompiled mismatch before loading anything.
+
+        A state dict saved from a compiled model holds ``<name>`` keys (e.g.
+        ``net.1.beta``), one saved from an uncompiled model ``raw_<name>`` keys; loading
+        one into the other raises a ``RuntimeError`` that says to call `TTcompile` or
+        `TTdecompile` first, before any tensor is copied.
+        """
+        check_compile_keys(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
