@@ -575,3 +575,32 @@ def test_load_states_from_a_model_of_another_width_is_refused():
     with pytest.raises(ValueError, match="another width"):
         big.load_states(small.save_states())
     assert _same(before, big.save_states())
+
+
+# ---------------------------------------------------------------- 8. the docs' claims on random draws
+@pytest.mark.parametrize("layer_cls", [snn.LIB, snn.SRLITS])
+@pytest.mark.parametrize("quant", [None, "probabilistic"])
+def test_one_random_layer_draws_the_same_in_both_modes_under_one_seed(layer_cls, quant):
+    layer = layer_cls(6, quant_fn=quant)
+    x = torch.rand(15, 3, 6) * 2
+    torch.manual_seed(13)
+    seq = layer.forward_sequence(x)
+    layer.zero_states()
+    torch.manual_seed(13)
+    assert torch.equal(seq, _step(layer, x))
+
+
+def test_a_multi_layer_sequential_with_random_spikes_draws_differently_in_sequence_mode():
+    torch.manual_seed(14)
+    model = tt.Sequential(nn.Linear(6, 6), snn.LIB(6), nn.Linear(6, 6), snn.LIB(6))
+    x = torch.rand(15, 3, 6) * 2
+    torch.manual_seed(13)
+    seq = model.forward_sequence(x)
+    model.zero_states()
+    torch.manual_seed(13)
+    assert not torch.equal(seq, _step(model, x))
+    with tt.deterministic():
+        model.zero_states()
+        seq = model.forward_sequence(x)
+        model.zero_states()
+        assert (seq - _step(model, x)).abs().max() == 0
