@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from torch import Tensor, nn
 
-from ._layer import Layer
+from ._layer import Layer, iter_state_items, set_state
 from ._model import Model
 from ._sequence import check_time_dim, loop_over_time
 from ._walk import find_layers
@@ -94,15 +94,26 @@ class Sequential(nn.Sequential, Model):
 
         Returns:
             The outputs of every step, stacked along ``time_dim``.
+
+        Raises:
+            ValueError, TypeError: for a bad input or lengths, or a module that fails
+                on the sequence; every state is then left as it was before the call.
         """
         t = check_time_dim(type(self).__name__, x, time_dim)
         if lengths is not None:
             from ._lengths import run_with_lengths
 
             return run_with_lengths(self, x, lengths, t, lambda xg: self.forward_sequence(xg, time_dim=t))
-        if _has_shared_layer(self):
-            return loop_over_time(self, x, t)
-        return _run_modules(self, x, t)
+        # an error in any module leaves every state as it was (they are only rebound)
+        saved = [(f.layer, name, st) for f in find_layers(self) for name, st in iter_state_items(f.layer)]
+        try:
+            if _has_shared_layer(self):
+                return loop_over_time(self, x, t)
+            return _run_modules(self, x, t)
+        except BaseException:
+            for layer, name, st in saved:
+                set_state(layer, name, st)
+            raise
 
 
 def _holds_layer(module: nn.Module) -> bool:
