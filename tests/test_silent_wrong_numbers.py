@@ -601,3 +601,24 @@ def test_a_multi_layer_sequential_with_random_spikes_draws_differently_in_sequen
         seq = model.forward_sequence(x)
         model.zero_states()
         assert (seq - _step(model, x)).abs().max() == 0
+
+
+def test_a_model_failing_mid_sequence_leaves_its_states_as_they_were():
+    class Net(tt.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif = snn.LIB(4, spike_fn="heaviside_atan")
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            if self.calls == 4:
+                raise RuntimeError("boom at step 4")
+            return self.lif(x)
+
+    net = Net()
+    net(torch.randn(2, 4))
+    before = net.save_states()
+    with pytest.raises(RuntimeError, match="boom"):
+        net.forward_sequence(torch.randn(6, 2, 4))
+    assert _same(before, net.save_states())

@@ -303,7 +303,14 @@ class Model(nn.Module):
             from ._lengths import run_with_lengths
 
             return run_with_lengths(self, x, lengths, time_dim, lambda xg: loop_over_time(self, xg, time_dim))
-        return loop_over_time(self, x, time_dim)
+        # an error at any step leaves every state as it was before the call
+        saved = [(f.layer, name, st) for f in self._tt_found() for name, st in iter_state_items(f.layer)]
+        try:
+            return loop_over_time(self, x, time_dim)
+        except BaseException:
+            for layer, name, st in saved:
+                set_state(layer, name, st)
+            raise
 
     def _replicate_for_data_parallel(self) -> "Model":
         raise RuntimeError(
