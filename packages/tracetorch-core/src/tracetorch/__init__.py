@@ -13,7 +13,8 @@ import importlib as _importlib
 from importlib import metadata as _metadata
 
 from . import functional, loss
-from .core import Layer, Model, Sequential, check_finite, is_checking_finite
+from .core import Layer, Model, Sequential, check_finite, is_checking_finite, last_valid
+from .functional._quant import deterministic, is_deterministic
 
 try:
     __version__: str = _metadata.version("tracetorch-core")
@@ -51,6 +52,9 @@ __all__ = [
     "Sequential",
     "check_finite",
     "is_checking_finite",
+    "deterministic",
+    "is_deterministic",
+    "last_valid",
     "functional",
     "loss",
     "__version__",

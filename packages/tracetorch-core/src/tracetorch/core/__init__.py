@@ -3,7 +3,8 @@ and `Sequential` (a drop-in ``nn.Sequential`` that runs whole sequences)."""
 
 from ._finite import check_finite, is_checking_finite
 from ._layer import Layer
+from ._lengths import last_valid
 from ._model import Model
 from ._sequential import Sequential
 
-__all__ = ["Layer", "Model", "Sequential", "check_finite", "is_checking_finite"]
+__all__ = ["Layer", "Model", "Sequential", "check_finite", "is_checking_finite", "last_valid"]

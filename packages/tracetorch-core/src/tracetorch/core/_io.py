@@ -12,6 +12,48 @@ from torch import Tensor
 
 PathLike = Union[str, "os.PathLike[str]"]
 SUFFIXES = (".pt", ".safetensors")
+RNG_PREFIX = "__rng__."
+
+
+def capture_rng() -> dict[str, Tensor]:
+    """torch's generator states: ``__rng__.cpu`` and, if CUDA is initialised, ``__rng__.cuda.<i>``."""
+    out = {f"{RNG_PREFIX}cpu": torch.get_rng_state().clone()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, st in enumerate(torch.cuda.get_rng_state_all()):
+            out[f"{RNG_PREFIX}cuda.{i}"] = st.clone()
+    return out
+
+
+def check_rng(rng: Mapping[str, Tensor]) -> list[str]:
+    """Problems with generator states read back from a snapshot (an empty list when fine)."""
+    problems = []
+    cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for key, value in rng.items():
+        if not isinstance(value, Tensor) or value.dtype != torch.uint8 or value.ndim != 1:
+            problems.append(f"{key}: a generator state must be a 1-D uint8 tensor, got {value!r:.80}")
+            continue
+        kind = key[len(RNG_PREFIX):]
+        if kind == "cpu":
+            continue
+        if kind.startswith("cuda.") and kind[5:].isdigit():
+            if int(kind[5:]) >= cuda_count:
+                problems.append(
+                    f"{key}: the snapshot holds the generator of CUDA device {kind[5:]}, which this machine "
+                    f"does not have ({cuda_count} CUDA devices)"
+                )
+            continue
+        problems.append(f"{key}: unknown generator (expected {RNG_PREFIX}cpu or {RNG_PREFIX}cuda.<i>)")
+    return problems
+
+
+def restore_rng(rng: Mapping[str, Tensor]) -> None:
+    """Restore generator states checked by `check_rng`."""
+    for key, value in rng.items():
+        kind = key[len(RNG_PREFIX):]
+        if kind == "cpu":
+            torch.set_rng_state(value.cpu())
+        else:
+            torch.cuda.set_rng_state(value.cpu(), int(kind[5:]))
 
 
 def _suffix(path: Path) -> str:

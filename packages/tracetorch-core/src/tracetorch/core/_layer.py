@@ -8,6 +8,8 @@ by DDP), created lazily on the first call with the input's shape (neurons along
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -92,6 +94,68 @@ class Layer(nn.Module):
         self._param_specs: dict[str, _ParamSpec] = {}
         self._compiled: dict[str, tuple[Tensor, bool, Tensor]] = {}
         self._input_width: Optional[int] = num_neurons
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every layer's forward_sequence accepts lengths= (variable-length batches),
+        # whatever its own implementation: the generic, exact path of `_lengths`.
+        fs = getattr(cls, "forward_sequence", None)
+        if fs is not None and not getattr(fs, "_tt_takes_lengths", False):
+            cls.forward_sequence = _with_lengths(fs)  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------------ guards
+    def _replicate_for_data_parallel(self) -> "Layer":
+        raise RuntimeError(
+            f"{type(self).__name__}: nn.DataParallel is not supported by traceTorch layers. It rebuilds "
+            "the model's replicas on every forward call, so the hidden states the replicas write never "
+            "reach your model (they would stay None, and outputs would differ from one device). Use "
+            "DistributedDataParallel (torch.nn.parallel.DistributedDataParallel, one process per GPU) "
+            "instead: each process then owns its states. See the Production page of the docs."
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Layer":
+        # Live states usually carry an autograd graph (right after a training step),
+        # which torch cannot deepcopy: the copy gets detached copies of the states.
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        d = dict(self.__dict__)
+        for name in self._state_sizes:
+            s = d.get(name)
+            if isinstance(s, Tensor) and s.grad_fn is not None:
+                d[name] = s.detach()
+        for key, value in d.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
+
+    def _load_from_state_dict(  # type: ignore[override]
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        problem = compile_mismatch(self, state_dict, prefix)
+        if problem is not None:
+            error_msgs.append(problem)
+            return
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
+        """``nn.Module.load_state_dict``, refusing a compiled/uncompiled mismatch before loading anything.
+
+        A state dict saved from a compiled layer holds ``<name>`` (e.g. ``beta``), one
+        saved from an uncompiled layer ``raw_<name>``; loading one into the other is a
+        ``RuntimeError`` that says which of `TTcompile` / `TTdecompile` to call, raised
+        before any tensor is copied.
+        """
+        check_compile_keys(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ------------------------------------------------------------------ parameters
     def __getattr__(self, name: str) -> Any:
@@ -574,6 +638,61 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_neurons={self.num_neurons}, dim={self.dim}"
+
+
+def _with_lengths(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a ``forward_sequence`` so that it also takes ``lengths=`` (see `_lengths`)."""
+
+    @functools.wraps(fn)
+    def forward_sequence(self: Layer, *args: Any, lengths: Any = None, **kwargs: Any) -> Any:
+        if lengths is None:
+            return fn(self, *args, **kwargs)
+        from ._lengths import run_with_lengths
+
+        x = args[0] if args else kwargs.pop("x")
+        rest = args[1:]
+        time_dim = rest[0] if rest else kwargs.get("time_dim", 0)
+        return run_with_lengths(self, x, lengths, time_dim, lambda xg: fn(self, xg, *rest, **kwargs))
+
+    forward_sequence._tt_takes_lengths = True  # type: ignore[attr-defined]
+    return forward_sequence
+
+
+def compile_mismatch(module: nn.Module, state_dict: Any, prefix: str) -> Optional[str]:
+    """A message when ``state_dict`` was saved in the other compile mode than ``module``, else None."""
+    if not isinstance(module, Layer) or not hasattr(state_dict, "keys"):
+        return None
+    where = prefix[:-1] if prefix else "the model"
+    for name, spec in module._param_specs.items():
+        compiled_key, raw_key = prefix + name, prefix + spec.raw_name
+        if name in module._compiled:
+            if raw_key in state_dict and compiled_key not in state_dict:
+                return (
+                    f"{type(module).__name__} at {where!r} is compiled (TTcompile), so it holds {compiled_key!r}, "
+                    f"but the state dict holds {raw_key!r}: it was saved from an uncompiled model. Call "
+                    "TTdecompile() on the model before load_state_dict (compile again afterwards if you like)."
+                )
+        elif compiled_key in state_dict and raw_key not in state_dict:
+            return (
+                f"{type(module).__name__} at {where!r} holds {raw_key!r}, but the state dict holds "
+                f"{compiled_key!r}: it was saved from a compiled model (TTcompile). Call TTcompile() on "
+                "this model before load_state_dict, or save the state dict after TTdecompile()."
+            )
+    return None
+
+
+def check_compile_keys(root: nn.Module, state_dict: Any) -> None:
+    """Raise ``RuntimeError`` (changing nothing) if any layer under ``root`` has a compile-mode mismatch."""
+    problems = []
+    for path, module in root.named_modules():
+        msg = compile_mismatch(module, state_dict, f"{path}." if path else "")
+        if msg is not None:
+            problems.append(msg)
+    if problems:
+        raise RuntimeError(
+            f"Error(s) in loading state_dict for {type(root).__name__} (nothing was loaded):\n  - "
+            + "\n  - ".join(problems)
+        )
 
 
 def iter_state_items(layer: Layer) -> Iterator[tuple[str, Optional[Tensor]]]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
-from ._io import PathLike, read_states, write_states
-from ._layer import Layer, iter_state_items, set_state, state_size
+from ._io import RNG_PREFIX, PathLike, capture_rng, check_rng, read_states, restore_rng, write_states
+from ._layer import Layer, check_compile_keys, iter_state_items, set_state, state_size
 from ._walk import FoundLayer, find_layers
 
 __all__ = ["Model"]
@@ -121,7 +121,7 @@ class Model(nn.Module):
         for f in self._tt_found():
             f.layer.detach_states()
 
-    def save_states(self, path: Optional[PathLike] = None) -> dict[str, Tensor]:
+    def save_states(self, path: Optional[PathLike] = None, rng: bool = False) -> dict[str, Tensor]:
         """Snapshot the states that exist, optionally writing them to a file.
 
         Keys are dotted paths like ``state_dict`` keys (``net.1.mem``,
@@ -131,6 +131,12 @@ class Model(nn.Module):
             path: ``None`` to only return the snapshot, or a file path ending in
                 ``.pt`` or ``.safetensors``, written atomically (temporary file, fsync,
                 rename: a crash never leaves a half-written file behind).
+            rng: Also store torch's random number generator states (the CPU one under
+                the key ``__rng__.cpu`` and, when CUDA is initialised, one per device
+                under ``__rng__.cuda.<i>``), which `load_states` restores. Layers with
+                random spikes (``quant_fn="bernoulli"``, the default, or
+                ``"probabilistic"``) need it to resume bit for bit as an uninterrupted
+                run would; deterministic layers do not.
 
         Returns:
             The snapshot: detached clones of the states.
@@ -143,6 +149,10 @@ class Model(nn.Module):
             for name, s in iter_state_items(f.layer):
                 if s is not None:
                     states[f"{f.path}.{name}" if f.path else name] = s.detach().clone()
+        if not isinstance(rng, bool):
+            raise TypeError(f"{type(self).__name__}.save_states: rng must be a bool, got {type(rng).__name__}.")
+        if rng:
+            states.update(capture_rng())
         if path is not None:
             write_states(path, states)
         return states
@@ -161,7 +171,9 @@ class Model(nn.Module):
             strict: If true, unexpected keys are an error and declared states absent
                 from the snapshot become ``None`` (they did not exist when it was
                 taken). If false, unexpected keys are ignored and absent states are
-                left as they are.
+                left as they are. Random number generator states stored by
+                ``save_states(rng=True)`` (keys starting with ``__rng__.``) are always
+                restored, after every check has passed.
 
         Raises:
             TypeError: if the snapshot is not a mapping of tensors.
@@ -183,6 +195,7 @@ class Model(nn.Module):
             )
         if not isinstance(strict, bool):
             raise TypeError(f"{type(self).__name__}.load_states: strict must be a bool.")
+        rng_states = {k: states.pop(k) for k in list(states) if k.startswith(RNG_PREFIX)}
         found = self._tt_found()
         declared: dict[str, tuple[Layer, str]] = {}
         for f in found:
@@ -225,6 +238,7 @@ class Model(nn.Module):
                     f"{key}: shape {tuple(value.shape)} does not match {prev[0]} of the same layer "
                     "outside dim (a mixed snapshot?)"
                 )
+        problems.extend(check_rng(rng_states))
         if problems:
             missing = [k for k in declared if k not in states]
             detail = "\n  - ".join(problems)
@@ -241,6 +255,7 @@ class Model(nn.Module):
                 set_state(layer, name, value)
             elif strict:
                 set_state(layer, name, None)
+        restore_rng(rng_states)
 
     def TTcompile(self) -> None:
         """Compile every layer for inference (see `tracetorch.Layer.TTcompile`). Idempotent."""
@@ -264,7 +279,7 @@ class Model(nn.Module):
                     f.layer._apply(fn, recurse)
         return self
 
-    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
+    def forward_sequence(self, x: Tensor, time_dim: int = 0, *, lengths: Optional[Tensor] = None) -> Tensor:
         """Run a whole sequence by calling ``forward`` once per timestep.
 
         Outputs are stacked along ``time_dim``; the states are left as the steps left
@@ -273,10 +288,46 @@ class Model(nn.Module):
         Args:
             x: Input with time along ``time_dim``.
             time_dim: The axis of ``x`` that holds time.
+            lengths: Optional per-sample lengths (a 1-D integer tensor or list, each in
+                ``1..T``; the batch is axis 0 of one timestep). Each sample then runs
+                for its own number of steps: its states end at its last valid step, its
+                outputs past it are zeros, and no gradient crosses between samples.
+                `tracetorch.last_valid` picks each sample's last valid output.
 
         Returns:
             The per-step outputs stacked along ``time_dim``.
         """
         from ._sequence import loop_over_time
 
-        return loop_over_time(self, x, time_dim)
+        if lengths is not None:
+            from ._lengths import run_with_lengths
+
+            return run_with_lengths(self, x, lengths, time_dim, lambda xg: loop_over_time(self, xg, time_dim))
+        # an error at any step leaves every state as it was before the call
+        saved = [(f.layer, name, st) for f in self._tt_found() for name, st in iter_state_items(f.layer)]
+        try:
+            return loop_over_time(self, x, time_dim)
+        except BaseException:
+            for layer, name, st in saved:
+                set_state(layer, name, st)
+            raise
+
+    def _replicate_for_data_parallel(self) -> "Model":
+        raise RuntimeError(
+            f"{type(self).__name__}: nn.DataParallel is not supported by traceTorch models. It rebuilds "
+            "the replicas on every forward call, so the hidden states the replicas write never reach "
+            "your model (they would stay None, and outputs would differ from one device). Use "
+            "DistributedDataParallel (torch.nn.parallel.DistributedDataParallel, one process per GPU) "
+            "instead: each process then owns its states. See the Production page of the docs."
+        )
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
+        """``nn.Module.load_state_dict``, refusing a compiled/uncompiled mismatch before loading anything.
+
+        A state dict saved from a compiled model holds ``<name>`` keys (e.g.
+        ``net.1.beta``), one saved from an uncompiled model ``raw_<name>`` keys; loading
+        one into the other raises a ``RuntimeError`` that says to call `TTcompile` or
+        `TTdecompile` first, before any tensor is copied.
+        """
+        check_compile_keys(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)

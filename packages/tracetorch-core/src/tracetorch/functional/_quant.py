@@ -7,7 +7,8 @@ is returned unchanged by all of them.
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from types import TracebackType
+from typing import Callable, Optional, Union
 
 import torch
 from torch import Tensor
@@ -18,7 +19,76 @@ __all__ = [
     "quant_probabilistic",
     "resolve_quant_fn",
     "QUANT_FUNCTIONS",
+    "deterministic",
+    "is_deterministic",
 ]
+
+
+class _Flags:
+    deterministic: bool = False
+
+
+FLAGS = _Flags()
+
+
+class deterministic:
+    """Make the stochastic quantisers round instead of sampling (for inference).
+
+    While on, `quant_bernoulli` and `quant_probabilistic` return ``round(p)`` in the
+    forward pass (a firing probability above 0.5 spikes, one below does not; 0.5
+    rounds to 0, as ``torch.round`` does) and draw no random numbers, so every layer
+    that uses them gives the numbers of ``quant_fn="round"`` and two runs are equal.
+    Their gradients stay their own straight-through estimates. ``quant_round`` and
+    custom callables are not affected. Off by default: the layers' default stochastic
+    spikes are unchanged unless you turn it on.
+
+    Use it as a call (sets the mode until changed) or as a context manager (restores
+    the previous mode on exit). The mode is a process-wide flag, read on every call
+    of a quantiser (stepping and the PyTorch sequence paths); the fused Triton
+    kernels of ``tracetorch-kernels`` do not read it yet, so on CUDA with the
+    kernels installed run sequences with ``TRACETORCH_KERNELS=0`` (or step) when you
+    need it there.
+
+    Args:
+        enabled: Whether stochastic quantisers round.
+
+    Example:
+        ```python
+        import torch
+        import tracetorch as tt
+        from tracetorch import snn
+
+        layer = snn.LIB(4)                       # quant_fn="bernoulli" by default
+        x = torch.rand(10, 2, 4)
+        with tt.deterministic():
+            a = layer.forward_sequence(x)
+            layer.zero_states()
+            b = layer.forward_sequence(x)
+        assert torch.equal(a, b)
+        ```
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        if not isinstance(enabled, bool):
+            raise TypeError(f"deterministic: enabled must be a bool, got {type(enabled).__name__}.")
+        self._previous = FLAGS.deterministic
+        FLAGS.deterministic = enabled
+
+    def __enter__(self) -> "deterministic":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        FLAGS.deterministic = self._previous
+
+
+def is_deterministic() -> bool:
+    """Whether `deterministic` is currently on (stochastic quantisers round)."""
+    return FLAGS.deterministic
 
 
 def quant_round(p: Tensor) -> Tensor:
@@ -37,6 +107,7 @@ def quant_bernoulli(p: Tensor) -> Tensor:
     """Sample a spike with probability ``p``; gradient passed straight through.
 
     Uses torch's global generator, so ``torch.manual_seed`` makes it reproducible.
+    Under `deterministic` it rounds instead (no draw).
 
     Args:
         p: Firing probabilities in [0, 1].
@@ -44,6 +115,8 @@ def quant_bernoulli(p: Tensor) -> Tensor:
     Returns:
         ``bernoulli(p)`` in the forward pass, with ``d out / d p = 1``.
     """
+    if FLAGS.deterministic:
+        return torch.round(p.detach()) + (p - p.detach())
     return torch.bernoulli(p.detach()) + (p - p.detach())
 
 
@@ -51,6 +124,8 @@ def quant_probabilistic(p: Tensor) -> Tensor:
     """Sample a spike and scale it by its probability: ``p * bernoulli(p)``.
 
     The expected output is ``p ** 2``, and the gradient is its derivative ``2 p``.
+    Under `deterministic` the forward value is ``round(p)`` (no draw); the gradient
+    stays ``2 p``.
 
     Args:
         p: Firing probabilities in [0, 1].
@@ -60,6 +135,8 @@ def quant_probabilistic(p: Tensor) -> Tensor:
     """
     pd = p.detach()
     sq = p * p
+    if FLAGS.deterministic:
+        return torch.round(pd) + (sq - sq.detach())
     return pd * torch.bernoulli(pd) + (sq - sq.detach())
 
 
