@@ -168,8 +168,9 @@ def test_batch_first_must_be_a_bool():
 
 
 def test_cells_convert_to_time_first_layers():
-    for cls, cell in ((rnn.LSTM, nn.LSTMCell(IN, OUT)), (rnn.GRU, nn.GRUCell(IN, OUT)), (rnn.SimpleRNN, nn.RNNCell(IN, OUT))):
-        assert cls.from_torch(cell).batch_first is False
+    cells = ((rnn.LSTM, nn.LSTMCell), (rnn.GRU, nn.GRUCell), (rnn.SimpleRNN, nn.RNNCell))
+    for cls, cell_cls in cells:
+        assert cls.from_torch(cell_cls(IN, OUT)).batch_first is False
 
 
 # ---------------------------------------------------------------------------- other options

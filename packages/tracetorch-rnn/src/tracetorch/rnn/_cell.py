@@ -234,7 +234,9 @@ class TorchRecurrentLayer(Layer):
         sources = {p: getattr(module, p + suffix, None) for p in _PARAMETER_NAMES}
         tensors = [src for src in sources.values() if src is not None]
         if len({(src.device, src.dtype) for src in tensors}) > 1:
-            found = ", ".join(f"{p}{suffix}: {src.dtype} on {src.device}" for p, src in sources.items() if src is not None)
+            found = ", ".join(
+                f"{p}{suffix}: {src.dtype} on {src.device}" for p, src in sources.items() if src is not None
+            )
             raise ValueError(
                 f"{name}.from_torch: the module's weights differ in device or dtype ({found}). "
                 "Move the whole module with module.to(device, dtype) first."
