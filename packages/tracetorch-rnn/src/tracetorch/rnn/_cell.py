@@ -120,9 +120,14 @@ class TorchRecurrentLayer(Layer):
         self._ensure_states(x)
         d, p = self.__dict__, self._parameters
         names, flat = self._STATE_NAMES, self._flatten_step
-        hx = flat(d[names[0]]) if len(names) == 1 else tuple(flat(d[n]) for n in names)
-        new = self._cell_op()(flat(x), hx, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
-        for name, state in zip(names, (new,) if len(names) == 1 else new):
+        op = self._cell_op()
+        if len(names) == 1:  # the op takes and returns the one state as a tensor
+            (name,) = names
+            h = op(flat(x), flat(d[name]), p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+            d[name] = h = self._unflatten_step(h, x)
+            return h
+        new = op(flat(x), [flat(d[n]) for n in names], p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+        for name, state in zip(names, new):
             d[name] = self._unflatten_step(state, x)
         return d[names[0]]
 
