@@ -1,4 +1,4 @@
-"""SelectiveSSM follows SPEC §6 exactly."""
+"""SelectiveSSM computes the update written in its docstring, step by step and over sequences."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tracetorch import rnn
 
 
 def reference_loop(layer: rnn.SelectiveSSM, x: torch.Tensor, h: torch.Tensor | None = None):
-    """SPEC §6 written out plainly, for inputs [T, B, in] with features last."""
+    """The SelectiveSSM update written out as a plain loop, for inputs [T, B, in] with features last."""
     W_a, b_a = layer.a_proj.weight, layer.a_proj.bias
     W_b, b_b = layer.b_proj.weight, layer.b_proj.bias
     W_g, b_g = layer.g_proj.weight, layer.g_proj.bias

@@ -1,6 +1,8 @@
-"""SimpleRNN, LSTM and GRU compute exactly what torch.nn.RNN/LSTM/GRU compute."""
+"""SimpleRNN, LSTM and GRU compute what torch.nn.RNN/LSTM/GRU compute (to float rounding), from one base."""
 
 from __future__ import annotations
+
+import inspect
 
 import pytest
 import torch
@@ -186,3 +188,21 @@ def test_from_torch_reads_the_relu_nonlinearity():
     assert rnn.SimpleRNN.from_torch(nn.RNNCell(IN, OUT, nonlinearity="relu")).nonlinearity == "relu"
     x = torch.randn(30, 2, IN)
     torch.testing.assert_close(torch.stack([layer(xt) for xt in x]), module(x)[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_layers_share_one_base_and_keep_explicit_signatures(kind):
+    cls = KINDS[kind][0]
+    base = cls.__mro__[1]
+    # one forward, one forward_sequence, one from_torch/to_torch: only the ops and state names differ
+    for name in ("forward", "forward_sequence", "from_torch", "to_torch"):
+        assert name not in cls.__dict__, f"{cls.__name__} redefines {name}"
+        assert name in base.__dict__
+    assert set(cls.__dict__) & {"_cell_op", "_sequence_op"} == {"_cell_op", "_sequence_op"}
+    params = inspect.signature(cls).parameters
+    assert not any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params.values())
+    expected = ["in_features", "out_features", "bias"] + (["nonlinearity"] if kind.startswith("rnn") else [])
+    assert list(params)[: len(expected)] == expected
+    assert {"dim", "batch_first", "device", "dtype"} <= set(params)
+    layer = cls(IN, OUT, **KINDS[kind][3])
+    assert layer.state_names == (("h", "c") if kind == "lstm" else ("h",))

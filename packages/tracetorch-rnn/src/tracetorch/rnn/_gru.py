@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional, Union
+from typing import Any, Callable, ClassVar, Optional, Union
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ._cell import TorchRecurrentLayer
 
 __all__ = ["GRU"]
 
 _gru_cell = torch._VF.gru_cell
+_gru_sequence = torch._VF.gru
 
 
 class GRU(TorchRecurrentLayer):
@@ -39,11 +40,15 @@ class GRU(TorchRecurrentLayer):
         out_features: Width of the hidden state (and of the output).
         bias: Whether to use the biases ``bias_ih`` and ``bias_hh``.
         dim: The feature axis of one timestep's input.
+        batch_first: Whether `forward_sequence` expects ``[B, T, ...]`` by default
+            instead of ``[T, B, ...]`` (as ``torch.nn.GRU``'s option; stepping is
+            unaffected).
         device: Device of the parameters.
         dtype: Floating dtype of the parameters.
 
     Raises:
-        TypeError: if a width or ``dim`` is not an int, or ``bias`` not a bool.
+        TypeError: if a width or ``dim`` is not an int, or ``bias`` or ``batch_first``
+            not a bool.
         ValueError: if a width is smaller than 1.
 
     Example:
@@ -58,7 +63,7 @@ class GRU(TorchRecurrentLayer):
     """
 
     _GATES: ClassVar[int] = 3
-    _TORCH_MODULE: ClassVar[type[nn.Module]] = nn.GRU
+    _TORCH_MODULE: ClassVar[type[nn.RNNBase]] = nn.GRU
     _TORCH_CELL: ClassVar[type[nn.Module]] = nn.GRUCell
 
     def __init__(
@@ -68,56 +73,16 @@ class GRU(TorchRecurrentLayer):
         *,
         bias: bool = True,
         dim: int = -1,
+        batch_first: bool = False,
         device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
-        super().__init__(in_features, out_features, bias=bias, dim=dim, device=device, dtype=dtype)
-        self._initialize_state("h")
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Advance one timestep.
-
-        Args:
-            x: One timestep with ``in_features`` along ``dim``, e.g. ``[B, in_features]``.
-
-        Returns:
-            The new hidden state ``h``: shaped like ``x`` with ``out_features`` along ``dim``.
-        """
-        self._ensure_states(x)
-        d, p = self.__dict__, self._parameters
-        h = _gru_cell(
-            self._flatten_step(x),
-            self._flatten_step(d["h"]),
-            p["weight_ih"],
-            p["weight_hh"],
-            p["bias_ih"],
-            p["bias_hh"],
+        super().__init__(
+            in_features, out_features, bias=bias, dim=dim, batch_first=batch_first, device=device, dtype=dtype
         )
-        d["h"] = h = self._unflatten_step(h, x)
-        return h
 
-    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
-        """Run a whole sequence through PyTorch's fused GRU (cuDNN on GPU).
+    def _cell_op(self) -> Callable[..., Any]:
+        return _gru_cell
 
-        Uses this layer's own parameters (gradients reach them), starts from the
-        current state and leaves it as stepping would.
-
-        On CUDA, cuDNN follows ``torch.backends.cudnn.allow_tf32`` (on by default), as the
-        ``torch.nn`` RNN modules do; turn it off to get stepping's numbers up to fp32
-        rounding.
-
-        Args:
-            x: Input with time along ``time_dim``, e.g. ``[T, B, in_features]``; ``dim``
-                refers to one timestep's tensor.
-            time_dim: The axis of ``x`` that holds time.
-
-        Returns:
-            The hidden state of every step, stacked along ``time_dim``.
-        """
-        xw, t, first = self._sequence_to_working(x, time_dim)
-        steps = xw.shape[0]
-        out, h = self._run_fused(
-            torch._VF.gru, xw.reshape(steps, -1, self.in_features), self._sequence_state("h")
-        )
-        self.h = self._unflatten_step(h[0], first)
-        return self._sequence_from_working(out.reshape(xw.shape[:-1] + (self.out_features,)), t)
+    def _sequence_op(self) -> Callable[..., Any]:
+        return _gru_sequence

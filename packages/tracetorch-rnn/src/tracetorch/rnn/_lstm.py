@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional, Union
+from typing import Any, Callable, ClassVar, Optional, Union
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ._cell import TorchRecurrentLayer
 
 __all__ = ["LSTM"]
 
 _lstm_cell = torch._VF.lstm_cell
+_lstm_sequence = torch._VF.lstm
 
 
 class LSTM(TorchRecurrentLayer):
@@ -43,11 +44,15 @@ class LSTM(TorchRecurrentLayer):
         out_features: Width of the hidden and cell states (and of the output).
         bias: Whether to use the biases ``bias_ih`` and ``bias_hh``.
         dim: The feature axis of one timestep's input.
+        batch_first: Whether `forward_sequence` expects ``[B, T, ...]`` by default
+            instead of ``[T, B, ...]`` (as ``torch.nn.LSTM``'s option; stepping is
+            unaffected).
         device: Device of the parameters.
         dtype: Floating dtype of the parameters.
 
     Raises:
-        TypeError: if a width or ``dim`` is not an int, or ``bias`` not a bool.
+        TypeError: if a width or ``dim`` is not an int, or ``bias`` or ``batch_first``
+            not a bool.
         ValueError: if a width is smaller than 1.
 
     Example:
@@ -63,8 +68,9 @@ class LSTM(TorchRecurrentLayer):
     """
 
     _GATES: ClassVar[int] = 4
-    _TORCH_MODULE: ClassVar[type[nn.Module]] = nn.LSTM
+    _TORCH_MODULE: ClassVar[type[nn.RNNBase]] = nn.LSTM
     _TORCH_CELL: ClassVar[type[nn.Module]] = nn.LSTMCell
+    _STATE_NAMES: ClassVar[tuple[str, ...]] = ("h", "c")
 
     def __init__(
         self,
@@ -73,61 +79,16 @@ class LSTM(TorchRecurrentLayer):
         *,
         bias: bool = True,
         dim: int = -1,
+        batch_first: bool = False,
         device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
-        super().__init__(in_features, out_features, bias=bias, dim=dim, device=device, dtype=dtype)
-        self._initialize_state("h")
-        self._initialize_state("c")
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Advance one timestep.
-
-        Args:
-            x: One timestep with ``in_features`` along ``dim``, e.g. ``[B, in_features]``.
-
-        Returns:
-            The new hidden state ``h``: shaped like ``x`` with ``out_features`` along ``dim``.
-        """
-        self._ensure_states(x)
-        d, p = self.__dict__, self._parameters
-        h, c = _lstm_cell(
-            self._flatten_step(x),
-            (self._flatten_step(d["h"]), self._flatten_step(d["c"])),
-            p["weight_ih"],
-            p["weight_hh"],
-            p["bias_ih"],
-            p["bias_hh"],
+        super().__init__(
+            in_features, out_features, bias=bias, dim=dim, batch_first=batch_first, device=device, dtype=dtype
         )
-        d["h"] = h = self._unflatten_step(h, x)
-        d["c"] = self._unflatten_step(c, x)
-        return h
 
-    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
-        """Run a whole sequence through PyTorch's fused LSTM (cuDNN on GPU).
+    def _cell_op(self) -> Callable[..., Any]:
+        return _lstm_cell
 
-        Uses this layer's own parameters (gradients reach them), starts from the
-        current states and leaves them as stepping would.
-
-        On CUDA, cuDNN follows ``torch.backends.cudnn.allow_tf32`` (on by default), as the
-        ``torch.nn`` RNN modules do; turn it off to get stepping's numbers up to fp32
-        rounding.
-
-        Args:
-            x: Input with time along ``time_dim``, e.g. ``[T, B, in_features]``; ``dim``
-                refers to one timestep's tensor.
-            time_dim: The axis of ``x`` that holds time.
-
-        Returns:
-            The hidden state of every step, stacked along ``time_dim``.
-        """
-        xw, t, first = self._sequence_to_working(x, time_dim)
-        steps = xw.shape[0]
-        out, h, c = self._run_fused(
-            torch._VF.lstm,
-            xw.reshape(steps, -1, self.in_features),
-            (self._sequence_state("h"), self._sequence_state("c")),
-        )
-        self.h = self._unflatten_step(h[0], first)
-        self.c = self._unflatten_step(c[0], first)
-        return self._sequence_from_working(out.reshape(xw.shape[:-1] + (self.out_features,)), t)
+    def _sequence_op(self) -> Callable[..., Any]:
+        return _lstm_sequence

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, Callable, ClassVar, Optional, Union
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ._cell import TorchRecurrentLayer
 
@@ -14,6 +14,8 @@ __all__ = ["SimpleRNN"]
 _NONLINEARITIES = ("tanh", "relu")
 _tanh_cell = torch._VF.rnn_tanh_cell
 _relu_cell = torch._VF.rnn_relu_cell
+_tanh_sequence = torch._VF.rnn_tanh
+_relu_sequence = torch._VF.rnn_relu
 
 
 class SimpleRNN(TorchRecurrentLayer):
@@ -39,11 +41,14 @@ class SimpleRNN(TorchRecurrentLayer):
         bias: Whether to use the biases ``bias_ih`` and ``bias_hh``.
         nonlinearity: ``"tanh"`` or ``"relu"``.
         dim: The feature axis of one timestep's input.
+        batch_first: Whether `forward_sequence` expects ``[B, T, ...]`` by default
+            instead of ``[T, B, ...]`` (as ``torch.nn.RNN``'s option; stepping is
+            unaffected).
         device: Device of the parameters.
         dtype: Floating dtype of the parameters.
 
     Raises:
-        TypeError: if a width or ``dim`` is not an int, ``bias`` not a bool or
+        TypeError: if a width or ``dim`` is not an int, ``bias`` or ``batch_first`` not a bool or
             ``nonlinearity`` not a string.
         ValueError: if a width is smaller than 1 or ``nonlinearity`` is unknown.
 
@@ -59,7 +64,7 @@ class SimpleRNN(TorchRecurrentLayer):
     """
 
     _GATES: ClassVar[int] = 1
-    _TORCH_MODULE: ClassVar[type[nn.Module]] = nn.RNN
+    _TORCH_MODULE: ClassVar[type[nn.RNNBase]] = nn.RNN
     _TORCH_CELL: ClassVar[type[nn.Module]] = nn.RNNCell
 
     def __init__(
@@ -70,6 +75,7 @@ class SimpleRNN(TorchRecurrentLayer):
         bias: bool = True,
         nonlinearity: str = "tanh",
         dim: int = -1,
+        batch_first: bool = False,
         device: Optional[Union[torch.device, str]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
@@ -83,9 +89,10 @@ class SimpleRNN(TorchRecurrentLayer):
             raise ValueError(
                 f"{owner}: `nonlinearity` must be 'tanh' or 'relu', got {nonlinearity!r}."
             )
-        super().__init__(in_features, out_features, bias=bias, dim=dim, device=device, dtype=dtype)
+        super().__init__(
+            in_features, out_features, bias=bias, dim=dim, batch_first=batch_first, device=device, dtype=dtype
+        )
         self.nonlinearity: str = nonlinearity
-        self._initialize_state("h")
 
     def _torch_kwargs(self) -> dict[str, Any]:
         return {"nonlinearity": self.nonlinearity}
@@ -94,53 +101,11 @@ class SimpleRNN(TorchRecurrentLayer):
     def _kwargs_from_torch(cls, module: nn.Module) -> dict[str, Any]:
         return {"nonlinearity": module.nonlinearity}
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Advance one timestep.
+    def _cell_op(self) -> Callable[..., Any]:
+        return _tanh_cell if self.nonlinearity == "tanh" else _relu_cell
 
-        Args:
-            x: One timestep with ``in_features`` along ``dim``, e.g. ``[B, in_features]``.
-
-        Returns:
-            The new hidden state ``h``: shaped like ``x`` with ``out_features`` along ``dim``.
-        """
-        self._ensure_states(x)
-        d, p = self.__dict__, self._parameters
-        cell = _tanh_cell if d["nonlinearity"] == "tanh" else _relu_cell
-        h = cell(
-            self._flatten_step(x),
-            self._flatten_step(d["h"]),
-            p["weight_ih"],
-            p["weight_hh"],
-            p["bias_ih"],
-            p["bias_hh"],
-        )
-        d["h"] = h = self._unflatten_step(h, x)
-        return h
-
-    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
-        """Run a whole sequence through PyTorch's fused RNN (cuDNN on GPU).
-
-        Uses this layer's own parameters (gradients reach them), starts from the
-        current state and leaves it as stepping would.
-
-        On CUDA, cuDNN follows ``torch.backends.cudnn.allow_tf32`` (on by default), as the
-        ``torch.nn`` RNN modules do; turn it off to get stepping's numbers up to fp32
-        rounding.
-
-        Args:
-            x: Input with time along ``time_dim``, e.g. ``[T, B, in_features]``; ``dim``
-                refers to one timestep's tensor.
-            time_dim: The axis of ``x`` that holds time.
-
-        Returns:
-            The hidden state of every step, stacked along ``time_dim``.
-        """
-        xw, t, first = self._sequence_to_working(x, time_dim)
-        steps = xw.shape[0]
-        fn = torch._VF.rnn_tanh if self.nonlinearity == "tanh" else torch._VF.rnn_relu
-        out, h = self._run_fused(fn, xw.reshape(steps, -1, self.in_features), self._sequence_state("h"))
-        self.h = self._unflatten_step(h[0], first)
-        return self._sequence_from_working(out.reshape(xw.shape[:-1] + (self.out_features,)), t)
+    def _sequence_op(self) -> Callable[..., Any]:
+        return _tanh_sequence if self.nonlinearity == "tanh" else _relu_sequence
 
     def extra_repr(self) -> str:
         extra = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
