@@ -35,6 +35,7 @@ import tracetorch as tt
 from tracetorch import snn
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "RESULTS.md"
 MANIFEST = ASSETS / "figures.json"
 THEMES = ("light", "dark")
 STEPS = 100
@@ -206,6 +207,45 @@ def data_surrogates() -> dict[str, np.ndarray]:
     return out
 
 
+def results_table(heading: str, path: Path = RESULTS) -> list[dict[str, str]]:
+    """The first Markdown table after the line ``heading`` in benchmarks/RESULTS.md, as dicts."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == heading)
+    rows: list[list[str]] = []
+    for line in lines[start + 1 :]:
+        if line.startswith("|"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    header, body = rows[0], rows[2:]  # rows[1] is the |---| line
+    return [dict(zip(header, row)) for row in body]
+
+
+PERF_IMPLEMENTATIONS = (
+    "hand-written loop",
+    "minimal nn.Module",
+    "tt.snn.LIB",
+    "snnTorch Leaky",
+    "SpikingJelly LIFNode",
+)
+PERF_CASES = (("1x128", "fwd"), ("1x128", "fwd+bwd"), ("64x1024", "fwd"), ("64x1024", "fwd+bwd"))
+
+
+def data_perf() -> dict[str, np.ndarray]:
+    """LIB per step, µs (medians) per case and implementation, from benchmarks/RESULTS.md."""
+    rows = [r for r in results_table("### snn per-step (`benchmarks/snn_step.py`)") if r["layer"] == "LIB"]
+    us = np.full((len(PERF_CASES), len(PERF_IMPLEMENTATIONS)), np.nan)
+    for r in rows:
+        case = (r["B×N"], r["pass"])
+        if case in PERF_CASES and r["implementation"] in PERF_IMPLEMENTATIONS:
+            us[PERF_CASES.index(case), PERF_IMPLEMENTATIONS.index(r["implementation"])] = float(
+                r["median µs / step"]
+            )
+    if np.isnan(us).any():
+        raise ValueError("benchmarks/RESULTS.md lacks a LIB per-step case; update PERF_CASES")
+    return {"us_per_step": us}
+
+
 # --------------------------------------------------------------------------- drawing
 
 
@@ -369,6 +409,26 @@ def draw_surrogates(d, theme, plt):
     return fig, axes
 
 
+def draw_perf(d, theme, plt):
+    us = d["us_per_step"]
+    # Relative to the minimal nn.Module of the same case: 1.0 is the floor of any
+    # per-step module.
+    rel = us / us[:, [1]]
+    colors = [C_INPUT, FG[theme], C_SPIKE, C_SYN, C_NEG]
+    fig, ax = plt.subplots(figsize=(8.0, 3.6))
+    width = 0.16
+    x = np.arange(len(PERF_CASES))
+    for k, (impl, color) in enumerate(zip(PERF_IMPLEMENTATIONS, colors)):
+        ax.bar(x + (k - 2) * width, rel[:, k], width, color=color, label=impl)
+    ax.axhline(1.0, color=FG[theme], lw=0.8, ls="--")
+    ax.set_xticks(x, [f"{bn}, {p}" for bn, p in PERF_CASES])
+    ax.set_ylabel("time per step / minimal module")
+    ax.set_title("LIB per step (CPU, 2 threads): lower is faster")
+    ax.legend(fontsize="x-small", ncol=3, loc="upper right")
+    ax.set_ylim(0, float(rel.max()) * 1.3)
+    return fig, ax
+
+
 @dataclass(frozen=True)
 class Figure:
     name: str
@@ -399,6 +459,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("variant-r", data_r, draw_r, "RLIB recurrent trace and spikes against LIB"),
     Figure("variant-d", data_d, draw_d, "DLI positive and negative membranes"),
     Figure("surrogates", data_surrogates, draw_surrogates, "spike functions and their surrogate gradients"),
+    Figure("perf-snn-step", data_perf, draw_perf, "LIB per-step time against a minimal module and peers"),
 )
 
 
