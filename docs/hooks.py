@@ -66,9 +66,10 @@ def on_config(config, **kwargs):
     return config
 
 
-# The parts of MathJax's ``es5`` build the site needs: the TeX-to-CommonHTML bundle, its
-# fonts, the TeX extensions it may autoload, and the context menu.
-MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "ui")
+# The parts of MathJax's ``es5`` build the site needs: the TeX-to-SVG bundle (SVG output
+# draws the glyphs itself, so no web fonts have to load before equations show), the TeX
+# extensions it may autoload, and the context menu.
+MATHJAX_PARTS = ("tex-svg.js", "input/tex/extensions", "ui")
 MATHJAX_DEST = "javascripts/mathjax"
 
 
@@ -81,8 +82,8 @@ def mathjax_dir() -> Path:
             "`docs` dependency group (`uv sync --group docs`)."
         )
     es5 = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5"
-    if not (es5 / "tex-chtml.js").is_file():
-        raise PluginError(f"{es5} has no tex-chtml.js: reinstall `django-static-mathjax`.")
+    if not (es5 / "tex-svg.js").is_file():
+        raise PluginError(f"{es5} has no tex-svg.js: reinstall `django-static-mathjax`.")
     return es5
 
 

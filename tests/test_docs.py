@@ -332,14 +332,14 @@ def test_no_broken_internal_links_or_anchors(site):
 
 def test_mathjax_is_served_from_the_site(site):
     mj = site / "javascripts" / "mathjax"
-    assert (mj / "tex-chtml.js").stat().st_size > 500_000
-    assert list((mj / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff")), "MathJax's fonts are served too"
+    assert (mj / "tex-svg.js").stat().st_size > 500_000
+    assert (mj / "input" / "tex" / "extensions" / "ams.js").is_file(), "the TeX extensions it may autoload too"
     for page in _pages(site):
         scripts = re.findall(r'<script[^>]+src="([^"]+)"', page.read_text(encoding="utf-8"))
         external = [s for s in scripts if urlsplit(s).scheme or s.startswith("//")]
         assert not external, f"{page.relative_to(site)} loads scripts from elsewhere: {external}"
         if "arithmatex" in page.read_text(encoding="utf-8"):
-            assert any(s.endswith("javascripts/mathjax/tex-chtml.js") for s in scripts), page
+            assert any(s.endswith("javascripts/mathjax/tex-svg.js") for s in scripts), page
 
 
 def test_pages_have_an_edit_button(site):
