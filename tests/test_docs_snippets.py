@@ -201,3 +201,59 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
                 except ImportError:  # pragma: no cover
                     pass
     assert not failures, "docstring examples that fail:\n\n" + "\n\n".join(failures)
+
+
+# --------------------------------------------------------------------------- width
+
+# Guide code blocks must fit the content column (about 80 monospace characters at a
+# 1280-px window), or their right-hand comments, which carry the expected output, are
+# cut off. The API reference pages hold no fenced code of their own.
+MAX_COLUMNS = 80
+GUIDE_FILES = [f for f in FILES if f.is_relative_to(ROOT / "docs") and "reference" not in f.relative_to(ROOT / "docs").parts]
+# Pages being rewritten on other branches at the time of writing; they are checked
+# too, but a failure there is expected until those branches land.
+PENDING_WIDTH = {
+    "docs/concepts/compile.md",
+    "docs/concepts/dim.md",
+    "docs/concepts/parameters.md",
+    "docs/concepts/production.md",
+    "docs/concepts/saving.md",
+    "docs/concepts/states.md",
+    "docs/layers/rnn.md",
+    "docs/layers/sequence.md",
+}
+
+
+def wide_lines(path: Path, text: str | None = None, limit: int = MAX_COLUMNS) -> list[str]:
+    """``file:line (n chars)`` for every line of a fenced code block longer than ``limit``."""
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
+    out = []
+    for b in parse_blocks(path, text):
+        for k, line in enumerate(b.code.splitlines(), start=b.line + 1):
+            if len(line) > limit:
+                out.append(f"{path.name}:{k} ({len(line)} chars): {lines[k - 1].strip()[:60]}")
+    return out
+
+
+def test_wide_line_finder():
+    text = "x\n\n```python\nshort = 1\n" + "y = 1  # " + "z" * 80 + "\n```\n"
+    found = wide_lines(Path("page.md"), text)
+    assert len(found) == 1 and found[0].startswith("page.md:5 (89 chars)")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            f,
+            marks=[pytest.mark.xfail(reason="rewritten on another branch", strict=False)]
+            if str(f.relative_to(ROOT)) in PENDING_WIDTH
+            else [],
+        )
+        for f in GUIDE_FILES
+    ],
+    ids=[str(f.relative_to(ROOT)) for f in GUIDE_FILES],
+)
+def test_guide_code_lines_fit_the_column(path):
+    wide = wide_lines(path)
+    assert not wide, f"code lines over {MAX_COLUMNS} characters (wrap them or move the comment up):\n" + "\n".join(wide)
