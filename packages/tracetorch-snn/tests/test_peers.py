@@ -268,3 +268,37 @@ def test_the_norse_reference_loops_are_norse(cell, reference, scale):
     peer = _run(_norse(cell), x, 9)
     mine = _run(lambda x: getattr(ref, reference)(x), x, 9)
     _assert_same(peer, mine)
+
+
+def test_norse_superspike_is_heaviside_fast_sigmoid_with_slope_one():
+    pytest.importorskip("norse")
+    from norse.torch.functional.threshold import threshold
+
+    import tracetorch as tt
+
+    g = torch.Generator().manual_seed(10)
+    v = (torch.randn(1000, generator=g) * 3).requires_grad_()
+    w = torch.randn(1000, generator=g)
+    (threshold(v, "super", 100.0) * w).sum().backward()
+    peer = v.grad.clone()
+    v.grad = None
+    ours = tt.functional.heaviside_fast_sigmoid(1.0)(v)
+    (ours * w).sum().backward()
+    assert torch.equal(ours.detach(), (v > 0).float())  # ties at exactly 0 aside
+    torch.testing.assert_close(v.grad, peer, rtol=0, atol=1e-6)
+
+
+def test_the_documented_spike_counts_of_snntorch_default_leaky_against_lib():
+    # docs/concepts/peers.md quotes these numbers
+    run_default = _snntorch_leaky(beta=0.9, threshold=1.0)
+    run_same_step = _snntorch_leaky(beta=0.9, threshold=1.0, reset_delay=False)
+    torch.manual_seed(3)
+    x = torch.rand(200, 6)
+    layer = snn.LIB(6, beta=0.9, threshold=1.0, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan")
+    with torch.no_grad():
+        default, _ = run_default(x)
+        same_step, _ = run_same_step(x)
+        ours = torch.stack([layer(xt) for xt in x])
+    assert (int(default.sum()), int(ours.sum())) == (488, 538)
+    assert int((default != ours).any(1).nonzero()[0]) == 3
+    assert torch.equal(same_step, ours)
