@@ -100,9 +100,9 @@ def test_learnable_parameters_are_parameters_and_static_ones_buffers(Leaky_cls):
     learn = Leaky_cls(3, learn_beta=True)
     static = Leaky_cls(3, learn_beta=False)
     assert "raw_beta" in dict(learn.named_parameters())
-    assert "raw_beta" in dict(static.named_buffers())
-    assert "raw_beta" not in dict(static.named_parameters())
-    assert "raw_beta" in static.state_dict()
+    assert "beta" in dict(static.named_buffers())  # the value itself, not its logit
+    assert "raw_beta" not in dict(static.named_parameters()) and "raw_beta" not in dict(static.named_buffers())
+    assert sorted(static.state_dict()) == ["beta", "raw_gain", "raw_threshold"]
 
 
 def test_raw_values_go_through_the_inverse_and_read_back_through_the_activation(Leaky_cls):

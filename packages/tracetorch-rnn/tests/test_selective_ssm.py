@@ -101,9 +101,9 @@ def test_effective_decay_equals_decay_when_a_is_zero(decay):
 
 def test_decay_rank_and_learn_decay_apply_to_the_stored_scale():
     layer = rnn.SelectiveSSM(4, 4, 6, decay=0.7, decay_rank=0, learn_decay=False)
-    assert layer.raw_scale.shape == ()
-    assert "raw_scale" in dict(layer.named_buffers())
-    assert "raw_scale" not in dict(layer.named_parameters())
+    assert layer.scale.shape == ()
+    assert "scale" in dict(layer.named_buffers())  # a fixed parameter holds its value itself
+    assert "raw_scale" not in dict(layer.named_parameters()) and "raw_scale" not in dict(layer.named_buffers())
     assert layer.parameter_rank("scale") == 0
     learned = rnn.SelectiveSSM(4, 4, 6)
     assert isinstance(learned.raw_scale, nn.Parameter) and learned.raw_scale.shape == (6,)

@@ -93,10 +93,11 @@ def test_defaults_states_and_parameter_storage(name):
 
 def test_fixed_parameter_is_a_buffer_and_rank_zero_is_a_scalar():
     layer = snn.SLIB(4, alpha=0.2, beta=0.8, threshold=1.5, learn_beta=False, alpha_rank=0)
-    assert "raw_beta" in dict(layer.named_buffers())
-    assert "raw_beta" not in dict(layer.named_parameters())
+    assert "beta" in dict(layer.named_buffers())  # the value itself, read with no activation
+    assert "raw_beta" not in dict(layer.named_parameters()) and "raw_beta" not in dict(layer.named_buffers())
     assert layer.alpha.shape == ()
-    assert "raw_beta" in layer.state_dict()
+    assert "beta" in layer.state_dict() and "raw_beta" not in layer.state_dict()
+    assert torch.equal(layer.beta, torch.full((4,), 0.8))
 
 
 def test_states_are_created_lazily_like_the_input():

@@ -33,6 +33,8 @@ class _ParamSpec:
     learnable: bool
     inverse: Callable[[Tensor], Tensor]
     activation: Callable[[Tensor], Tensor]
+    # (low, high, what): the open interval a value must lie in, checked when a value is loaded
+    bounds: Optional[tuple[float, float, str]] = None
 
 
 # Attribute names every Layer keeps for its own bookkeeping.
@@ -261,13 +263,23 @@ class Layer(nn.Module):
         learnable: bool = True,
         inverse_function: Callable[[Tensor], Tensor] = identity,
         activation_function: Callable[[Tensor], Tensor] = identity,
+        *,
+        _bounds: Optional[tuple[float, float, str]] = None,
     ) -> None:
         """Register a (possibly constrained) parameter of the layer.
 
-        ``inverse_function(value)`` is stored as ``raw_<name>``: an ``nn.Parameter``
-        when ``learnable``, otherwise a buffer (so it is in ``state_dict`` and moves
-        with ``.to()`` either way). ``self.<name>`` returns
-        ``activation_function(raw_<name>)`` for this instance only.
+        A learnable parameter is stored as the ``nn.Parameter`` ``raw_<name>`` =
+        ``inverse_function(value)``, and ``self.<name>`` returns
+        ``activation_function(raw_<name>)`` (for this instance only), so the optimiser
+        works on an unconstrained number. A fixed one (``learnable=False``) is stored
+        as the buffer ``<name>`` holding the value itself: it is never passed through
+        the inverse and the activation, so it acts with exactly the value given (in the
+        default dtype). Either way it is in ``state_dict`` and moves with ``.to()``.
+        A ``state_dict`` that holds ``raw_<name>`` for a fixed parameter (as saved by
+        traceTorch 0.20, or by the same layer with the parameter learnable) loads: the
+        value becomes ``activation_function(raw_<name>)``, the value that checkpoint
+        acted with. Likewise ``<name>`` loads into a learnable parameter through
+        ``inverse_function``.
 
         Args:
             name: The parameter's public name (a Python identifier).
@@ -279,11 +291,14 @@ class Layer(nn.Module):
             learnable: Whether the optimiser may train it.
             inverse_function: Maps a value to its raw (unconstrained) form.
             activation_function: Maps the raw form back to the value.
+            _bounds: Internal: ``(low, high, what)``, the open interval a loaded
+                value must lie in (set by `_register_decay` / `_register_threshold`).
 
         Raises:
             TypeError: for a value of the wrong type (a string, a bool, ...).
             ValueError: for a wrong shape, a rank other than 0/1, non-finite values,
-                or a name that is already taken.
+                a value outside the range of the activation, or a name that is
+                already taken.
         """
         owner = type(self).__name__
         if not isinstance(name, str) or not name.isidentifier():
@@ -301,13 +316,17 @@ class Layer(nn.Module):
         if learnable:
             self.register_parameter(raw_name, nn.Parameter(raw))
         else:
-            self.register_buffer(raw_name, raw)
+            # The value itself, in the slot a compiled value uses: every reader of
+            # ``<name>`` (``self.<name>``, `_param_value`, the layers' own parameter
+            # readers) takes it as it is, with no activation.
+            self.register_buffer(name, t.detach().clone())
         self._param_specs[name] = _ParamSpec(
             raw_name=raw_name,
             rank=int(t.ndim),
             learnable=learnable,
             inverse=inverse_function,
             activation=activation_function,
+            bounds=_bounds,
         )
 
     def _check_range(
@@ -327,7 +346,10 @@ class Layer(nn.Module):
             )
 
     def _register_decay(self, name: str, value: ParamValue, rank: int = 1, learnable: bool = True) -> None:
-        """Register a decay in (0, 1), stored through the logit and read through a sigmoid.
+        """Register a decay in (0, 1).
+
+        Learnable: stored as ``raw_<name>`` = logit and read through a sigmoid. Fixed:
+        stored as the buffer ``<name>`` holding exactly the value given.
 
         Args:
             name: Public name, e.g. ``"beta"``.
@@ -339,11 +361,17 @@ class Layer(nn.Module):
         Raises:
             ValueError: if any value is outside (0, 1).
         """
-        self._check_range(name, value, 0.0, 1.0, what="a decay strictly between 0 and 1")
-        self._register_parameter(name, value, rank, learnable, sigmoid_inverse, torch.sigmoid)
+        what = "a decay strictly between 0 and 1"
+        self._check_range(name, value, 0.0, 1.0, what=what)
+        self._register_parameter(
+            name, value, rank, learnable, sigmoid_inverse, torch.sigmoid, _bounds=(0.0, 1.0, what)
+        )
 
     def _register_threshold(self, name: str, value: ParamValue, rank: int = 1, learnable: bool = True) -> None:
-        """Register a strictly positive value, stored through softplus⁻¹ and read through softplus.
+        """Register a strictly positive value.
+
+        Learnable: stored as ``raw_<name>`` = softplus⁻¹ and read through softplus.
+        Fixed: stored as the buffer ``<name>`` holding exactly the value given.
 
         Args:
             name: Public name, e.g. ``"threshold"``.
@@ -354,8 +382,63 @@ class Layer(nn.Module):
         Raises:
             ValueError: if any value is <= 0.
         """
-        self._check_range(name, value, 0.0, math.inf, what="strictly greater than 0")
-        self._register_parameter(name, value, rank, learnable, softplus_inverse, nn.functional.softplus)
+        what = "strictly greater than 0"
+        self._check_range(name, value, 0.0, math.inf, what=what)
+        self._register_parameter(
+            name, value, rank, learnable, softplus_inverse, nn.functional.softplus, _bounds=(0.0, math.inf, what)
+        )
+
+    def _load_from_state_dict(  # type: ignore[override]
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # Convert between the two stored forms of a registered parameter, and refuse a
+        # value outside its range (it would never have come out of the activation): then
+        # nothing of this layer is loaded and torch raises with the message.
+        # ``state_dict`` is torch's own shallow copy, so rebinding its keys is local.
+        owner = type(self).__name__
+        refused = False
+        for name, spec in self._param_specs.items():
+            value_key = prefix + name
+            raw_key = prefix + spec.raw_name
+            if name in self._buffers:  # fixed, or compiled: the value itself is held
+                if raw_key in state_dict and value_key not in state_dict:
+                    raw = state_dict.pop(raw_key)
+                    if isinstance(raw, Tensor):
+                        with torch.no_grad():
+                            state_dict[value_key] = spec.activation(raw.detach())
+                    else:
+                        state_dict[raw_key] = raw  # not a tensor: let torch report it
+                value = state_dict.get(value_key)
+                if spec.bounds is not None and isinstance(value, Tensor) and value.is_floating_point():
+                    low, high, what = spec.bounds
+                    bad = ~((value > low) & (value < high))
+                    if bool(bad.any()):
+                        shown = value[bad].flatten()[:4].tolist()
+                        error_msgs.append(
+                            f"{owner}: `{value_key}` must be {what}; got {shown}. Nothing was "
+                            "loaded into this layer."
+                        )
+                        refused = True
+            elif spec.raw_name in self._parameters:  # learnable: the raw form is held
+                if value_key in state_dict and raw_key not in state_dict:
+                    value = state_dict.pop(value_key)
+                    if isinstance(value, Tensor):
+                        with torch.no_grad():
+                            state_dict[raw_key] = spec.inverse(value.detach())
+                    else:
+                        state_dict[value_key] = value
+        if refused:
+            return
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -585,13 +668,15 @@ class Layer(nn.Module):
     def TTcompile(self) -> None:
         """Freeze constrained parameters into their activated values for inference.
 
-        Each ``raw_<name>`` with a non-identity activation is replaced by a buffer
-        ``<name>`` holding ``activation(raw_<name>)``, so steps skip the activation. A
-        compiled layer is for inference. Compiling twice is a no-op.
+        Each learnable ``raw_<name>`` with a non-identity activation is replaced by a
+        buffer ``<name>`` holding ``activation(raw_<name>)``, so steps skip the
+        activation. Fixed parameters already hold their value as the buffer ``<name>``
+        and are left as they are. A compiled layer is for inference. Compiling twice is
+        a no-op.
         """
         for name, spec in self._param_specs.items():
-            if spec.activation is identity or name in self._compiled:
-                continue
+            if spec.activation is identity or name in self._compiled or not spec.learnable:
+                continue  # nothing to do; a fixed parameter already holds its value
             raw = self._parameters.pop(spec.raw_name, None)
             was_param = raw is not None
             if raw is None:
