@@ -130,35 +130,6 @@ class Layer(nn.Module):
             new.__dict__[key] = copy.deepcopy(value, memo)
         return new
 
-    def _load_from_state_dict(  # type: ignore[override]
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        problem = compile_mismatch(self, state_dict, prefix)
-        if problem is not None:
-            error_msgs.append(problem)
-            return
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
-        """``nn.Module.load_state_dict``, refusing a compiled/uncompiled mismatch before loading anything.
-
-        A state dict saved from a compiled layer holds ``<name>`` (e.g. ``beta``), one
-        saved from an uncompiled layer ``raw_<name>``; loading one into the other is a
-        ``RuntimeError`` that says which of `TTcompile` / `TTdecompile` to call, raised
-        before any tensor is copied.
-        """
-        check_compile_keys(self, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
     # ------------------------------------------------------------------ parameters
     def __getattr__(self, name: str) -> Any:
         specs = self.__dict__.get("_param_specs")
@@ -741,43 +712,6 @@ def _with_lengths(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     forward_sequence._tt_takes_lengths = True  # type: ignore[attr-defined]
     return forward_sequence
-
-
-def compile_mismatch(module: nn.Module, state_dict: Any, prefix: str) -> Optional[str]:
-    """A message when ``state_dict`` was saved in the other compile mode than ``module``, else None."""
-    if not isinstance(module, Layer) or not hasattr(state_dict, "keys"):
-        return None
-    where = prefix[:-1] if prefix else "the model"
-    for name, spec in module._param_specs.items():
-        compiled_key, raw_key = prefix + name, prefix + spec.raw_name
-        if name in module._compiled:
-            if raw_key in state_dict and compiled_key not in state_dict:
-                return (
-                    f"{type(module).__name__} at {where!r} is compiled (TTcompile), so it holds {compiled_key!r}, "
-                    f"but the state dict holds {raw_key!r}: it was saved from an uncompiled model. Call "
-                    "TTdecompile() on the model before load_state_dict (compile again afterwards if you like)."
-                )
-        elif compiled_key in state_dict and raw_key not in state_dict:
-            return (
-                f"{type(module).__name__} at {where!r} holds {raw_key!r}, but the state dict holds "
-                f"{compiled_key!r}: it was saved from a compiled model (TTcompile). Call TTcompile() on "
-                "this model before load_state_dict, or save the state dict after TTdecompile()."
-            )
-    return None
-
-
-def check_compile_keys(root: nn.Module, state_dict: Any) -> None:
-    """Raise ``RuntimeError`` (changing nothing) if any layer under ``root`` has a compile-mode mismatch."""
-    problems = []
-    for path, module in root.named_modules():
-        msg = compile_mismatch(module, state_dict, f"{path}." if path else "")
-        if msg is not None:
-            problems.append(msg)
-    if problems:
-        raise RuntimeError(
-            f"Error(s) in loading state_dict for {type(root).__name__} (nothing was loaded):\n  - "
-            + "\n  - ".join(problems)
-        )
 
 
 def iter_state_items(layer: Layer) -> Iterator[tuple[str, Optional[Tensor]]]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from ._io import RNG_PREFIX, PathLike, capture_rng, check_rng, read_states, restore_rng, write_states
-from ._layer import Layer, check_compile_keys, iter_state_items, set_state, state_size
+from ._layer import Layer, iter_state_items, set_state, state_size
 from ._walk import FoundLayer, find_layers
 
 __all__ = ["Model"]
@@ -320,14 +320,3 @@ class Model(nn.Module):
             "DistributedDataParallel (torch.nn.parallel.DistributedDataParallel, one process per GPU) "
             "instead: each process then owns its states. See the Production page of the docs."
         )
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
-        """``nn.Module.load_state_dict``, refusing a compiled/uncompiled mismatch before loading anything.
-
-        A state dict saved from a compiled model holds ``<name>`` keys (e.g.
-        ``net.1.beta``), one saved from an uncompiled model ``raw_<name>`` keys; loading
-        one into the other raises a ``RuntimeError`` that says to call `TTcompile` or
-        `TTdecompile` first, before any tensor is copied.
-        """
-        check_compile_keys(self, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)

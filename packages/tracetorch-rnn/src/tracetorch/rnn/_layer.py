@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 import tracetorch as tt
@@ -11,6 +12,14 @@ from tracetorch._internal import check_int
 from tracetorch._internal import check_time_dim
 
 __all__ = ["Layer"]
+
+
+def _autocast_on(x: Tensor) -> bool:
+    """Whether autocast is enabled for ``x``'s device type (mixed dtypes are then fine)."""
+    try:
+        return bool(torch.is_autocast_enabled(x.device.type))
+    except TypeError:  # torch < 2.4 takes no device type
+        return bool(torch.is_autocast_enabled()) if x.device.type == "cuda" else bool(torch.is_autocast_cpu_enabled())
 
 
 class Layer(tt.Layer):
@@ -82,6 +91,28 @@ class Layer(tt.Layer):
         self.in_features: int = in_features
         self.out_features: int = out_features
         self._input_width = in_features
+
+    def _ensure_states(self, x: Tensor) -> None:
+        """Check the input's dtype against the weights, then create missing states.
+
+        The recurrent layers multiply inputs by weight matrices, which PyTorch refuses
+        for mixed dtypes (outside autocast). Checked here, before any state is
+        created, so a wrong dtype is a clear error that leaves the layer unchanged.
+
+        Raises:
+            TypeError: if ``x`` is a floating-point tensor whose dtype differs from the
+                layer's floating-point parameters while autocast is off.
+        """
+        if isinstance(x, Tensor) and x.is_floating_point():
+            for p in self.parameters(recurse=False):
+                if p.is_floating_point() and p.dtype != x.dtype and not _autocast_on(x):
+                    raise TypeError(
+                        f"{type(self).__name__}: the input is {x.dtype} but the layer's parameters are "
+                        f"{p.dtype}. Convert one to the other (e.g. `layer.to({x.dtype})` or "
+                        f"`x.to({p.dtype})`), or run under torch.autocast."
+                    )
+                break
+        super()._ensure_states(x)
 
     # ------------------------------------------------------------------ layout helpers
     def _step_dim(self, ndim: int) -> int:
