@@ -133,11 +133,11 @@ class LeakyLayer(Layer):
         self._set_fire(self.__dict__["_spike_fn"], value)
 
     # ------------------------------------------------------------------ params
-    def _params(self, x: Tensor) -> tuple[Tensor, ...]:
-        """The activated parameters, shaped to broadcast against ``x`` (one timestep)."""
+    def _params(self, x: Tensor) -> dict[str, Tensor]:
+        """The activated parameters by name, shaped to broadcast against ``x`` (one timestep)."""
         P = self._parameters
         B = self._buffers
-        vals = []
+        vals: dict[str, Tensor] = {}
         for name, raw_name, act in self.__dict__["_pspecs"]:
             v = B.get(name)  # a compiled value
             if v is None:
@@ -146,14 +146,14 @@ class LeakyLayer(Layer):
                     v = B[raw_name]
                 if act is not None:
                     v = act(v)
-            vals.append(v)
+            vals[name] = v
         dim = self.dim
         if dim != -1:
             trailing = -dim - 1 if dim < 0 else x.ndim - dim - 1
             if trailing:
                 tail = (1,) * trailing
-                vals = [v.view(v.shape + tail) if v.ndim else v for v in vals]
-        return tuple(vals)
+                vals = {n: v.view(v.shape + tail) if v.ndim else v for n, v in vals.items()}
+        return vals
 
     # ------------------------------------------------------------------ step
     def forward(self, x: Tensor) -> Tensor:
@@ -181,9 +181,8 @@ class LeakyLayer(Layer):
                     break
         else:
             self._ensure_states(x)
-        out, new, _ = _step(self.config, x, tuple([d[n] for n in names]), self._params(x), d["_fire"])
-        for n, s in zip(names, new):
-            d[n] = s
+        out, new, _ = _step(self.config, x, {n: d[n] for n in names}, self._params(x), d["_fire"])
+        d.update(new)
         return out
 
     # ------------------------------------------------------------------ sequence

@@ -23,9 +23,9 @@ def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
     first = xt[0]
     layer._ensure_states(first)
     d = layer.__dict__
-    names = d["_snames"]
-    states = tuple(d[n] for n in names)
-    params = layer._params(first)
+    lay = layer.config.layout
+    states = tuple(d[n] for n in lay.states)
+    params = lay.pack(lay.params, layer._params(first))
     kd = kernels_dispatch()
     if kd is not None and kd.wants_leaky(layer.config, xt, states, d["_spike_fn"], d["_quant_fn"]):
         out, final = kd.leaky_sequence(
@@ -43,6 +43,5 @@ def run_sequence(layer: "LeakyLayer", x: Tensor, time_dim: int) -> Tensor:
         out, final = leaky_sequence(
             layer.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"]
         )
-    for n, s in zip(names, final):
-        d[n] = s
+    d.update(zip(lay.states, final))
     return out.movedim(0, t) if t != 0 else out

@@ -46,12 +46,14 @@ def leaky_sequence_reference(
     Returns:
         ``(outputs [T, ...], final_states)``. Differentiable by ordinary autograd.
     """
+    lay = cfg.layout
+    P = dict(zip(lay.params, params))
+    S = dict(zip(lay.states, states))
     outs = []
-    st = states
     for t in range(x.shape[0]):
-        out, st, _ = _step(cfg, x[t], st, params, fire)
+        out, S, _ = _step(cfg, x[t], S, P, fire)
         outs.append(out)
-    return torch.stack(outs), st
+    return torch.stack(outs), lay.pack(lay.states, S)
 
 
 def linear_sequence(
@@ -72,41 +74,34 @@ def linear_sequence(
     Returns:
         ``(outputs [T, ...], final_states)``.
     """
+    lay = cfg.layout
+    S = dict(zip(lay.states, states))
+    P = dict(zip(lay.params, params))
     ema = cfg.output == "EMA"
+    seqs: dict[str, Tensor] = {}  # every state over time, by name
     if not cfg.dual:
-        pi = 0
         if cfg.synaptic:
-            a = params[0]
-            pi = 1
-            syn = linear_scan(a, (1.0 - a) * x, states[1])
-            d = syn
+            a = P["alpha"]
+            d = seqs["syn"] = linear_scan(a, (1.0 - a) * x, S["syn"])
         else:
             d = x
-        b = params[pi]
-        mem = linear_scan(b, (1.0 - b) * d if ema else d, states[0])
-        final: tuple[Tensor, ...] = (mem[-1].clone(),)
-        if cfg.synaptic:
-            final = final + (syn[-1].clone(),)
-        return mem, final
-    pi = 0
-    if cfg.synaptic:
-        pa, na = params[0], params[1]
-        pi = 2
-        x_pos, x_neg = _parts(x)
-        ps = linear_scan(pa, (1.0 - pa) * x_pos, states[2])
-        ns = linear_scan(na, (1.0 - na) * x_neg, states[3])
-        d = ps + ns
+        b = P["beta"]
+        out = seqs["mem"] = linear_scan(b, (1.0 - b) * d if ema else d, S["mem"])
     else:
-        d = x
-    pb, nb = params[pi], params[pi + 1]
-    up, un = _parts(d)
-    pm = linear_scan(pb, (1.0 - pb) * up if ema else up, states[0])
-    nm = linear_scan(nb, (1.0 - nb) * un if ema else un, states[1])
-    out = pm + nm
-    final = (pm[-1].clone(), nm[-1].clone())
-    if cfg.synaptic:
-        final = final + (ps[-1].clone(), ns[-1].clone())
-    return out, final
+        if cfg.synaptic:
+            pa, na = P["pos_alpha"], P["neg_alpha"]
+            x_pos, x_neg = _parts(x)
+            ps = seqs["pos_syn"] = linear_scan(pa, (1.0 - pa) * x_pos, S["pos_syn"])
+            ns = seqs["neg_syn"] = linear_scan(na, (1.0 - na) * x_neg, S["neg_syn"])
+            d = ps + ns
+        else:
+            d = x
+        pb, nb = P["pos_beta"], P["neg_beta"]
+        up, un = _parts(d)
+        pm = seqs["pos_mem"] = linear_scan(pb, (1.0 - pb) * up if ema else up, S["pos_mem"])
+        nm = seqs["neg_mem"] = linear_scan(nb, (1.0 - nb) * un if ema else un, S["neg_mem"])
+        out = pm + nm
+    return out, tuple([seqs[n][-1].clone() for n in lay.states])
 
 
 def leaky_sequence(
