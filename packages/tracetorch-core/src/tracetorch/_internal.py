@@ -12,6 +12,7 @@ from .core._errors import check_int, owner_name
 from .core._finite import FLAGS as FINITE_FLAGS
 from .core._kernels import kernels_dispatch
 from .core._sequence import check_time_dim, loop_over_time
+from .functional._quant import skips_quantisation
 
 __all__ = [
     "FINITE_FLAGS",
@@ -20,4 +21,5 @@ __all__ = [
     "kernels_dispatch",
     "loop_over_time",
     "owner_name",
+    "skips_quantisation",
 ]

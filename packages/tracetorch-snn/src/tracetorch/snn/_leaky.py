@@ -8,25 +8,18 @@ states.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from tracetorch.functional import (
-    SpikeFunction,
-    quant_bernoulli,
-    quant_round,
-    resolve_quant_fn,
-    resolve_spike_fn,
-)
+from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
 
 from tracetorch._internal import FINITE_FLAGS as _FINITE
 
 from ._layer import Layer
 from .functional._config import LeakyConfig
-from .functional._step import _step, spike_then_quant
+from .functional._step import _step, make_fire
 
 __all__ = ["LeakyLayer", "SpikeFnArg", "QuantFnArg", "ParamArg"]
 
@@ -103,12 +96,7 @@ class LeakyLayer(Layer):
         d = self.__dict__
         d["_spike_fn"] = spike
         d["_quant_fn"] = quant
-        # A deterministic (Heaviside) spike is exactly 0 or 1, which round and
-        # bernoulli return unchanged with a straight-through gradient: skip them.
-        if isinstance(spike, SpikeFunction) and spike.deterministic and (quant is quant_round or quant is quant_bernoulli):
-            d["_fire"] = spike
-        else:
-            d["_fire"] = functools.partial(spike_then_quant, spike, quant)
+        d["_fire"] = make_fire(spike, quant)
 
     @property
     def spike_fn(self) -> Optional[Callable[[Tensor], Tensor]]:

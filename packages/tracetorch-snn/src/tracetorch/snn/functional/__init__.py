@@ -12,7 +12,7 @@ from ._config import LAYER_NAMES, OUTPUT_KINDS, LeakyConfig, ParamInfo
 from ._bptt import spiking_sequence
 from ._scan import linear_scan
 from ._sequence import leaky_sequence, leaky_sequence_reference, linear_sequence
-from ._step import leaky_step, negative_part, positive_part, spike_then_quant
+from ._step import leaky_step, make_fire, negative_part, positive_part, spike_then_quant
 from ._surrogate import fire_derivative, has_fire_derivative
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "positive_part",
     "negative_part",
     "spike_then_quant",
+    "make_fire",
     "leaky_sequence_reference",
     "leaky_sequence",
     "linear_sequence",

@@ -14,14 +14,17 @@ Conventions: ``p(v) = max(v, 0)`` and ``n(v) = min(v, 0)`` with ``p'(0) = 1`` an
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, Optional
 
 import torch
 from torch import Tensor
 
+from tracetorch._internal import skips_quantisation
+
 from ._config import LeakyConfig
 
-__all__ = ["leaky_step", "positive_part", "negative_part", "spike_then_quant"]
+__all__ = ["leaky_step", "positive_part", "negative_part", "spike_then_quant", "make_fire"]
 
 FireFn = Callable[[Tensor], Tensor]
 
@@ -73,6 +76,25 @@ def spike_then_quant(spike_fn: FireFn, quant_fn: FireFn, v: Tensor) -> Tensor:
         The spikes.
     """
     return quant_fn(spike_fn(v))
+
+
+def make_fire(spike_fn: FireFn, quant_fn: FireFn) -> FireFn:
+    """The ``fire`` callable of a spiking layer: ``quant_fn(spike_fn(v))``.
+
+    Where the quantisation cannot change the spike (a deterministic spike with
+    ``round`` or ``bernoulli``, see ``tracetorch._internal.skips_quantisation``) it is
+    ``spike_fn`` itself: the same values and gradients with one call less.
+
+    Args:
+        spike_fn: A resolved spike function.
+        quant_fn: A resolved quantisation function.
+
+    Returns:
+        ``fire(v)``.
+    """
+    if skips_quantisation(spike_fn, quant_fn):
+        return spike_fn
+    return functools.partial(spike_then_quant, spike_fn, quant_fn)
 
 
 def _step(
