@@ -16,9 +16,11 @@ from torch import Tensor, nn
 from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
 
 from tracetorch._internal import FINITE_FLAGS as _FINITE
+from tracetorch._internal import check_time_dim
 
 from ._layer import Layer
 from .functional._config import LeakyConfig
+from .functional._sequence import leaky_sequence
 from .functional._step import _step, make_fire
 
 __all__ = ["LeakyLayer", "SpikeFnArg", "QuantFnArg", "ParamArg"]
@@ -192,9 +194,19 @@ class LeakyLayer(Layer):
         Returns:
             The outputs of every step stacked along ``time_dim``.
         """
-        from ._sequence import run_sequence
-
-        return run_sequence(self, x, time_dim)
+        t = check_time_dim(type(self).__name__, x, time_dim)
+        xt = x.movedim(t, 0) if t != 0 else x
+        first = xt[0]
+        self._ensure_states(first)
+        d = self.__dict__
+        lay = self.config.layout
+        states = tuple([d[n] for n in lay.states])
+        params = lay.pack(lay.params, self._params(first))
+        out, final = leaky_sequence(
+            self.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"], dim=self.dim
+        )
+        d.update(zip(lay.states, final))
+        return out.movedim(0, t) if t != 0 else out
 
     def extra_repr(self) -> str:
         s = f"num_neurons={self.num_neurons}, dim={self.dim}"

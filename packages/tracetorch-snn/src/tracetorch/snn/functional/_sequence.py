@@ -16,10 +16,12 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
+from tracetorch._internal import kernels_for
+
 from ._bptt import spiking_sequence
 from ._config import LeakyConfig
 from ._scan import linear_scan
-from ._step import _parts, _step
+from ._step import _parts, _step, make_fire, promote
 from ._surrogate import has_fire_derivative
 
 __all__ = ["leaky_sequence_reference", "leaky_sequence", "linear_sequence"]
@@ -112,30 +114,47 @@ def leaky_sequence(
     fire: Optional[Callable[[Tensor], Tensor]] = None,
     spike_fn: Any = None,
     quant_fn: Any = None,
+    *,
+    dim: int = -1,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """The fast pure-PyTorch sequence path; equal to `leaky_sequence_reference`.
+    """A configuration over a whole sequence: the one entry point of every sequence path.
 
-    LI/EMA: `linear_sequence`. B/T/TS with built-in spike and quantisation
-    functions: one autograd function with a hand-written BPTT
-    (`tracetorch.snn.functional._bptt`). Otherwise (custom callables, whose
-    derivative is unknown): the reference loop with autograd.
+    ``x`` and the states are first promoted as stepping would promote them
+    (`promote`). Then, when a kernels distribution is installed and its kernel accepts
+    the call (CUDA tensors of a supported dtype, built-in spike and quantisation
+    functions; see ``tracetorch._internal.kernels_for``), the fused kernel runs.
+    Otherwise the pure-PyTorch path: LI/EMA: `linear_sequence`; B/T/TS with built-in
+    spike and quantisation functions: one autograd function with a hand-written BPTT
+    (`tracetorch.snn.functional._bptt`); otherwise (custom callables, whose
+    derivative is unknown): the reference loop with autograd. Equal to
+    `leaky_sequence_reference`.
 
     Args:
         cfg: The configuration.
         x: ``[T, ...]``, time first.
         states: As for `leaky_sequence_reference`.
         params: As for `leaky_sequence_reference`.
-        fire: As for `leaky_sequence_reference`.
-        spike_fn: The resolved spike function (to pick the fast backward).
-        quant_fn: The resolved quantisation function.
+        fire: As for `leaky_sequence_reference`; by default `make_fire` of
+            ``spike_fn`` and ``quant_fn``.
+        spike_fn: The resolved spike function (spiking kinds).
+        quant_fn: The resolved quantisation function (spiking kinds).
+        dim: The neuron axis of one timestep ``x[t]`` (the kernels' layout).
 
     Returns:
         ``(outputs [T, ...], final_states)``.
     """
+    x, states = promote(x, states, params)
+    kernel = kernels_for("leaky_sequence", x, *states)
+    if kernel is not None:
+        res = kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+        if res is not None:
+            return res
     if not cfg.spiking:
         return linear_sequence(cfg, x, states, params)
+    if fire is None:
+        fire = make_fire(spike_fn, quant_fn)
     if has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
-        return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)  # type: ignore[arg-type]
+        return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)
     if not torch.is_grad_enabled():
         with torch.no_grad():
             return leaky_sequence_reference(cfg, x, states, params, fire)

@@ -20,11 +20,11 @@ from typing import Callable, Mapping, Optional
 import torch
 from torch import Tensor
 
-from tracetorch._internal import skips_quantisation
+from tracetorch._internal import kernels_for, skips_quantisation
 
 from ._config import LeakyConfig
 
-__all__ = ["leaky_step", "positive_part", "negative_part", "spike_then_quant", "make_fire"]
+__all__ = ["leaky_step", "positive_part", "negative_part", "spike_then_quant", "make_fire", "promote"]
 
 FireFn = Callable[[Tensor], Tensor]
 
@@ -76,6 +76,27 @@ def spike_then_quant(spike_fn: FireFn, quant_fn: FireFn, v: Tensor) -> Tensor:
         The spikes.
     """
     return quant_fn(spike_fn(v))
+
+
+def promote(x: Tensor, states: tuple[Tensor, ...], params: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``x`` and the states in the dtype stepping ends up in (e.g. a bf16 input with
+    fp32 parameters is promoted to fp32 by the first update, exactly as in a layer's
+    ``forward``); the parameters keep theirs.
+
+    Args:
+        x: The input.
+        states: The states.
+        params: The parameters.
+
+    Returns:
+        ``(x, states)``, converted where needed.
+    """
+    dtype = x.dtype
+    for v in params + states:
+        dtype = torch.promote_types(dtype, v.dtype)
+    if dtype != x.dtype:
+        x = x.to(dtype)
+    return x, tuple(s if s.dtype == dtype else s.to(dtype) for s in states)
 
 
 def make_fire(spike_fn: FireFn, quant_fn: FireFn) -> FireFn:
@@ -243,8 +264,17 @@ def leaky_step(
     states: tuple[Tensor, ...],
     params: tuple[Tensor, ...],
     fire: Optional[FireFn] = None,
+    spike_fn: Optional[FireFn] = None,
+    quant_fn: Optional[FireFn] = None,
+    *,
+    dim: int = -1,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Advance one configuration of the leaky integrator by one timestep.
+
+    When a kernels distribution is installed and its step kernel accepts the call
+    (CUDA tensors, built-in spike and quantisation functions; ``x`` and the states
+    promoted as the PyTorch update would promote them), one fused launch runs;
+    otherwise the PyTorch update below. The layers call the PyTorch update directly.
 
     The update, with ``x`` one timestep's input:
 
@@ -267,11 +297,23 @@ def leaky_step(
         states: The states, in the order of ``cfg.states``; all shaped like ``x``.
         params: The activated parameters in the order of ``cfg.param_names``, each
             broadcastable against ``x`` (see ``tt.Layer._view_param``).
-        fire: ``quant_fn(spike_fn(v))`` for spiking kinds; ignored for LI/EMA.
+        fire: ``quant_fn(spike_fn(v))`` for spiking kinds; ignored for LI/EMA. By
+            default `make_fire` of ``spike_fn`` and ``quant_fn``.
+        spike_fn: The resolved spike function (spiking kinds; lets a kernel run).
+        quant_fn: The resolved quantisation function (spiking kinds).
+        dim: The neuron axis of ``x`` (the kernels' layout).
 
     Returns:
         ``(output, new_states)``; the states are new tensors (nothing is modified in place).
     """
+    if fire is None and spike_fn is not None and quant_fn is not None:
+        fire = make_fire(spike_fn, quant_fn)
+    kernel = kernels_for("leaky_step", x, *states)
+    if kernel is not None:
+        xp, sp = promote(x, states, params)
+        res = kernel(cfg, xp, sp, params, spike_fn, quant_fn, dim)
+        if res is not None:
+            return res
     lay = cfg.layout
     out, new, _ = _step(cfg, x, dict(zip(lay.states, states)), dict(zip(lay.params, params)), fire)
     return out, lay.pack(lay.states, new)

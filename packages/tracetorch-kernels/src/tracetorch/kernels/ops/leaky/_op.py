@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
 from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig
 
 from ..._backend import load_fused
@@ -27,24 +28,17 @@ FLAG_NAMES = ("DUAL", "SYN", "REC", "KIND", "SPIKE", "QUANT")
 
 _KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
 """The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
-_SPIKES = {
-    "sigmoid": 0,
-    "heaviside_fast_sigmoid": 1,
-    "heaviside_atan": 2,
-    "heaviside_triangle": 3,
-    "heaviside_straight_through": 4,
-}
+_SPIKES = {kind: i for i, kind in enumerate(SPIKE_KINDS)}
+"""The kernels' ``SPIKE`` flag: the position in core's `SPIKE_KINDS` (the Triton
+``_dfire`` transcribes ``SpikeFunction.derivative`` case by case in this order)."""
 
 
 def _quant_code(quant_fn: Any) -> Optional[int]:
-    from tracetorch.functional import quant_bernoulli, quant_probabilistic, quant_round
-
-    if quant_fn is quant_round:
-        return 0
-    if quant_fn is quant_bernoulli:
-        return 1
-    if quant_fn is quant_probabilistic:
-        return 2
+    """The kernels' ``QUANT`` flag: the position in core's `QUANT_FUNCTIONS` (round 0,
+    bernoulli 1, probabilistic 2), or None for a custom callable."""
+    for i, fn in enumerate(QUANT_FUNCTIONS.values()):
+        if quant_fn is fn:
+            return i
     return None
 
 
