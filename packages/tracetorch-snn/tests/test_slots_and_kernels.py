@@ -198,3 +198,22 @@ def test_linear_scan_has_one_contract(a_shape: str) -> None:
         torch.testing.assert_close(linear_scan(a, u, init), torch.stack(ref))
     assert torch.autograd.gradcheck(linear_scan, (a, u, h0))
     assert torch.autograd.gradcheck(lambda a_, u_: linear_scan(a_, u_), (a, u))
+
+
+@pytest.mark.parametrize("kind", list(_internal.SPIKE_KINDS))
+@pytest.mark.parametrize("param", [0.7, 2.0, 3.3])
+def test_surrogate_derivative_is_written_once(kind: str, param: float) -> None:
+    """`SpikeFunction.derivative` is the gradient stepping uses (bit for bit, with and
+    without grad mode) and the derivative of `surrogate` (up to rounding)."""
+    spike = TF.SpikeFunction(kind, param)
+    x = (torch.randn(4000) * 3).requires_grad_()
+    spike(x).backward(torch.ones_like(x))
+    with torch.no_grad():
+        fast = spike.derivative(x.detach())
+    slow = spike.derivative(x.detach())
+    if kind != "sigmoid":  # sigmoid's stepping gradient is autograd through torch.sigmoid
+        assert torch.equal(x.grad, fast)
+    assert torch.equal(fast, slow)
+    xs = x.detach().clone().requires_grad_()
+    spike.surrogate(xs).sum().backward()
+    torch.testing.assert_close(fast, xs.grad, rtol=1e-5, atol=1e-6)

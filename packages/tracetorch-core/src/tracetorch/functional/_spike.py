@@ -125,6 +125,15 @@ class SpikeFunction:
         if kind == "sigmoid":
             y = torch.sigmoid(p * x)
             return (y * (1.0 - y)) * p
+        if not torch.is_grad_enabled():
+            # the same operations in place on fresh temporaries (``c / t`` is
+            # ``t.reciprocal() * c`` in PyTorch): fewer allocations, the same bits
+            if kind == "heaviside_fast_sigmoid":
+                w = x.abs().mul_(p).add_(1.0)
+                return w.mul_(w).reciprocal_()
+            if kind == "heaviside_atan":
+                w = x * (math.pi / 2.0 * p)
+                return w.mul_(w).add_(1.0).reciprocal_().mul_(p / 2.0)
         if kind == "heaviside_fast_sigmoid":
             return 1.0 / (p * x.abs() + 1.0) ** 2
         if kind == "heaviside_atan":
