@@ -82,7 +82,7 @@ def main() -> None:
         for name, spike, quant in variants:
             cfg = LeakyConfig.from_name(name)
             kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
-            lay = lf.layout(cfg.dual, cfg.synaptic, cfg.recurrent, kind)
+            lay = lf.layout(cfg)
             consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
             flags = dict(DUAL=cfg.dual, SYN=cfg.synaptic, REC=cfg.recurrent, KIND=kind, SPIKE=spike, QUANT=quant)
             try:

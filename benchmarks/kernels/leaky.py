@@ -45,8 +45,7 @@ def bytes_moved(layer_name: str, T: int, E: int, elt: int, backward: bool) -> in
     from tracetorch.snn.functional import LeakyConfig
 
     cfg = LeakyConfig.from_name(layer_name)
-    kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
-    nsave = layout(cfg.dual, cfg.synaptic, cfg.recurrent, kind)["NSAVE"]
+    nsave = layout(cfg)["NSAVE"]
     fwd = T * E * 2 * elt
     if not backward:
         return fwd

@@ -46,7 +46,7 @@ def main() -> None:
 
             def fused(inp: torch.Tensor) -> torch.Tensor:
                 st = tuple(torch.zeros(B, N, device=_gpu.DEV) for _ in cfg.states)
-                params = layer._params(inp[0])
+                params = cfg.layout.pack(cfg.layout.params, layer._params(inp[0]))
                 outs = []
                 for t in range(T):
                     o, st = dispatch.leaky_step(cfg, inp[t], st, params, TF.heaviside_atan(), TF.quant_round, use_kernels=True)

@@ -147,7 +147,7 @@ def test_random_quantisation(device: str, name: str, quant: str) -> None:
     # replay the kernel's draws through the reference
     replay = _replay_quant(out2.detach(), quant == "probabilistic")
     fire = lambda v: replay(spike(v))  # noqa: E731
-    from tracetorch.snn.functional._sequence import leaky_sequence_reference
+    from tracetorch.snn.functional import leaky_sequence_reference
 
     ref, rfin = leaky_sequence_reference(cfg, x, states, params, fire)
     torch.testing.assert_close(out2, ref, rtol=1e-6, atol=1e-6)

@@ -1,6 +1,6 @@
 """Helpers for the tracetorch-snn tests.
 
-`reference_step` is an independent, deliberately plain implementation of SPEC §5,
+`reference_step` is an independent, deliberately plain implementation of the leaky update,
 written from the equations with named states in a dict; it shares no code with
 ``tracetorch.snn.functional``.
 """
@@ -110,7 +110,7 @@ def activated(layer) -> dict[str, Tensor]:
 
 
 def reference_step(name: str, x: Tensor, states: dict, P: dict, dim: int) -> tuple[Tensor, dict]:
-    """SPEC §5, one timestep, written plainly. Heaviside spikes (``v >= 0``)."""
+    """The leaky update, one timestep, written plainly. Heaviside spikes (``v >= 0``)."""
     f = parse(name)
     s = dict(states)
 

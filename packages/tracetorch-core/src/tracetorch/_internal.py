@@ -10,14 +10,32 @@ from __future__ import annotations
 
 from .core._errors import check_int, owner_name
 from .core._finite import FLAGS as FINITE_FLAGS
-from .core._kernels import kernels_dispatch
-from .core._sequence import check_time_dim, loop_over_time
+from .core._kernels import (
+    ENTRY_POINT_GROUP,
+    kernels_dispatch,
+    kernels_for,
+    load_kernels,
+    register_kernels,
+    reset_kernels,
+)
+from .core._sequence import check_time_dim, linear_scan, loop_over_time
+from .functional._quant import QUANT_FUNCTIONS, skips_quantisation
+from .functional._spike import SPIKE_KINDS
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "QUANT_FUNCTIONS",
+    "SPIKE_KINDS",
     "FINITE_FLAGS",
     "check_int",
     "check_time_dim",
     "kernels_dispatch",
+    "kernels_for",
+    "load_kernels",
+    "register_kernels",
+    "reset_kernels",
+    "linear_scan",
     "loop_over_time",
     "owner_name",
+    "skips_quantisation",
 ]

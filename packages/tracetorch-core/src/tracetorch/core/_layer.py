@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ..functional._decay import identity, sigmoid_inverse, softplus_inverse
 from ._errors import check_int
 from ._finite import FLAGS as _FLAGS
+from ._sequence import loop_over_time
 
 __all__ = ["Layer"]
 
@@ -692,6 +693,23 @@ class Layer(nn.Module):
         """True while `TTcompile` is in effect."""
         return bool(self._compiled)
 
+    def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
+        """Run a whole sequence: the outputs of every step stacked along ``time_dim``.
+
+        Continues from the current states and leaves them exactly as stepping through
+        the sequence would, so sequences and single steps can be mixed. ``dim`` still
+        refers to one timestep's tensor. This base version loops over time; layers
+        override it with faster paths that give the same numbers.
+
+        Args:
+            x: Input with time along ``time_dim``, e.g. ``[T, B, N]``.
+            time_dim: The axis of ``x`` that holds time.
+
+        Returns:
+            The outputs, with time along ``time_dim``.
+        """
+        return loop_over_time(self, x, time_dim)
+
     def extra_repr(self) -> str:
         return f"num_neurons={self.num_neurons}, dim={self.dim}"
 
@@ -734,26 +752,3 @@ def set_state(layer: Layer, name: str, value: Optional[Tensor]) -> None:
 def layer_internal_names() -> Sequence[str]:
     """Attribute names a `Layer` uses for bookkeeping (skipped by the model walk)."""
     return tuple(_LAYER_INTERNALS)
-
-
-def _forward_sequence(self: Layer, x: Tensor, time_dim: int = 0) -> Tensor:
-    """Run a whole sequence: the outputs of every step stacked along ``time_dim``.
-
-    Continues from the current states and leaves them exactly as stepping through
-    the sequence would, so sequences and single steps can be mixed. ``dim`` still
-    refers to one timestep's tensor. This base version loops over time; layers
-    override it with faster paths that give the same numbers.
-
-    Args:
-        x: Input with time along ``time_dim``, e.g. ``[T, B, N]``.
-        time_dim: The axis of ``x`` that holds time.
-
-    Returns:
-        The outputs, with time along ``time_dim``.
-    """
-    from ._sequence import loop_over_time
-
-    return loop_over_time(self, x, time_dim)
-
-
-Layer.forward_sequence = _forward_sequence  # type: ignore[attr-defined]

@@ -13,6 +13,8 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor
 
+from ._spike import SpikeFunction
+
 __all__ = [
     "quant_round",
     "quant_bernoulli",
@@ -176,4 +178,28 @@ def resolve_quant_fn(quant_fn: Union[str, Callable[[Tensor], Tensor], None]) -> 
         return quant_fn
     raise TypeError(
         f"quant_fn must be a name or a callable, got {type(quant_fn).__name__} ({quant_fn!r})."
+    )
+
+
+def skips_quantisation(spike_fn: object, quant_fn: object) -> bool:
+    """Whether ``quant_fn(spike_fn(v))`` may be computed as ``spike_fn(v)`` alone.
+
+    A deterministic (Heaviside) spike function returns exactly 0 or 1, which
+    `quant_round` and `quant_bernoulli` return unchanged with a straight-through
+    gradient, so both the values and the gradients are those of the spike function.
+    (`quant_probabilistic` also leaves 0/1 unchanged but doubles the gradient, so it
+    is not skipped.) This is the one place the rule is written; the spiking layers,
+    their sequence paths and the kernels' reference all ask it.
+
+    Args:
+        spike_fn: A resolved spike function.
+        quant_fn: A resolved quantisation function.
+
+    Returns:
+        True when the quantisation can be skipped.
+    """
+    return (
+        isinstance(spike_fn, SpikeFunction)
+        and spike_fn.deterministic
+        and (quant_fn is quant_round or quant_fn is quant_bernoulli)
     )

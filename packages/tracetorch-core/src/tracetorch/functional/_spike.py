@@ -30,6 +30,7 @@ __all__ = [
     "heaviside_straight_through",
     "resolve_spike_fn",
     "SPIKE_FUNCTIONS",
+    "SPIKE_KINDS",
 ]
 
 
@@ -39,17 +40,6 @@ def _check_slope(factory: str, name: str, value: float) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{factory}: `{name}` must be a finite number > 0, got {value}.")
     return float(value)
-
-
-def _surrogate_grad(kind: str, p: float, x: Tensor) -> Tensor:
-    """Derivative of the smooth stand-in of a Heaviside spike (see `SpikeFunction.surrogate`)."""
-    if kind == "heaviside_fast_sigmoid":
-        return 1.0 / (p * x.abs() + 1.0) ** 2
-    if kind == "heaviside_atan":
-        return (p / 2.0) / (1.0 + (math.pi / 2.0 * p * x) ** 2)
-    if kind == "heaviside_triangle":
-        return torch.clamp(1.0 - x.abs() / p, min=0.0) / p
-    return torch.full_like(x, p)  # straight-through
 
 
 class _HeavisideSurrogate(torch.autograd.Function):
@@ -65,7 +55,7 @@ class _HeavisideSurrogate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad * _surrogate_grad(ctx.kind, ctx.param, x), None, None
+        return grad * SpikeFunction(ctx.kind, ctx.param).derivative(x), None, None
 
 
 class SpikeFunction:
@@ -117,6 +107,41 @@ class SpikeFunction:
             return 0.5 + c / p - c * c.abs() / (2.0 * p * p)
         return p * x
 
+    def derivative(self, x: Tensor) -> Tensor:
+        """The derivative the backward pass uses: ``d surrogate(x) / dx``, element-wise.
+
+        The one place these formulas are written: the Heaviside spikes' backward, the
+        spiking layers' hand-written sequence backward and the kernels' tables (indexed
+        by `SPIKE_KINDS`) all follow it. For ``sigmoid`` it is the derivative of the
+        forward itself, ``slope * y * (1 - y)``.
+
+        Args:
+            x: Membrane minus threshold.
+
+        Returns:
+            A new tensor shaped like ``x``.
+        """
+        kind, p = self.kind, self.param
+        if kind == "sigmoid":
+            y = torch.sigmoid(p * x)
+            return (y * (1.0 - y)) * p
+        if not torch.is_grad_enabled():
+            # the same operations in place on fresh temporaries (``c / t`` is
+            # ``t.reciprocal() * c`` in PyTorch): fewer allocations, the same bits
+            if kind == "heaviside_fast_sigmoid":
+                w = x.abs().mul_(p).add_(1.0)
+                return w.mul_(w).reciprocal_()
+            if kind == "heaviside_atan":
+                w = x * (math.pi / 2.0 * p)
+                return w.mul_(w).add_(1.0).reciprocal_().mul_(p / 2.0)
+        if kind == "heaviside_fast_sigmoid":
+            return 1.0 / (p * x.abs() + 1.0) ** 2
+        if kind == "heaviside_atan":
+            return (p / 2.0) / (1.0 + (math.pi / 2.0 * p * x) ** 2)
+        if kind == "heaviside_triangle":
+            return torch.clamp(1.0 - x.abs() / p, min=0.0) / p
+        return torch.full_like(x, p)  # straight-through
+
     def __repr__(self) -> str:
         return f"tt.functional.{self.kind}({self.param!r})"
 
@@ -130,13 +155,15 @@ class SpikeFunction:
         return (SpikeFunction, (self.kind, self.param))
 
 
-_KINDS = {
+SPIKE_KINDS = (
     "sigmoid",
     "heaviside_fast_sigmoid",
     "heaviside_atan",
     "heaviside_triangle",
     "heaviside_straight_through",
-}
+)
+"""Every `SpikeFunction` kind, in a fixed order (the kernels' ``SPIKE`` codes are positions here)."""
+_KINDS = frozenset(SPIKE_KINDS)
 
 
 def sigmoid(slope: float = 4.0) -> SpikeFunction:

@@ -1,8 +1,10 @@
 """Dispatch between the Triton kernels and the pure-PyTorch references.
 
-The snn and rnn layers call these functions from their sequence paths when
-``tracetorch-kernels`` is installed. Each takes the arguments of the reference it
-stands for plus ``use_kernels``: ``None`` (the default) follows the
+The layers do not call this module: they ask core's kernel registry, which this
+package fills through its entry point (`tracetorch.kernels._register`, the same rule
+as `wants_leaky` / `use_kernels_for`). These functions are for direct use, tests and
+benchmarks that force a path. Each takes the arguments of the reference it stands
+for plus ``use_kernels``: ``None`` (the default) follows the
 ``TRACETORCH_KERNELS`` environment variable and then the automatic rule – kernels
 only for CUDA tensors of dtype float32/bfloat16/float16 with Triton importable –
 ``True`` forces the kernels (on CPU they run through Triton's interpreter, which

@@ -8,25 +8,20 @@ states.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from tracetorch.functional import (
-    SpikeFunction,
-    quant_bernoulli,
-    quant_round,
-    resolve_quant_fn,
-    resolve_spike_fn,
-)
+from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
 
 from tracetorch._internal import FINITE_FLAGS as _FINITE
+from tracetorch._internal import check_time_dim
 
 from ._layer import Layer
 from .functional._config import LeakyConfig
-from .functional._step import _step, spike_then_quant
+from .functional._sequence import leaky_sequence
+from .functional._step import _step, make_fire
 
 __all__ = ["LeakyLayer", "SpikeFnArg", "QuantFnArg", "ParamArg"]
 
@@ -103,12 +98,7 @@ class LeakyLayer(Layer):
         d = self.__dict__
         d["_spike_fn"] = spike
         d["_quant_fn"] = quant
-        # A deterministic (Heaviside) spike is exactly 0 or 1, which round and
-        # bernoulli return unchanged with a straight-through gradient: skip them.
-        if isinstance(spike, SpikeFunction) and spike.deterministic and (quant is quant_round or quant is quant_bernoulli):
-            d["_fire"] = spike
-        else:
-            d["_fire"] = functools.partial(spike_then_quant, spike, quant)
+        d["_fire"] = make_fire(spike, quant)
 
     @property
     def spike_fn(self) -> Optional[Callable[[Tensor], Tensor]]:
@@ -133,11 +123,11 @@ class LeakyLayer(Layer):
         self._set_fire(self.__dict__["_spike_fn"], value)
 
     # ------------------------------------------------------------------ params
-    def _params(self, x: Tensor) -> tuple[Tensor, ...]:
-        """The activated parameters, shaped to broadcast against ``x`` (one timestep)."""
+    def _params(self, x: Tensor) -> dict[str, Tensor]:
+        """The activated parameters by name, shaped to broadcast against ``x`` (one timestep)."""
         P = self._parameters
         B = self._buffers
-        vals = []
+        vals: dict[str, Tensor] = {}
         for name, raw_name, act in self.__dict__["_pspecs"]:
             v = B.get(name)  # a compiled value
             if v is None:
@@ -146,14 +136,14 @@ class LeakyLayer(Layer):
                     v = B[raw_name]
                 if act is not None:
                     v = act(v)
-            vals.append(v)
+            vals[name] = v
         dim = self.dim
         if dim != -1:
             trailing = -dim - 1 if dim < 0 else x.ndim - dim - 1
             if trailing:
                 tail = (1,) * trailing
-                vals = [v.view(v.shape + tail) if v.ndim else v for v in vals]
-        return tuple(vals)
+                vals = {n: v.view(v.shape + tail) if v.ndim else v for n, v in vals.items()}
+        return vals
 
     # ------------------------------------------------------------------ step
     def forward(self, x: Tensor) -> Tensor:
@@ -181,9 +171,8 @@ class LeakyLayer(Layer):
                     break
         else:
             self._ensure_states(x)
-        out, new, _ = _step(self.config, x, tuple([d[n] for n in names]), self._params(x), d["_fire"])
-        for n, s in zip(names, new):
-            d[n] = s
+        out, new, _ = _step(self.config, x, {n: d[n] for n in names}, self._params(x), d["_fire"])
+        d.update(new)
         return out
 
     # ------------------------------------------------------------------ sequence
@@ -205,9 +194,19 @@ class LeakyLayer(Layer):
         Returns:
             The outputs of every step stacked along ``time_dim``.
         """
-        from ._sequence import run_sequence
-
-        return run_sequence(self, x, time_dim)
+        t = check_time_dim(type(self).__name__, x, time_dim)
+        xt = x.movedim(t, 0) if t != 0 else x
+        first = xt[0]
+        self._ensure_states(first)
+        d = self.__dict__
+        lay = self.config.layout
+        states = tuple([d[n] for n in lay.states])
+        params = lay.pack(lay.params, self._params(first))
+        out, final = leaky_sequence(
+            self.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"], dim=self.dim
+        )
+        d.update(zip(lay.states, final))
+        return out.movedim(0, t) if t != 0 else out
 
     def extra_repr(self) -> str:
         s = f"num_neurons={self.num_neurons}, dim={self.dim}"

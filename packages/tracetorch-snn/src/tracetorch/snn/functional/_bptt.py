@@ -46,19 +46,20 @@ def _acc(acc: Optional[Tensor], v: Tensor) -> Tensor:
     return v if acc is None else acc.add_(v)
 
 
+_N_OPTIONS = 4
+"""Non-tensor arguments of `_SpikingBPTT.forward` before ``x``: cfg, spike_fn, quant_fn, fire."""
+
+
 class _SpikingBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, cfg: LeakyConfig, spike_fn: Any, quant_fn: Any, fire: Callable[[Tensor], Tensor], n_states: int, x: Tensor, *tensors: Tensor):  # type: ignore[override]
-        states = tuple(tensors[:n_states])
-        params = tuple(tensors[n_states:])
+    def forward(ctx: Any, cfg: LeakyConfig, spike_fn: Any, quant_fn: Any, fire: Callable[[Tensor], Tensor], x: Tensor, *tensors: Tensor):  # type: ignore[override]
+        lay = cfg.layout
+        states = tensors[: len(lay.states)]
+        params = tensors[len(lay.states) :]
+        P = dict(zip(lay.params, params))
+        S = dict(zip(lay.states, states))
         T = x.shape[0]
-        dual = cfg.dual
-        pre: list[tuple[Tensor, ...]] = []  # see the module docstring for what is kept
-        spikes: list[tuple[Tensor, ...]] = []
-        traj: list[tuple[Tensor, ...]] = []  # syn / rec traces after each step
-        nm = 2 if dual else 1
-        first_trace = nm
-        last_trace = len(cfg.states) - (1 if cfg.recurrent else 0)
+        kept: dict[str, list[Tensor]] = {n: [] for n in lay.saved}  # see the module docstring
         step_fire = fire
         if fire is spike_fn and getattr(spike_fn, "deterministic", False):
             # the same 0/1 values as the spike function, in one kernel and no autograd.Function
@@ -67,160 +68,123 @@ class _SpikingBPTT(torch.autograd.Function):
             def step_fire(v: Tensor) -> Tensor:
                 return torch.heaviside(v, one)
 
-        st = states
         y: Optional[Tensor] = None
         for t in range(T):
-            out, st, extras = _step(cfg, x[t], st, params, step_fire)
+            out, S, extras = _step(cfg, x[t], S, P, step_fire)
             if y is None:
                 y = torch.empty((T,) + tuple(out.shape), dtype=out.dtype, device=out.device)
             y[t].copy_(out)  # written in place: no list of T outputs next to the stacked copy
-            if dual:
-                pre.append(extras[:2])
-            elif cfg.output == "B":
-                pre.append((extras[2], st[0]))  # mem_pre - threshold, membrane after the reset
-            else:
-                pre.append((extras[0], st[0]))  # mem_pre, membrane after the reset
-            if cfg.output != "B":
-                spikes.append(extras[nm:])
-            if last_trace > first_trace:
-                traj.append(st[first_trace:last_trace])
-        final = list(st)
+            for n, seq in kept.items():
+                seq.append(S[n] if n in S else extras[n])
         ctx.cfg = cfg
         ctx.spike_fn = spike_fn
         ctx.quant_fn = quant_fn
-        ctx.n_states = n_states
         # Every tensor goes through save_for_backward, never a plain ctx attribute: the
         # last step's traces are also returned as final states, and a plain attribute
         # would make output -> grad_fn -> ctx -> output a reference cycle that only a
         # full garbage collection frees (the memory leak of training in sequence mode).
-        ctx.n_params = len(params)
-        ctx.lens = (len(pre[0]) if pre else 0, len(spikes[0]) if spikes else 0, len(traj[0]) if traj else 0)
-        flat = [v for step in pre for v in step] + [v for step in spikes for v in step]
-        flat += [v for step in traj for v in step]
+        flat = [v for n in lay.saved for v in kept[n]]
         ctx.save_for_backward(x, y, *states, *params, *flat)
-        return (y, *final)
+        return (y, *lay.pack(lay.states, S))
 
     @staticmethod
-    def _unpack(ctx: Any) -> tuple[tuple[Tensor, ...], list, list, list]:
+    def _unpack(
+        ctx: Any,
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor], dict[str, Tensor], dict[str, tuple[Tensor, ...]]]:
+        """``(x, outputs, initial states, params, per-step kept tensors)``, all by name."""
+        lay: Any = ctx.cfg.layout
         saved = ctx.saved_tensors
-        head = 2 + ctx.n_states + ctx.n_params
-        T = saved[0].shape[0]
-        n_pre, n_spk, n_traj = ctx.lens
-        rest = saved[head:]
-        o = 0
-        groups = []
-        for n in (n_pre, n_spk, n_traj):
-            groups.append([tuple(rest[o + t * n : o + (t + 1) * n]) for t in range(T)] if n else [])
-            o += T * n
-        return saved[:head], groups[0], groups[1], groups[2]
+        x, y = saved[0], saved[1]
+        rest = iter(saved[2:])
+        states0 = {n: next(rest) for n in lay.states}
+        params = {n: next(rest) for n in lay.params}
+        T = x.shape[0]
+        kept = {n: tuple(next(rest) for _ in range(T)) for n in lay.saved}
+        return x, y, states0, params, kept
 
     @staticmethod
     def backward(ctx: Any, g_y: Optional[Tensor], *g_final: Optional[Tensor]):  # type: ignore[override]
         cfg: LeakyConfig = ctx.cfg
-        saved, pre, spikes, traj = _SpikingBPTT._unpack(ctx)
-        x = saved[0]
-        outs = saved[1]  # the outputs: B spikes, and the previous output of R layers
-        n_states = ctx.n_states
-        states0 = saved[2 : 2 + n_states]
-        params = saved[2 + n_states :]
-        needs = ctx.needs_input_grad
-        need_x = needs[5]
-        need_s = needs[6 : 6 + n_states]
-        need_p = needs[6 + n_states :]
+        lay = cfg.layout
+        x, outs, states0, P, kept = _SpikingBPTT._unpack(ctx)
+        # outs: the outputs (B spikes, and the previous output of R layers)
+        need = dict(zip(("x",) + lay.states + lay.params, ctx.needs_input_grad[_N_OPTIONS:]))
         spike_fn, quant_fn = ctx.spike_fn, ctx.quant_fn
         T = x.shape[0]
         dual, syn_on, rec_on, kind = cfg.dual, cfg.synaptic, cfg.recurrent, cfg.output
         h = 0.5 if dual else 1.0
         zeros = torch.zeros_like(x[0])
-        nm = 2 if dual else 1
-        nk = 2 if dual else 1  # traces per kind (syn / rec)
 
         # adjoints of the states after the current step
-        G = [g if g is not None else zeros for g in g_final]
-        # parameter positions
-        pi = 0
-        ia = ig = 0
-        if syn_on:
-            ia = pi
-            pi += nk
-        ib = pi
-        pi += nk
-        if rec_on:
-            ig = pi
-            pi += nk
-        ith = pi
-        iw = len(params) - nk
-        acc: list[Optional[Tensor]] = [None] * len(params)
-        acc_neg: list[Optional[Tensor]] = [None] * len(params)
+        G = {n: (g if g is not None else zeros) for n, g in zip(lay.states, g_final)}
+        acc: dict[str, Optional[Tensor]] = dict.fromkeys(lay.params)
+        acc_neg: dict[str, Optional[Tensor]] = dict.fromkeys(lay.params)
 
-        def add(i: int, v: Tensor) -> None:
-            a = acc[i]
-            acc[i] = v if a is None else a.add_(v)
+        def add(n: str, v: Tensor) -> None:
+            a = acc[n]
+            acc[n] = v if a is None else a.add_(v)
 
-        def sub(i: int, v: Tensor) -> None:
-            a = acc_neg[i]
-            acc_neg[i] = v if a is None else a.add_(v)
+        def sub(n: str, v: Tensor) -> None:
+            a = acc_neg[n]
+            acc_neg[n] = v if a is None else a.add_(v)
 
-        def add_prod(i: int, u: Tensor, v: Tensor) -> None:
-            a = acc[i]
-            acc[i] = u * v if a is None else a.addcmul_(u, v)
+        def add_prod(n: str, u: Tensor, v: Tensor) -> None:
+            a = acc[n]
+            acc[n] = u * v if a is None else a.addcmul_(u, v)
 
-        gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need_x else None
-        si = nm  # index of the first syn state
-        ri = nm + (nk if syn_on else 0)  # index of the first rec state
+        gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need["x"] else None
         if kind == "B":
-            th = params[ith]
+            th = P["threshold"]
             neg_hth = th * (-h)
         else:
-            pth, nth = params[ith], params[ith + 1]
+            pth, nth = P["pos_threshold"], P["neg_threshold"]
             neg_hpth = pth * (-h)
             neg_hnth = nth * (-h)
             if kind == "TS":
-                psc, nsc = params[ith + 2], params[ith + 3]
+                psc, nsc = P["pos_scale"], P["neg_scale"]
 
-        def mem_after(t: int) -> tuple[Tensor, ...]:
+        def mem_after(t: int) -> dict[str, Tensor]:
             """Membrane(s) after step t's reset (kept for single, recomputed for dual layers)."""
-            p = pre[t]
+            if t < 0:
+                return {n: states0[n] for n in lay.membranes}
             if not dual:
-                return (p[1],)
+                return {"mem": kept["mem"][t]}
             if kind == "B":
-                s = outs[t]
-                if dual:
-                    half = s * th * 0.5
-                    return (p[0] - half, p[1] - half)
-                return (p[0] - s * th,)
-            sp, sn = spikes[t]
-            if dual:
-                half = (sp * pth + sn * nth) * 0.5
-                return (p[0] - half, p[1] - half)
-            return (p[0] - (sp * pth + sn * nth),)
+                half = outs[t] * th * 0.5
+            else:
+                half = (kept["pos_spike"][t] * pth + kept["neg_spike"][t] * nth) * 0.5
+            return {"pos_mem": kept["pos_mem_pre"][t] - half, "neg_mem": kept["neg_mem_pre"][t] - half}
+
+        def before(n: str, t: int) -> Tensor:
+            """State ``n`` before step t (its kept value after step t - 1)."""
+            return kept[n][t - 1] if t > 0 else states0[n]
 
         for t in range(T - 1, -1, -1):
             xt = x[t]
             g_o = g_y[t] if g_y is not None else zeros
             if rec_on:
-                g_o = g_o + G[-1]
-            Gm = G[0] + G[1] if dual else G[0]
-            p = pre[t]
+                g_o = g_o + G["prev_output"]
+            Gm = G["pos_mem"] + G["neg_mem"] if dual else G["mem"]
             # ---- spike and reset
             if kind == "B":
                 s = outs[t]
-                v = (p[0] + p[1]) - th if dual else p[0]  # non-dual B keeps mem_pre - threshold
+                # non-dual B keeps mem_pre - threshold
+                v = (kept["pos_mem_pre"][t] + kept["neg_mem_pre"][t]) - th if dual else kept["fire_input"][t]
                 fp = fire_derivative(spike_fn, quant_fn, v)
                 g_s = torch.addcmul(g_o, neg_hth, Gm)  # g_o - h*th*Gm
                 g_mem = fp.mul_(g_s)  # fp is a fresh tensor
-                if need_p[ith]:
-                    sub(ith, torch.addcmul(g_mem, s, Gm, value=h))
+                if need["threshold"]:
+                    sub("threshold", torch.addcmul(g_mem, s, Gm, value=h))
             else:
-                sp, sn = spikes[t]
-                mem = p[0] + p[1] if dual else p[0]
+                sp, sn = kept["pos_spike"][t], kept["neg_spike"][t]
+                mem = kept["pos_mem_pre"][t] + kept["neg_mem_pre"][t] if dual else kept["mem_pre"][t]
                 fp = fire_derivative(spike_fn, quant_fn, mem - pth)
                 fn = fire_derivative(spike_fn, quant_fn, -nth - mem)
                 if kind == "TS":
-                    if need_p[ith + 2]:
-                        add_prod(ith + 2, g_o, sp)
-                    if need_p[ith + 3]:
-                        add_prod(ith + 3, g_o, sn)
+                    if need["pos_scale"]:
+                        add_prod("pos_scale", g_o, sp)
+                    if need["neg_scale"]:
+                        add_prod("neg_scale", g_o, sn)
                     g_sp = torch.addcmul(g_o * psc, neg_hpth, Gm)
                     g_sn = torch.addcmul(g_o * nsc, neg_hnth, Gm)
                 else:
@@ -229,75 +193,65 @@ class _SpikingBPTT(torch.autograd.Function):
                 a_p = g_sp * fp
                 a_n = g_sn * fn
                 g_mem = a_p + a_n
-                if need_p[ith]:
-                    sub(ith, torch.addcmul(a_p, sp, Gm, value=h))
-                if need_p[ith + 1]:
-                    add(ith + 1, torch.addcmul(a_n, sn, Gm, value=-h))
+                if need["pos_threshold"]:
+                    sub("pos_threshold", torch.addcmul(a_p, sp, Gm, value=h))
+                if need["neg_threshold"]:
+                    add("neg_threshold", torch.addcmul(a_n, sn, Gm, value=-h))
             # ---- membrane (mem_pre = beta * mem_prev + u)
-            prev_mem = mem_after(t - 1) if t > 0 else states0[:nm]
+            prev_mem = mem_after(t - 1)
             direct_x = gx is not None and not (syn_on or rec_on or dual)
             if dual:
-                g_pp = G[0] + g_mem
-                g_np = G[1] + g_mem
-                if need_p[ib]:
-                    add_prod(ib, g_pp, prev_mem[0])
-                if need_p[ib + 1]:
-                    add_prod(ib + 1, g_np, prev_mem[1])
-                G[0] = params[ib] * g_pp
-                G[1] = params[ib + 1] * g_np
+                g_pp = G["pos_mem"] + g_mem
+                g_np = G["neg_mem"] + g_mem
+                if need["pos_beta"]:
+                    add_prod("pos_beta", g_pp, prev_mem["pos_mem"])
+                if need["neg_beta"]:
+                    add_prod("neg_beta", g_np, prev_mem["neg_mem"])
+                G["pos_mem"] = P["pos_beta"] * g_pp
+                G["neg_mem"] = P["neg_beta"] * g_np
             else:
-                g_u = torch.add(G[0], g_mem, out=gx[t]) if direct_x else G[0] + g_mem  # type: ignore[index]
-                if need_p[ib]:
-                    add_prod(ib, g_u, prev_mem[0])
-                G[0] = params[ib] * g_u
+                g_u = torch.add(G["mem"], g_mem, out=gx[t]) if direct_x else G["mem"] + g_mem  # type: ignore[index]
+                if need["beta"]:
+                    add_prod("beta", g_u, prev_mem["mem"])
+                G["mem"] = P["beta"] * g_u
             # ---- drive d
-            if syn_on:
-                cur_syn = traj[t][:nk]
-                prev_syn = traj[t - 1][:nk] if t > 0 else states0[si : si + nk]
             if dual:
-                d = cur_syn[0] + cur_syn[1] if syn_on else xt
+                d = kept["pos_syn"][t] + kept["neg_syn"][t] if syn_on else xt
             # ---- recurrence
             if rec_on:
-                k = nk if syn_on else 0
-                cur_rec = traj[t][k:]
-                if t > 0:
-                    prev_rec = traj[t - 1][k:]
-                    o_prev = outs[t - 1]
-                else:
-                    prev_rec = states0[ri : ri + nk]
-                    o_prev = states0[-1]
+                o_prev = outs[t - 1] if t > 0 else states0["prev_output"]
                 if dual:
-                    pw, nw = params[iw], params[iw + 1]
-                    pg, ng = params[ig], params[ig + 1]
-                    r = cur_rec[0] + cur_rec[1]
+                    pw, nw = P["pos_rec_weight"], P["neg_rec_weight"]
+                    pg, ng = P["pos_gamma"], P["neg_gamma"]
+                    r = kept["pos_rec"][t] + kept["neg_rec"][t]
                     r_pos = torch.clamp_min(r, 0.0)
                     rmask = r >= 0
-                    if need_p[iw]:
-                        add_prod(iw, g_pp, r_pos)
-                    if need_p[iw + 1]:
-                        add_prod(iw + 1, g_np, r - r_pos)
+                    if need["pos_rec_weight"]:
+                        add_prod("pos_rec_weight", g_pp, r_pos)
+                    if need["neg_rec_weight"]:
+                        add_prod("neg_rec_weight", g_np, r - r_pos)
                     g_r = torch.where(rmask, g_pp * pw, g_np * nw)
-                    g_pr = G[ri] + g_r
-                    g_nr = G[ri + 1] + g_r
+                    g_pr = G["pos_rec"] + g_r
+                    g_nr = G["neg_rec"] + g_r
                     o_pos = torch.clamp_min(o_prev, 0.0)
-                    if need_p[ig]:
-                        add_prod(ig, g_pr, prev_rec[0] - o_pos)
-                    if need_p[ig + 1]:
-                        add_prod(ig + 1, g_nr, prev_rec[1] - (o_prev - o_pos))
-                    G[ri] = pg * g_pr
-                    G[ri + 1] = ng * g_nr
-                    G[-1] = torch.where(o_prev >= 0, (1.0 - pg) * g_pr, (1.0 - ng) * g_nr)
+                    if need["pos_gamma"]:
+                        add_prod("pos_gamma", g_pr, before("pos_rec", t) - o_pos)
+                    if need["neg_gamma"]:
+                        add_prod("neg_gamma", g_nr, before("neg_rec", t) - (o_prev - o_pos))
+                    G["pos_rec"] = pg * g_pr
+                    G["neg_rec"] = ng * g_nr
+                    G["prev_output"] = torch.where(o_prev >= 0, (1.0 - pg) * g_pr, (1.0 - ng) * g_nr)
                     g_d = torch.where(d >= 0, g_pp, g_np)
                 else:
-                    w = params[iw]
-                    gm = params[ig]
-                    if need_p[iw]:
-                        add_prod(iw, g_u, cur_rec[0])
-                    g_rec = torch.addcmul(G[ri], g_u, w)
-                    if need_p[ig]:
-                        add_prod(ig, g_rec, prev_rec[0] - o_prev)
-                    G[ri] = gm * g_rec
-                    G[-1] = (1.0 - gm) * g_rec
+                    w = P["rec_weight"]
+                    gm = P["gamma"]
+                    if need["rec_weight"]:
+                        add_prod("rec_weight", g_u, kept["rec"][t])
+                    g_rec = torch.addcmul(G["rec"], g_u, w)
+                    if need["gamma"]:
+                        add_prod("gamma", g_rec, before("rec", t) - o_prev)
+                    G["rec"] = gm * g_rec
+                    G["prev_output"] = (1.0 - gm) * g_rec
                     g_d = g_u
             elif dual:
                 g_d = torch.where(d >= 0, g_pp, g_np)
@@ -306,39 +260,39 @@ class _SpikingBPTT(torch.autograd.Function):
             # ---- synapse
             if syn_on:
                 if dual:
-                    pa, na = params[ia], params[ia + 1]
-                    g_ps = G[si] + g_d
-                    g_ns = G[si + 1] + g_d
+                    pa, na = P["pos_alpha"], P["neg_alpha"]
+                    g_ps = G["pos_syn"] + g_d
+                    g_ns = G["neg_syn"] + g_d
                     x_pos = torch.clamp_min(xt, 0.0)
-                    if need_p[ia]:
-                        add_prod(ia, g_ps, prev_syn[0] - x_pos)
-                    if need_p[ia + 1]:
-                        add_prod(ia + 1, g_ns, prev_syn[1] - (xt - x_pos))
-                    G[si] = pa * g_ps
-                    G[si + 1] = na * g_ns
+                    if need["pos_alpha"]:
+                        add_prod("pos_alpha", g_ps, before("pos_syn", t) - x_pos)
+                    if need["neg_alpha"]:
+                        add_prod("neg_alpha", g_ns, before("neg_syn", t) - (xt - x_pos))
+                    G["pos_syn"] = pa * g_ps
+                    G["neg_syn"] = na * g_ns
                     if gx is not None:
                         torch.where(xt >= 0, (1.0 - pa) * g_ps, (1.0 - na) * g_ns, out=gx[t])
                 else:
-                    a = params[ia]
-                    g_syn = G[si] + g_d
-                    if need_p[ia]:
-                        add_prod(ia, g_syn, prev_syn[0] - xt)
-                    G[si] = a * g_syn
+                    a = P["alpha"]
+                    g_syn = G["syn"] + g_d
+                    if need["alpha"]:
+                        add_prod("alpha", g_syn, before("syn", t) - xt)
+                    G["syn"] = a * g_syn
                     if gx is not None:
                         torch.mul(g_syn, 1.0 - a, out=gx[t])
             elif gx is not None and not direct_x:
                 gx[t].copy_(g_d)
 
-        g_states = [(_sum_to(G[i], states0[i]) if need_s[i] else None) for i in range(n_states)]
+        g_states = [(_sum_to(G[n], states0[n]) if need[n] else None) for n in lay.states]
         g_params: list[Optional[Tensor]] = []
-        for i in range(len(params)):
-            a, b = acc[i], acc_neg[i]
-            if not need_p[i] or (a is None and b is None):
+        for n in lay.params:
+            a, b = acc[n], acc_neg[n]
+            if not need[n] or (a is None and b is None):
                 g_params.append(None)
                 continue
             total = a if b is None else (-b if a is None else a - b)
-            g_params.append(_sum_to(total, params[i]))
-        return (None, None, None, None, None, gx, *g_states, *g_params)
+            g_params.append(_sum_to(total, P[n]))
+        return (None,) * _N_OPTIONS + (gx, *g_states, *g_params)
 
 
 def spiking_sequence(
@@ -366,5 +320,5 @@ def spiking_sequence(
     Returns:
         ``(outputs [T, ...], final_states)``, equal to stepping.
     """
-    res = _SpikingBPTT.apply(cfg, spike_fn, quant_fn, fire, len(states), x, *states, *params)
+    res = _SpikingBPTT.apply(cfg, spike_fn, quant_fn, fire, x, *states, *params)
     return res[0], tuple(res[1:])

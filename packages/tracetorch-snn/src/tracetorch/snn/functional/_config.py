@@ -5,13 +5,22 @@ dual (``D``) or not, synaptic (``S``) or not, recurrent (``R``) or not, and one
 output kind (``LI``, ``EMA``, ``B``, ``T`` or ``TS``). The configuration also fixes
 the names and order of the layer's parameters and states, which the pure step and
 sequence functions use to read their ``params`` and ``states`` tuples.
+
+`LeakyLayout` (``cfg.layout``) names every slot of the update: the states, the
+parameters, the step's intermediate values (membranes before the reset, spikes) and
+the per-step tensors the hand-written backward keeps. The step, the backward and
+the GPU kernels' launcher address everything by these names, never by position, so
+a new state or parameter is added here and in the update maths only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping, TypeVar
 
-__all__ = ["LeakyConfig", "ParamInfo", "OUTPUT_KINDS"]
+_V = TypeVar("_V")
+
+__all__ = ["LeakyConfig", "LeakyLayout", "ParamInfo", "OUTPUT_KINDS"]
 
 OUTPUT_KINDS = ("LI", "EMA", "B", "T", "TS")
 """The output kinds: leaky integrator, exponential moving average, binary, ternary,
@@ -35,6 +44,53 @@ class ParamInfo:
 
 
 @dataclass(frozen=True)
+class LeakyLayout:
+    """The named slots of one configuration (``LeakyConfig.layout``).
+
+    Every tuple the pure functions exchange is ordered by one of these name tuples,
+    and every consumer reads and writes them by name (``dict(zip(layout.states,
+    states))``), so no code outside the configuration knows a position.
+
+    Attributes:
+        states: State names, in the order of the ``states`` tuples.
+        params: Parameter names, in the order of the ``params`` tuples.
+        membranes: The membrane state(s): ``("mem",)`` or ``("pos_mem", "neg_mem")``.
+        traces: The other states kept per step by the sequence backward (synaptic and
+            recurrent traces; ``prev_output`` is the output itself).
+        pre: The membrane(s) before the reset, as the step reports them
+            (``"mem_pre"``, or ``"pos_mem_pre"`` and ``"neg_mem_pre"``).
+        spikes: The spikes the step reports: ``()`` (LI/EMA), ``("spike",)`` (B) or
+            ``("pos_spike", "neg_spike")`` (T/TS).
+        extras: Every intermediate the step reports besides its output and new states:
+            `pre`, `spikes` and, for non-dual B layers, ``"fire_input"`` (membrane minus
+            threshold, the spike function's argument).
+        saved: What the hand-written sequence backward keeps per step, each a name of a
+            state (its value after the step) or of an extra; empty for LI/EMA.
+    """
+
+    states: tuple[str, ...]
+    params: tuple[str, ...]
+    membranes: tuple[str, ...]
+    traces: tuple[str, ...]
+    pre: tuple[str, ...]
+    spikes: tuple[str, ...]
+    extras: tuple[str, ...]
+    saved: tuple[str, ...]
+
+    def pack(self, names: tuple[str, ...], values: Mapping[str, _V]) -> tuple[_V, ...]:
+        """The values of ``names`` taken from a mapping, as a tuple in that order.
+
+        Args:
+            names: e.g. ``layout.states``.
+            values: A mapping holding at least every name.
+
+        Returns:
+            ``tuple(values[n] for n in names)``.
+        """
+        return tuple([values[n] for n in names])
+
+
+@dataclass(frozen=True)
 class LeakyConfig:
     """One configuration of the leaky-integrator update.
 
@@ -48,6 +104,7 @@ class LeakyConfig:
             before ``neg``).
         states: The state names, in the order of the ``states`` tuples of the pure
             functions: membranes, synapses, recurrent traces, ``prev_output``.
+        layout: The named slots (`LeakyLayout`) derived from the above.
 
     Raises:
         ValueError: for an unknown output kind, or a recurrent ``LI``/``EMA``
@@ -60,6 +117,7 @@ class LeakyConfig:
     output: str
     params: tuple[ParamInfo, ...] = field(init=False, repr=False, compare=False)
     states: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    layout: LeakyLayout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUT_KINDS:
@@ -95,6 +153,34 @@ class LeakyConfig:
             states += ["pos_rec", "neg_rec"] if self.dual else ["rec"]
             states.append("prev_output")
         object.__setattr__(self, "states", tuple(states))
+
+        pos_neg = ("pos_", "neg_") if self.dual else ("",)
+        membranes = tuple(f"{p}mem" for p in pos_neg)
+        pre = tuple(f"{m}_pre" for m in membranes)
+        traces = tuple(n for n in states if n not in membranes and n != "prev_output")
+        spikes: tuple[str, ...] = ()
+        extras = pre
+        saved: tuple[str, ...] = ()
+        if self.output == "B":
+            spikes = ("spike",)
+            extras = pre + spikes + (() if self.dual else ("fire_input",))
+            # B layers reuse their output as the spike
+            saved = (pre if self.dual else ("fire_input", "mem")) + traces
+        elif self.spiking:
+            spikes = ("pos_spike", "neg_spike")
+            extras = pre + spikes
+            saved = (pre if self.dual else ("mem_pre", "mem")) + spikes + traces
+        layout = LeakyLayout(
+            states=tuple(states),
+            params=tuple(p.name for p in params),
+            membranes=membranes,
+            traces=traces,
+            pre=pre,
+            spikes=spikes,
+            extras=extras,
+            saved=saved,
+        )
+        object.__setattr__(self, "layout", layout)
 
     @property
     def name(self) -> str:

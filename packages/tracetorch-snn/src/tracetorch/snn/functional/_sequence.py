@@ -16,10 +16,12 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
+from tracetorch._internal import kernels_for
+
 from ._bptt import spiking_sequence
 from ._config import LeakyConfig
 from ._scan import linear_scan
-from ._step import _parts, _step
+from ._step import _parts, _step, make_fire, promote
 from ._surrogate import has_fire_derivative
 
 __all__ = ["leaky_sequence_reference", "leaky_sequence", "linear_sequence"]
@@ -46,12 +48,14 @@ def leaky_sequence_reference(
     Returns:
         ``(outputs [T, ...], final_states)``. Differentiable by ordinary autograd.
     """
+    lay = cfg.layout
+    P = dict(zip(lay.params, params))
+    S = dict(zip(lay.states, states))
     outs = []
-    st = states
     for t in range(x.shape[0]):
-        out, st, _ = _step(cfg, x[t], st, params, fire)
+        out, S, _ = _step(cfg, x[t], S, P, fire)
         outs.append(out)
-    return torch.stack(outs), st
+    return torch.stack(outs), lay.pack(lay.states, S)
 
 
 def linear_sequence(
@@ -72,41 +76,34 @@ def linear_sequence(
     Returns:
         ``(outputs [T, ...], final_states)``.
     """
+    lay = cfg.layout
+    S = dict(zip(lay.states, states))
+    P = dict(zip(lay.params, params))
     ema = cfg.output == "EMA"
+    seqs: dict[str, Tensor] = {}  # every state over time, by name
     if not cfg.dual:
-        pi = 0
         if cfg.synaptic:
-            a = params[0]
-            pi = 1
-            syn = linear_scan(a, (1.0 - a) * x, states[1])
-            d = syn
+            a = P["alpha"]
+            d = seqs["syn"] = linear_scan(a, (1.0 - a) * x, S["syn"])
         else:
             d = x
-        b = params[pi]
-        mem = linear_scan(b, (1.0 - b) * d if ema else d, states[0])
-        final: tuple[Tensor, ...] = (mem[-1].clone(),)
-        if cfg.synaptic:
-            final = final + (syn[-1].clone(),)
-        return mem, final
-    pi = 0
-    if cfg.synaptic:
-        pa, na = params[0], params[1]
-        pi = 2
-        x_pos, x_neg = _parts(x)
-        ps = linear_scan(pa, (1.0 - pa) * x_pos, states[2])
-        ns = linear_scan(na, (1.0 - na) * x_neg, states[3])
-        d = ps + ns
+        b = P["beta"]
+        out = seqs["mem"] = linear_scan(b, (1.0 - b) * d if ema else d, S["mem"])
     else:
-        d = x
-    pb, nb = params[pi], params[pi + 1]
-    up, un = _parts(d)
-    pm = linear_scan(pb, (1.0 - pb) * up if ema else up, states[0])
-    nm = linear_scan(nb, (1.0 - nb) * un if ema else un, states[1])
-    out = pm + nm
-    final = (pm[-1].clone(), nm[-1].clone())
-    if cfg.synaptic:
-        final = final + (ps[-1].clone(), ns[-1].clone())
-    return out, final
+        if cfg.synaptic:
+            pa, na = P["pos_alpha"], P["neg_alpha"]
+            x_pos, x_neg = _parts(x)
+            ps = seqs["pos_syn"] = linear_scan(pa, (1.0 - pa) * x_pos, S["pos_syn"])
+            ns = seqs["neg_syn"] = linear_scan(na, (1.0 - na) * x_neg, S["neg_syn"])
+            d = ps + ns
+        else:
+            d = x
+        pb, nb = P["pos_beta"], P["neg_beta"]
+        up, un = _parts(d)
+        pm = seqs["pos_mem"] = linear_scan(pb, (1.0 - pb) * up if ema else up, S["pos_mem"])
+        nm = seqs["neg_mem"] = linear_scan(nb, (1.0 - nb) * un if ema else un, S["neg_mem"])
+        out = pm + nm
+    return out, tuple([seqs[n][-1].clone() for n in lay.states])
 
 
 def leaky_sequence(
@@ -117,30 +114,47 @@ def leaky_sequence(
     fire: Optional[Callable[[Tensor], Tensor]] = None,
     spike_fn: Any = None,
     quant_fn: Any = None,
+    *,
+    dim: int = -1,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """The fast pure-PyTorch sequence path; equal to `leaky_sequence_reference`.
+    """A configuration over a whole sequence: the one entry point of every sequence path.
 
-    LI/EMA: `linear_sequence`. B/T/TS with built-in spike and quantisation
-    functions: one autograd function with a hand-written BPTT
-    (`tracetorch.snn.functional._bptt`). Otherwise (custom callables, whose
-    derivative is unknown): the reference loop with autograd.
+    ``x`` and the states are first promoted as stepping would promote them
+    (`promote`). Then, when a kernels distribution is installed and its kernel accepts
+    the call (CUDA tensors of a supported dtype, built-in spike and quantisation
+    functions; see ``tracetorch._internal.kernels_for``), the fused kernel runs.
+    Otherwise the pure-PyTorch path: LI/EMA: `linear_sequence`; B/T/TS with built-in
+    spike and quantisation functions: one autograd function with a hand-written BPTT
+    (`tracetorch.snn.functional._bptt`); otherwise (custom callables, whose
+    derivative is unknown): the reference loop with autograd. Equal to
+    `leaky_sequence_reference`.
 
     Args:
         cfg: The configuration.
         x: ``[T, ...]``, time first.
         states: As for `leaky_sequence_reference`.
         params: As for `leaky_sequence_reference`.
-        fire: As for `leaky_sequence_reference`.
-        spike_fn: The resolved spike function (to pick the fast backward).
-        quant_fn: The resolved quantisation function.
+        fire: As for `leaky_sequence_reference`; by default `make_fire` of
+            ``spike_fn`` and ``quant_fn``.
+        spike_fn: The resolved spike function (spiking kinds).
+        quant_fn: The resolved quantisation function (spiking kinds).
+        dim: The neuron axis of one timestep ``x[t]`` (the kernels' layout).
 
     Returns:
         ``(outputs [T, ...], final_states)``.
     """
+    x, states = promote(x, states, params)
+    kernel = kernels_for("leaky_sequence", x, *states)
+    if kernel is not None:
+        res = kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+        if res is not None:
+            return res
     if not cfg.spiking:
         return linear_sequence(cfg, x, states, params)
+    if fire is None:
+        fire = make_fire(spike_fn, quant_fn)
     if has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
-        return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)  # type: ignore[arg-type]
+        return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)
     if not torch.is_grad_enabled():
         with torch.no_grad():
             return leaky_sequence_reference(cfg, x, states, params, fire)

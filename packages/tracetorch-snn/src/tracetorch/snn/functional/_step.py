@@ -14,14 +14,17 @@ Conventions: ``p(v) = max(v, 0)`` and ``n(v) = min(v, 0)`` with ``p'(0) = 1`` an
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import functools
+from typing import Callable, Mapping, Optional
 
 import torch
 from torch import Tensor
 
+from tracetorch._internal import kernels_for, skips_quantisation
+
 from ._config import LeakyConfig
 
-__all__ = ["leaky_step", "positive_part", "negative_part", "spike_then_quant"]
+__all__ = ["leaky_step", "positive_part", "negative_part", "spike_then_quant", "make_fire", "promote"]
 
 FireFn = Callable[[Tensor], Tensor]
 
@@ -75,40 +78,86 @@ def spike_then_quant(spike_fn: FireFn, quant_fn: FireFn, v: Tensor) -> Tensor:
     return quant_fn(spike_fn(v))
 
 
+def promote(x: Tensor, states: tuple[Tensor, ...], params: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``x`` and the states in the dtype stepping ends up in (e.g. a bf16 input with
+    fp32 parameters is promoted to fp32 by the first update, exactly as in a layer's
+    ``forward``); the parameters keep theirs.
+
+    Args:
+        x: The input.
+        states: The states.
+        params: The parameters.
+
+    Returns:
+        ``(x, states)``, converted where needed.
+    """
+    dtype = x.dtype
+    for v in params + states:
+        dtype = torch.promote_types(dtype, v.dtype)
+    if dtype != x.dtype:
+        x = x.to(dtype)
+    return x, tuple(s if s.dtype == dtype else s.to(dtype) for s in states)
+
+
+def make_fire(spike_fn: FireFn, quant_fn: FireFn) -> FireFn:
+    """The ``fire`` callable of a spiking layer: ``quant_fn(spike_fn(v))``.
+
+    Where the quantisation cannot change the spike (a deterministic spike with
+    ``round`` or ``bernoulli``, see ``tracetorch._internal.skips_quantisation``) it is
+    ``spike_fn`` itself: the same values and gradients with one call less.
+
+    Args:
+        spike_fn: A resolved spike function.
+        quant_fn: A resolved quantisation function.
+
+    Returns:
+        ``fire(v)``.
+    """
+    if skips_quantisation(spike_fn, quant_fn):
+        return spike_fn
+    return functools.partial(spike_then_quant, spike_fn, quant_fn)
+
+
 def _step(
     cfg: LeakyConfig,
     x: Tensor,
-    states: tuple[Tensor, ...],
-    params: tuple[Tensor, ...],
+    S: Mapping[str, Tensor],
+    P: Mapping[str, Tensor],
     fire: Optional[FireFn],
-) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
-    """One step; also returns the membranes before the reset and the spikes.
+) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
+    """One step, by name; also returns the step's intermediate values.
 
-    Returns ``(out, new_states, extras)`` where ``extras`` is ``(mem_pre,)`` (or
-    ``(pos_mem_pre, neg_mem_pre)`` for dual layers) followed by ``(s,)`` for B
-    (``(s, mem_pre - threshold)`` for non-dual B) and ``(s_pos, s_neg)`` for T/TS. Used by `leaky_step` and the sequence functions.
+    Args:
+        cfg: The configuration.
+        x: One timestep's input.
+        S: The states by name (``cfg.layout.states``).
+        P: The activated parameters by name (``cfg.layout.params``).
+        fire: ``quant_fn(spike_fn(v))`` (spiking kinds).
+
+    Returns:
+        ``(out, new_states, extras)``: the new states by name, and the values named
+        in ``cfg.layout.extras`` (membranes before the reset, spikes, and for
+        non-dual B layers the spike function's argument). Used by `leaky_step`, the
+        layers and the sequence functions.
     """
     kind = cfg.output
     ema = kind == "EMA"
+    new: dict[str, Tensor] = {}
     if not cfg.dual:
-        mem = states[0]
-        i = 1
-        pi = 0
+        mem = S["mem"]
         if cfg.synaptic:
-            alpha = params[0]
-            pi = 1
-            syn = alpha * states[1] + (1.0 - alpha) * x
-            i = 2
+            alpha = P["alpha"]
+            syn = alpha * S["syn"] + (1.0 - alpha) * x
+            new["syn"] = syn
             d = syn
         else:
             d = x
-        beta = params[pi]
-        pi += 1
+        beta = P["beta"]
         if cfg.recurrent:
-            gamma = params[pi]
-            pi += 1
-            rec = gamma * states[i] + (1.0 - gamma) * states[i + 1]
-            u = d + params[-1] * rec
+            gamma = P["gamma"]
+            rec = gamma * S["rec"] + (1.0 - gamma) * S["prev_output"]
+            new["rec"] = rec
+            u = d + P["rec_weight"] * rec
         else:
             u = d
         if ema:
@@ -116,63 +165,60 @@ def _step(
         else:
             mem_pre = beta * mem + u
         if kind == "LI" or kind == "EMA":
-            new = (mem_pre, syn) if cfg.synaptic else (mem_pre,)
-            return mem_pre, new, (mem_pre,)
+            new["mem"] = mem_pre
+            return mem_pre, new, {"mem_pre": mem_pre}
         if kind == "B":
-            th = params[pi]
+            th = P["threshold"]
             v = mem_pre - th
             s = fire(v)  # type: ignore[misc]
             mem_new = mem_pre - s * th
             out = s
-            spikes: tuple[Tensor, ...] = (s, v)
+            extras = {"mem_pre": mem_pre, "spike": s, "fire_input": v}
         else:
-            pth = params[pi]
-            nth = params[pi + 1]
+            pth = P["pos_threshold"]
+            nth = P["neg_threshold"]
             sp = fire(mem_pre - pth)  # type: ignore[misc]
             sn = -fire(-nth - mem_pre)  # type: ignore[misc]
             mem_new = mem_pre - (sp * pth + sn * nth)
             if kind == "T":
                 out = sp + sn
             else:
-                out = params[pi + 2] * sp + params[pi + 3] * sn
-            spikes = (sp, sn)
-        if cfg.synaptic:
-            new = (mem_new, syn, rec, out) if cfg.recurrent else (mem_new, syn)
-        else:
-            new = (mem_new, rec, out) if cfg.recurrent else (mem_new,)
-        return out, new, (mem_pre,) + spikes
+                out = P["pos_scale"] * sp + P["neg_scale"] * sn
+            extras = {"mem_pre": mem_pre, "pos_spike": sp, "neg_spike": sn}
+        new["mem"] = mem_new
+        if cfg.recurrent:
+            new["prev_output"] = out
+        return out, new, extras
 
     # ---------------------------------------------------------------- dual
-    pos_mem = states[0]
-    neg_mem = states[1]
-    i = 2
-    pi = 0
+    pos_mem = S["pos_mem"]
+    neg_mem = S["neg_mem"]
     if cfg.synaptic:
-        pa = params[0]
-        na = params[1]
-        pi = 2
+        pa = P["pos_alpha"]
+        na = P["neg_alpha"]
         x_pos, x_neg = _parts(x)
-        pos_syn = pa * states[2] + (1.0 - pa) * x_pos
-        neg_syn = na * states[3] + (1.0 - na) * x_neg
-        i = 4
+        pos_syn = pa * S["pos_syn"] + (1.0 - pa) * x_pos
+        neg_syn = na * S["neg_syn"] + (1.0 - na) * x_neg
+        new["pos_syn"] = pos_syn
+        new["neg_syn"] = neg_syn
         d = pos_syn + neg_syn
     else:
         d = x
-    pb = params[pi]
-    nb = params[pi + 1]
-    pi += 2
+    pb = P["pos_beta"]
+    nb = P["neg_beta"]
     if cfg.recurrent:
-        pg = params[pi]
-        ng = params[pi + 1]
-        pi += 2
-        o = states[i + 2]
+        pg = P["pos_gamma"]
+        ng = P["neg_gamma"]
+        o = S["prev_output"]
         o_pos, o_neg = _parts(o)
-        pos_rec = pg * states[i] + (1.0 - pg) * o_pos
-        neg_rec = ng * states[i + 1] + (1.0 - ng) * o_neg
+        pos_rec = pg * S["pos_rec"] + (1.0 - pg) * o_pos
+        neg_rec = ng * S["neg_rec"] + (1.0 - ng) * o_neg
+        new["pos_rec"] = pos_rec
+        new["neg_rec"] = neg_rec
         r_pos, r_neg = _parts(pos_rec + neg_rec)
         d_pos, d_neg = _parts(d)
-        u_pos = d_pos + params[-2] * r_pos
-        u_neg = d_neg + params[-1] * r_neg
+        u_pos = d_pos + P["pos_rec_weight"] * r_pos
+        u_neg = d_neg + P["neg_rec_weight"] * r_neg
     else:
         u_pos, u_neg = _parts(d)
     if ema:
@@ -182,34 +228,34 @@ def _step(
         pos_pre = pb * pos_mem + u_pos
         neg_pre = nb * neg_mem + u_neg
     mem = pos_pre + neg_pre
+    extras = {"pos_mem_pre": pos_pre, "neg_mem_pre": neg_pre}
     if kind == "LI" or kind == "EMA":
-        new = (pos_pre, neg_pre, pos_syn, neg_syn) if cfg.synaptic else (pos_pre, neg_pre)
-        return mem, new, (pos_pre, neg_pre)
+        new["pos_mem"] = pos_pre
+        new["neg_mem"] = neg_pre
+        return mem, new, extras
     if kind == "B":
-        th = params[pi]
+        th = P["threshold"]
         s = fire(mem - th)  # type: ignore[misc]
         half = s * th * 0.5
         out = s
-        spikes = (s,)
+        extras["spike"] = s
     else:
-        pth = params[pi]
-        nth = params[pi + 1]
+        pth = P["pos_threshold"]
+        nth = P["neg_threshold"]
         sp = fire(mem - pth)  # type: ignore[misc]
         sn = -fire(-nth - mem)  # type: ignore[misc]
         half = (sp * pth + sn * nth) * 0.5
         if kind == "T":
             out = sp + sn
         else:
-            out = params[pi + 2] * sp + params[pi + 3] * sn
-        spikes = (sp, sn)
-    pos_new = pos_pre - half
-    neg_new = neg_pre - half
-    new = (pos_new, neg_new)
-    if cfg.synaptic:
-        new = new + (pos_syn, neg_syn)
+            out = P["pos_scale"] * sp + P["neg_scale"] * sn
+        extras["pos_spike"] = sp
+        extras["neg_spike"] = sn
+    new["pos_mem"] = pos_pre - half
+    new["neg_mem"] = neg_pre - half
     if cfg.recurrent:
-        new = new + (pos_rec, neg_rec, out)
-    return out, new, (pos_pre, neg_pre) + spikes
+        new["prev_output"] = out
+    return out, new, extras
 
 
 def leaky_step(
@@ -218,10 +264,19 @@ def leaky_step(
     states: tuple[Tensor, ...],
     params: tuple[Tensor, ...],
     fire: Optional[FireFn] = None,
+    spike_fn: Optional[FireFn] = None,
+    quant_fn: Optional[FireFn] = None,
+    *,
+    dim: int = -1,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Advance one configuration of the leaky integrator by one timestep.
 
-    The update (SPEC §5), with ``x`` one timestep's input:
+    When a kernels distribution is installed and its step kernel accepts the call
+    (CUDA tensors, built-in spike and quantisation functions; ``x`` and the states
+    promoted as the PyTorch update would promote them), one fused launch runs;
+    otherwise the PyTorch update below. The layers call the PyTorch update directly.
+
+    The update, with ``x`` one timestep's input:
 
     1. synapse (S): ``syn = alpha*syn + (1-alpha)*x``, drive ``d = syn`` (else ``d = x``);
        dual: ``pos_syn`` gets ``p(x)``, ``neg_syn`` gets ``n(x)``, ``d = pos_syn + neg_syn``;
@@ -242,10 +297,23 @@ def leaky_step(
         states: The states, in the order of ``cfg.states``; all shaped like ``x``.
         params: The activated parameters in the order of ``cfg.param_names``, each
             broadcastable against ``x`` (see ``tt.Layer._view_param``).
-        fire: ``quant_fn(spike_fn(v))`` for spiking kinds; ignored for LI/EMA.
+        fire: ``quant_fn(spike_fn(v))`` for spiking kinds; ignored for LI/EMA. By
+            default `make_fire` of ``spike_fn`` and ``quant_fn``.
+        spike_fn: The resolved spike function (spiking kinds; lets a kernel run).
+        quant_fn: The resolved quantisation function (spiking kinds).
+        dim: The neuron axis of ``x`` (the kernels' layout).
 
     Returns:
         ``(output, new_states)``; the states are new tensors (nothing is modified in place).
     """
-    out, new, _ = _step(cfg, x, states, params, fire)
-    return out, new
+    if fire is None and spike_fn is not None and quant_fn is not None:
+        fire = make_fire(spike_fn, quant_fn)
+    kernel = kernels_for("leaky_step", x, *states)
+    if kernel is not None:
+        xp, sp = promote(x, states, params)
+        res = kernel(cfg, xp, sp, params, spike_fn, quant_fn, dim)
+        if res is not None:
+            return res
+    lay = cfg.layout
+    out, new, _ = _step(cfg, x, dict(zip(lay.states, states)), dict(zip(lay.params, params)), fire)
+    return out, lay.pack(lay.states, new)

@@ -1,25 +1,25 @@
 """Local derivatives of ``quant_fn(spike_fn(v))`` for the built-in spike and quantisation functions.
 
 The BPTT function of the spiking layers needs ``d fire / d v`` element-wise without
-re-running the (possibly random) forward. These formulas are exactly the backward
-passes of ``tt.functional``'s spike functions (the derivative of their
-``surrogate``) times the straight-through derivative of the quantisation
-(1 for ``round``/``bernoulli``, ``2 p`` for ``probabilistic``).
+re-running the (possibly random) forward. It is
+``SpikeFunction.derivative`` (the one place the surrogate derivatives are written)
+times the straight-through derivative of the quantisation (1 for
+``round``/``bernoulli``, ``2 p`` for ``probabilistic``).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Optional
 
 import torch
 from torch import Tensor
 
+from tracetorch._internal import SPIKE_KINDS
 from tracetorch.functional import SpikeFunction, quant_bernoulli, quant_probabilistic, quant_round
 
 __all__ = ["fire_derivative", "has_fire_derivative"]
 
-_KNOWN = {"sigmoid", "heaviside_fast_sigmoid", "heaviside_atan", "heaviside_triangle", "heaviside_straight_through"}
+_KNOWN = frozenset(SPIKE_KINDS)
 
 
 def has_fire_derivative(spike_fn: Optional[Callable[[Tensor], Tensor]], quant_fn: Optional[Callable[[Tensor], Tensor]]) -> bool:
@@ -50,25 +50,8 @@ def fire_derivative(spike_fn: SpikeFunction, quant_fn: Callable[[Tensor], Tensor
     Returns:
         The derivative, shaped like ``v``.
     """
-    kind = spike_fn.kind
-    p = spike_fn.param
-    prob: Optional[Tensor] = None
-    if kind == "sigmoid":
-        y = torch.sigmoid(p * v)
-        d = (y * (1.0 - y)) * p
-        prob = y
-    elif kind == "heaviside_atan":
-        w = v * (math.pi / 2.0 * p)
-        d = w.mul_(w).add_(1.0).reciprocal_().mul_(p / 2.0)  # (p/2) / (1 + (pi/2 p v)^2)
-    elif kind == "heaviside_fast_sigmoid":
-        w = v.abs().mul_(p).add_(1.0)
-        d = w.mul_(w).reciprocal_()  # 1 / (p |v| + 1)^2
-    elif kind == "heaviside_triangle":
-        d = torch.clamp(1.0 - v.abs() / p, min=0.0) / p
-    else:  # straight-through
-        d = torch.full_like(v, p)
+    d = spike_fn.derivative(v)
     if quant_fn is quant_probabilistic:
-        if prob is None:
-            prob = (v >= 0).to(v.dtype)
+        prob = torch.sigmoid(spike_fn.param * v) if spike_fn.kind == "sigmoid" else (v >= 0).to(v.dtype)
         d = d * (2.0 * prob)
     return d

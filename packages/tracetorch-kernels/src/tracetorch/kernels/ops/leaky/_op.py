@@ -16,29 +16,29 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
+from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig
+
 from ..._backend import load_fused
 
 __all__ = ["leaky_sequence", "leaky_step", "supports", "config_flags"]
 
-_KINDS = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}
-_SPIKES = {
-    "sigmoid": 0,
-    "heaviside_fast_sigmoid": 1,
-    "heaviside_atan": 2,
-    "heaviside_triangle": 3,
-    "heaviside_straight_through": 4,
-}
+FLAG_NAMES = ("DUAL", "SYN", "REC", "KIND", "SPIKE", "QUANT")
+"""The kernels' compile-time flags, in the order of the flags list (`config_flags`)."""
+
+_KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
+"""The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
+_SPIKES = {kind: i for i, kind in enumerate(SPIKE_KINDS)}
+"""The kernels' ``SPIKE`` flag: the position in core's `SPIKE_KINDS` (the Triton
+``_dfire`` transcribes ``SpikeFunction.derivative`` case by case in this order)."""
 
 
 def _quant_code(quant_fn: Any) -> Optional[int]:
-    from tracetorch.functional import quant_bernoulli, quant_probabilistic, quant_round
-
-    if quant_fn is quant_round:
-        return 0
-    if quant_fn is quant_bernoulli:
-        return 1
-    if quant_fn is quant_probabilistic:
-        return 2
+    """The kernels' ``QUANT`` flag: the position in core's `QUANT_FUNCTIONS` (round 0,
+    bernoulli 1, probabilistic 2), or None for a custom callable."""
+    for i, fn in enumerate(QUANT_FUNCTIONS.values()):
+        if quant_fn is fn:
+            return i
     return None
 
 
@@ -82,7 +82,8 @@ def config_flags(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> tuple[
 
 def _random(flags: list[int]) -> bool:
     """Whether the configuration draws random numbers (sigmoid spike, random quantiser)."""
-    return flags[3] >= 2 and flags[4] == 0 and flags[5] != 0
+    f = dict(zip(FLAG_NAMES, flags))
+    return f["KIND"] >= 2 and f["SPIKE"] == 0 and f["QUANT"] != 0
 
 
 def _seed_tensor(flags: list[int]) -> Tensor:
@@ -106,9 +107,21 @@ def _leaky_op(
     return out, sf, sv
 
 
+def saved_names(cfg: LeakyConfig) -> tuple[str, ...]:
+    """What the forward kernel stores per step for the backward, by slot name: the
+    membrane(s) before the reset and the synaptic and recurrent traces (float32).
+    Spikes are recomputed from the membranes, the previous output from the states."""
+    return cfg.layout.pre + cfg.layout.traces
+
+
+def flags_config(flags: Any) -> LeakyConfig:
+    """The configuration a flags list (`config_flags`) stands for."""
+    f = dict(zip(FLAG_NAMES, flags))
+    return LeakyConfig(bool(f["DUAL"]), bool(f["SYN"]), bool(f["REC"]), OUTPUT_KINDS[f["KIND"]])
+
+
 def _nsave(flags: list[int]) -> int:
-    dual, syn, rec = flags[0], flags[1], flags[2]
-    return (2 if dual else 1) * (1 + int(bool(syn)) + int(bool(rec)))
+    return len(saved_names(flags_config(flags)))
 
 
 @_leaky_op.register_fake

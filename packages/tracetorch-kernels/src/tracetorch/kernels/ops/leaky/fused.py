@@ -39,6 +39,10 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from tracetorch.snn.functional import LeakyConfig
+
+from ._op import FLAG_NAMES, flags_config, saved_names
+
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
 
@@ -182,15 +186,15 @@ def _leaky_fwd_kernel(
     DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
     SPIKE: tl.constexpr, QUANT: tl.constexpr, SAVE: tl.constexpr,
     # state slots in s0/sf
-    I_PM: tl.constexpr, I_NM: tl.constexpr, I_PS: tl.constexpr, I_NS: tl.constexpr,
-    I_PR: tl.constexpr, I_NR: tl.constexpr, I_O: tl.constexpr,
+    I_POS_MEM: tl.constexpr, I_NEG_MEM: tl.constexpr, I_POS_SYN: tl.constexpr, I_NEG_SYN: tl.constexpr,
+    I_POS_REC: tl.constexpr, I_NEG_REC: tl.constexpr, I_PREV_OUTPUT: tl.constexpr,
     # parameter rows in p
-    P_PA: tl.constexpr, P_NA: tl.constexpr, P_PB: tl.constexpr, P_NB: tl.constexpr,
-    P_PG: tl.constexpr, P_NG: tl.constexpr, P_TH: tl.constexpr, P_NTH: tl.constexpr,
-    P_PSC: tl.constexpr, P_NSC: tl.constexpr, P_PW: tl.constexpr, P_NW: tl.constexpr,
+    P_POS_ALPHA: tl.constexpr, P_NEG_ALPHA: tl.constexpr, P_POS_BETA: tl.constexpr, P_NEG_BETA: tl.constexpr,
+    P_POS_GAMMA: tl.constexpr, P_NEG_GAMMA: tl.constexpr, P_THRESHOLD: tl.constexpr, P_POS_THRESHOLD: tl.constexpr, P_NEG_THRESHOLD: tl.constexpr,
+    P_POS_SCALE: tl.constexpr, P_NEG_SCALE: tl.constexpr, P_POS_REC_WEIGHT: tl.constexpr, P_NEG_REC_WEIGHT: tl.constexpr,
     # saved slots
-    V_PP: tl.constexpr, V_NP: tl.constexpr, V_PS: tl.constexpr, V_NS: tl.constexpr,
-    V_PR: tl.constexpr, V_NR: tl.constexpr,
+    V_POS_MEM_PRE: tl.constexpr, V_NEG_MEM_PRE: tl.constexpr, V_POS_SYN: tl.constexpr, V_NEG_SYN: tl.constexpr,
+    V_POS_REC: tl.constexpr, V_NEG_REC: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -201,7 +205,7 @@ def _leaky_fwd_kernel(
     E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
     TE = T * E
     # parameters (float32, per neuron)
-    pb = _ld(p_ptr, P_PB * N + nrn, mask)
+    pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
     pa = zero
     na = zero
@@ -214,26 +218,28 @@ def _leaky_fwd_kernel(
     psc = zero
     nsc = zero
     if DUAL:
-        nb = _ld(p_ptr, P_NB * N + nrn, mask)
+        nb = _ld(p_ptr, P_NEG_BETA * N + nrn, mask)
     if SYN:
-        pa = _ld(p_ptr, P_PA * N + nrn, mask)
+        pa = _ld(p_ptr, P_POS_ALPHA * N + nrn, mask)
         if DUAL:
-            na = _ld(p_ptr, P_NA * N + nrn, mask)
+            na = _ld(p_ptr, P_NEG_ALPHA * N + nrn, mask)
     if REC:
-        pg = _ld(p_ptr, P_PG * N + nrn, mask)
-        pw = _ld(p_ptr, P_PW * N + nrn, mask)
+        pg = _ld(p_ptr, P_POS_GAMMA * N + nrn, mask)
+        pw = _ld(p_ptr, P_POS_REC_WEIGHT * N + nrn, mask)
         if DUAL:
-            ng = _ld(p_ptr, P_NG * N + nrn, mask)
-            nw = _ld(p_ptr, P_NW * N + nrn, mask)
-    if KIND >= 2:
-        th = _ld(p_ptr, P_TH * N + nrn, mask)
+            ng = _ld(p_ptr, P_NEG_GAMMA * N + nrn, mask)
+            nw = _ld(p_ptr, P_NEG_REC_WEIGHT * N + nrn, mask)
+    if KIND == 2:
+        th = _ld(p_ptr, P_THRESHOLD * N + nrn, mask)
     if KIND >= 3:
-        nth = _ld(p_ptr, P_NTH * N + nrn, mask)
+        th = _ld(p_ptr, P_POS_THRESHOLD * N + nrn, mask)
+    if KIND >= 3:
+        nth = _ld(p_ptr, P_NEG_THRESHOLD * N + nrn, mask)
     if KIND == 4:
-        psc = _ld(p_ptr, P_PSC * N + nrn, mask)
-        nsc = _ld(p_ptr, P_NSC * N + nrn, mask)
+        psc = _ld(p_ptr, P_POS_SCALE * N + nrn, mask)
+        nsc = _ld(p_ptr, P_NEG_SCALE * N + nrn, mask)
     # states (float32 registers)
-    pm = _ld(s0_ptr, I_PM * E + offs, mask)
+    pm = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
     nm = zero
     ps = zero
     ns = zero
@@ -241,16 +247,16 @@ def _leaky_fwd_kernel(
     nr = zero
     o = zero
     if DUAL:
-        nm = _ld(s0_ptr, I_NM * E + offs, mask)
+        nm = _ld(s0_ptr, I_NEG_MEM * E + offs, mask)
     if SYN:
-        ps = _ld(s0_ptr, I_PS * E + offs, mask)
+        ps = _ld(s0_ptr, I_POS_SYN * E + offs, mask)
         if DUAL:
-            ns = _ld(s0_ptr, I_NS * E + offs, mask)
+            ns = _ld(s0_ptr, I_NEG_SYN * E + offs, mask)
     if REC:
-        pr = _ld(s0_ptr, I_PR * E + offs, mask)
-        o = _ld(s0_ptr, I_O * E + offs, mask)
+        pr = _ld(s0_ptr, I_POS_REC * E + offs, mask)
+        o = _ld(s0_ptr, I_PREV_OUTPUT * E + offs, mask)
         if DUAL:
-            nr = _ld(s0_ptr, I_NR * E + offs, mask)
+            nr = _ld(s0_ptr, I_NEG_REC * E + offs, mask)
     for t in range(T):
         idx = t * E + offs
         x = _ld(x_ptr, idx, mask)
@@ -295,30 +301,30 @@ def _leaky_fwd_kernel(
         s1, s2, pm, nm, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
         tl.store(out_ptr + idx, o.to(out_ptr.dtype.element_ty), mask=mask)
         if SAVE:
-            tl.store(sv_ptr + V_PP * TE + idx, pp, mask=mask)
+            tl.store(sv_ptr + V_POS_MEM_PRE * TE + idx, pp, mask=mask)
             if DUAL:
-                tl.store(sv_ptr + V_NP * TE + idx, pn, mask=mask)
+                tl.store(sv_ptr + V_NEG_MEM_PRE * TE + idx, pn, mask=mask)
             if SYN:
-                tl.store(sv_ptr + V_PS * TE + idx, ps, mask=mask)
+                tl.store(sv_ptr + V_POS_SYN * TE + idx, ps, mask=mask)
                 if DUAL:
-                    tl.store(sv_ptr + V_NS * TE + idx, ns, mask=mask)
+                    tl.store(sv_ptr + V_NEG_SYN * TE + idx, ns, mask=mask)
             if REC:
-                tl.store(sv_ptr + V_PR * TE + idx, pr, mask=mask)
+                tl.store(sv_ptr + V_POS_REC * TE + idx, pr, mask=mask)
                 if DUAL:
-                    tl.store(sv_ptr + V_NR * TE + idx, nr, mask=mask)
+                    tl.store(sv_ptr + V_NEG_REC * TE + idx, nr, mask=mask)
     ty = sf_ptr.dtype.element_ty
-    tl.store(sf_ptr + I_PM * E + offs, pm.to(ty), mask=mask)
+    tl.store(sf_ptr + I_POS_MEM * E + offs, pm.to(ty), mask=mask)
     if DUAL:
-        tl.store(sf_ptr + I_NM * E + offs, nm.to(ty), mask=mask)
+        tl.store(sf_ptr + I_NEG_MEM * E + offs, nm.to(ty), mask=mask)
     if SYN:
-        tl.store(sf_ptr + I_PS * E + offs, ps.to(ty), mask=mask)
+        tl.store(sf_ptr + I_POS_SYN * E + offs, ps.to(ty), mask=mask)
         if DUAL:
-            tl.store(sf_ptr + I_NS * E + offs, ns.to(ty), mask=mask)
+            tl.store(sf_ptr + I_NEG_SYN * E + offs, ns.to(ty), mask=mask)
     if REC:
-        tl.store(sf_ptr + I_PR * E + offs, pr.to(ty), mask=mask)
-        tl.store(sf_ptr + I_O * E + offs, o.to(ty), mask=mask)
+        tl.store(sf_ptr + I_POS_REC * E + offs, pr.to(ty), mask=mask)
+        tl.store(sf_ptr + I_PREV_OUTPUT * E + offs, o.to(ty), mask=mask)
         if DUAL:
-            tl.store(sf_ptr + I_NR * E + offs, nr.to(ty), mask=mask)
+            tl.store(sf_ptr + I_NEG_REC * E + offs, nr.to(ty), mask=mask)
 
 
 @triton.jit
@@ -326,10 +332,10 @@ def _recall(
     sv_ptr, s0_ptr, t, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
     DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
     SPIKE: tl.constexpr, QUANT: tl.constexpr,
-    I_PM: tl.constexpr, I_NM: tl.constexpr, I_PS: tl.constexpr, I_NS: tl.constexpr,
-    I_PR: tl.constexpr, I_NR: tl.constexpr, I_O: tl.constexpr,
-    V_PP: tl.constexpr, V_NP: tl.constexpr, V_PS: tl.constexpr, V_NS: tl.constexpr,
-    V_PR: tl.constexpr, V_NR: tl.constexpr,
+    I_POS_MEM: tl.constexpr, I_NEG_MEM: tl.constexpr, I_POS_SYN: tl.constexpr, I_NEG_SYN: tl.constexpr,
+    I_POS_REC: tl.constexpr, I_NEG_REC: tl.constexpr, I_PREV_OUTPUT: tl.constexpr,
+    V_POS_MEM_PRE: tl.constexpr, V_NEG_MEM_PRE: tl.constexpr, V_POS_SYN: tl.constexpr, V_NEG_SYN: tl.constexpr,
+    V_POS_REC: tl.constexpr, V_NEG_REC: tl.constexpr,
 ):
     """The forward values of step ``t`` (``t = -1``: the initial states), recomputed.
 
@@ -346,32 +352,32 @@ def _recall(
     s2 = zero
     if t >= 0:
         idx = t * E + offs
-        pp = _ld(sv_ptr, V_PP * TE + idx, mask)
+        pp = _ld(sv_ptr, V_POS_MEM_PRE * TE + idx, mask)
         if DUAL:
-            pn = _ld(sv_ptr, V_NP * TE + idx, mask)
+            pn = _ld(sv_ptr, V_NEG_MEM_PRE * TE + idx, mask)
         if SYN:
-            ps = _ld(sv_ptr, V_PS * TE + idx, mask)
+            ps = _ld(sv_ptr, V_POS_SYN * TE + idx, mask)
             if DUAL:
-                ns = _ld(sv_ptr, V_NS * TE + idx, mask)
+                ns = _ld(sv_ptr, V_NEG_SYN * TE + idx, mask)
         if REC:
-            pr = _ld(sv_ptr, V_PR * TE + idx, mask)
+            pr = _ld(sv_ptr, V_POS_REC * TE + idx, mask)
             if DUAL:
-                nr = _ld(sv_ptr, V_NR * TE + idx, mask)
+                nr = _ld(sv_ptr, V_NEG_REC * TE + idx, mask)
         s1, s2, qp, qn, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
     else:
-        pp = _ld(s0_ptr, I_PM * E + offs, mask)
+        pp = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
         if DUAL:
-            pn = _ld(s0_ptr, I_NM * E + offs, mask)
+            pn = _ld(s0_ptr, I_NEG_MEM * E + offs, mask)
         if SYN:
-            ps = _ld(s0_ptr, I_PS * E + offs, mask)
+            ps = _ld(s0_ptr, I_POS_SYN * E + offs, mask)
             if DUAL:
-                ns = _ld(s0_ptr, I_NS * E + offs, mask)
+                ns = _ld(s0_ptr, I_NEG_SYN * E + offs, mask)
         o = zero
         if REC:
-            pr = _ld(s0_ptr, I_PR * E + offs, mask)
-            o = _ld(s0_ptr, I_O * E + offs, mask)
+            pr = _ld(s0_ptr, I_POS_REC * E + offs, mask)
+            o = _ld(s0_ptr, I_PREV_OUTPUT * E + offs, mask)
             if DUAL:
-                nr = _ld(s0_ptr, I_NR * E + offs, mask)
+                nr = _ld(s0_ptr, I_NEG_REC * E + offs, mask)
         qp = pp
         qn = pn
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
@@ -383,13 +389,13 @@ def _leaky_bwd_kernel(
     seed, T, E, N, SPARAM,
     DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
     SPIKE: tl.constexpr, QUANT: tl.constexpr,
-    I_PM: tl.constexpr, I_NM: tl.constexpr, I_PS: tl.constexpr, I_NS: tl.constexpr,
-    I_PR: tl.constexpr, I_NR: tl.constexpr, I_O: tl.constexpr,
-    P_PA: tl.constexpr, P_NA: tl.constexpr, P_PB: tl.constexpr, P_NB: tl.constexpr,
-    P_PG: tl.constexpr, P_NG: tl.constexpr, P_TH: tl.constexpr, P_NTH: tl.constexpr,
-    P_PSC: tl.constexpr, P_NSC: tl.constexpr, P_PW: tl.constexpr, P_NW: tl.constexpr,
-    V_PP: tl.constexpr, V_NP: tl.constexpr, V_PS: tl.constexpr, V_NS: tl.constexpr,
-    V_PR: tl.constexpr, V_NR: tl.constexpr,
+    I_POS_MEM: tl.constexpr, I_NEG_MEM: tl.constexpr, I_POS_SYN: tl.constexpr, I_NEG_SYN: tl.constexpr,
+    I_POS_REC: tl.constexpr, I_NEG_REC: tl.constexpr, I_PREV_OUTPUT: tl.constexpr,
+    P_POS_ALPHA: tl.constexpr, P_NEG_ALPHA: tl.constexpr, P_POS_BETA: tl.constexpr, P_NEG_BETA: tl.constexpr,
+    P_POS_GAMMA: tl.constexpr, P_NEG_GAMMA: tl.constexpr, P_THRESHOLD: tl.constexpr, P_POS_THRESHOLD: tl.constexpr, P_NEG_THRESHOLD: tl.constexpr,
+    P_POS_SCALE: tl.constexpr, P_NEG_SCALE: tl.constexpr, P_POS_REC_WEIGHT: tl.constexpr, P_NEG_REC_WEIGHT: tl.constexpr,
+    V_POS_MEM_PRE: tl.constexpr, V_NEG_MEM_PRE: tl.constexpr, V_POS_SYN: tl.constexpr, V_NEG_SYN: tl.constexpr,
+    V_POS_REC: tl.constexpr, V_NEG_REC: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -399,7 +405,7 @@ def _leaky_bwd_kernel(
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
     TE = T * E
-    pb = _ld(p_ptr, P_PB * N + nrn, mask)
+    pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
     pa = zero
     na = zero
@@ -412,26 +418,28 @@ def _leaky_bwd_kernel(
     psc = zero
     nsc = zero
     if DUAL:
-        nb = _ld(p_ptr, P_NB * N + nrn, mask)
+        nb = _ld(p_ptr, P_NEG_BETA * N + nrn, mask)
     if SYN:
-        pa = _ld(p_ptr, P_PA * N + nrn, mask)
+        pa = _ld(p_ptr, P_POS_ALPHA * N + nrn, mask)
         if DUAL:
-            na = _ld(p_ptr, P_NA * N + nrn, mask)
+            na = _ld(p_ptr, P_NEG_ALPHA * N + nrn, mask)
     if REC:
-        pg = _ld(p_ptr, P_PG * N + nrn, mask)
-        pw = _ld(p_ptr, P_PW * N + nrn, mask)
+        pg = _ld(p_ptr, P_POS_GAMMA * N + nrn, mask)
+        pw = _ld(p_ptr, P_POS_REC_WEIGHT * N + nrn, mask)
         if DUAL:
-            ng = _ld(p_ptr, P_NG * N + nrn, mask)
-            nw = _ld(p_ptr, P_NW * N + nrn, mask)
-    if KIND >= 2:
-        th = _ld(p_ptr, P_TH * N + nrn, mask)
+            ng = _ld(p_ptr, P_NEG_GAMMA * N + nrn, mask)
+            nw = _ld(p_ptr, P_NEG_REC_WEIGHT * N + nrn, mask)
+    if KIND == 2:
+        th = _ld(p_ptr, P_THRESHOLD * N + nrn, mask)
     if KIND >= 3:
-        nth = _ld(p_ptr, P_NTH * N + nrn, mask)
+        th = _ld(p_ptr, P_POS_THRESHOLD * N + nrn, mask)
+    if KIND >= 3:
+        nth = _ld(p_ptr, P_NEG_THRESHOLD * N + nrn, mask)
     if KIND == 4:
-        psc = _ld(p_ptr, P_PSC * N + nrn, mask)
-        nsc = _ld(p_ptr, P_NSC * N + nrn, mask)
+        psc = _ld(p_ptr, P_POS_SCALE * N + nrn, mask)
+        nsc = _ld(p_ptr, P_NEG_SCALE * N + nrn, mask)
     # adjoints of the states after step t (start: gradients of the final states)
-    g_pm = _ld(gsf_ptr, I_PM * E + offs, mask)
+    g_pm = _ld(gsf_ptr, I_POS_MEM * E + offs, mask)
     g_nm = zero
     g_ps = zero
     g_ns = zero
@@ -439,16 +447,16 @@ def _leaky_bwd_kernel(
     g_nr = zero
     g_o = zero
     if DUAL:
-        g_nm = _ld(gsf_ptr, I_NM * E + offs, mask)
+        g_nm = _ld(gsf_ptr, I_NEG_MEM * E + offs, mask)
     if SYN:
-        g_ps = _ld(gsf_ptr, I_PS * E + offs, mask)
+        g_ps = _ld(gsf_ptr, I_POS_SYN * E + offs, mask)
         if DUAL:
-            g_ns = _ld(gsf_ptr, I_NS * E + offs, mask)
+            g_ns = _ld(gsf_ptr, I_NEG_SYN * E + offs, mask)
     if REC:
-        g_pr = _ld(gsf_ptr, I_PR * E + offs, mask)
-        g_o = _ld(gsf_ptr, I_O * E + offs, mask)
+        g_pr = _ld(gsf_ptr, I_POS_REC * E + offs, mask)
+        g_o = _ld(gsf_ptr, I_PREV_OUTPUT * E + offs, mask)
         if DUAL:
-            g_nr = _ld(gsf_ptr, I_NR * E + offs, mask)
+            g_nr = _ld(gsf_ptr, I_NEG_REC * E + offs, mask)
     # parameter gradients, summed over time
     d_pa = zero
     d_na = zero
@@ -464,16 +472,16 @@ def _leaky_bwd_kernel(
     d_nw = zero
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
         sv_ptr, s0_ptr, T - 1, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
-        DUAL, SYN, REC, KIND, SPIKE, QUANT, I_PM, I_NM, I_PS, I_NS, I_PR, I_NR, I_O,
-        V_PP, V_NP, V_PS, V_NS, V_PR, V_NR,
+        DUAL, SYN, REC, KIND, SPIKE, QUANT, I_POS_MEM, I_NEG_MEM, I_POS_SYN, I_NEG_SYN, I_POS_REC, I_NEG_REC, I_PREV_OUTPUT,
+        V_POS_MEM_PRE, V_NEG_MEM_PRE, V_POS_SYN, V_NEG_SYN, V_POS_REC, V_NEG_REC,
     )
     for i in range(T):
         t = T - 1 - i
         idx = t * E + offs
         v_pp, v_pn, v_s1, v_s2, v_qp, v_qn, v_o, v_ps, v_ns, v_pr, v_nr = _recall(
             sv_ptr, s0_ptr, t - 1, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
-            DUAL, SYN, REC, KIND, SPIKE, QUANT, I_PM, I_NM, I_PS, I_NS, I_PR, I_NR, I_O,
-            V_PP, V_NP, V_PS, V_NS, V_PR, V_NR,
+            DUAL, SYN, REC, KIND, SPIKE, QUANT, I_POS_MEM, I_NEG_MEM, I_POS_SYN, I_NEG_SYN, I_POS_REC, I_NEG_REC, I_PREV_OUTPUT,
+            V_POS_MEM_PRE, V_NEG_MEM_PRE, V_POS_SYN, V_NEG_SYN, V_POS_REC, V_NEG_REC,
         )
         if SYN or DUAL or KIND == 1:  # the input is needed for these gradients only
             x = _ld(x_ptr, idx, mask)
@@ -615,76 +623,93 @@ def _leaky_bwd_kernel(
         c_pr = v_pr
         c_nr = v_nr
     ty = gs0_ptr.dtype.element_ty
-    tl.store(gs0_ptr + I_PM * E + offs, g_pm.to(ty), mask=mask)
+    tl.store(gs0_ptr + I_POS_MEM * E + offs, g_pm.to(ty), mask=mask)
     if DUAL:
-        tl.store(gs0_ptr + I_NM * E + offs, g_nm.to(ty), mask=mask)
+        tl.store(gs0_ptr + I_NEG_MEM * E + offs, g_nm.to(ty), mask=mask)
     if SYN:
-        tl.store(gs0_ptr + I_PS * E + offs, g_ps.to(ty), mask=mask)
+        tl.store(gs0_ptr + I_POS_SYN * E + offs, g_ps.to(ty), mask=mask)
         if DUAL:
-            tl.store(gs0_ptr + I_NS * E + offs, g_ns.to(ty), mask=mask)
+            tl.store(gs0_ptr + I_NEG_SYN * E + offs, g_ns.to(ty), mask=mask)
     if REC:
-        tl.store(gs0_ptr + I_PR * E + offs, g_pr.to(ty), mask=mask)
-        tl.store(gs0_ptr + I_O * E + offs, g_o.to(ty), mask=mask)
+        tl.store(gs0_ptr + I_POS_REC * E + offs, g_pr.to(ty), mask=mask)
+        tl.store(gs0_ptr + I_PREV_OUTPUT * E + offs, g_o.to(ty), mask=mask)
         if DUAL:
-            tl.store(gs0_ptr + I_NR * E + offs, g_nr.to(ty), mask=mask)
+            tl.store(gs0_ptr + I_NEG_REC * E + offs, g_nr.to(ty), mask=mask)
     # parameter gradients: one row per parameter, [NP, E] float32 (summed over rows by the caller)
-    tl.store(gp_ptr + P_PB * E + offs, d_pb, mask=mask)
+    tl.store(gp_ptr + P_POS_BETA * E + offs, d_pb, mask=mask)
     if DUAL:
-        tl.store(gp_ptr + P_NB * E + offs, d_nb, mask=mask)
+        tl.store(gp_ptr + P_NEG_BETA * E + offs, d_nb, mask=mask)
     if SYN:
-        tl.store(gp_ptr + P_PA * E + offs, d_pa, mask=mask)
+        tl.store(gp_ptr + P_POS_ALPHA * E + offs, d_pa, mask=mask)
         if DUAL:
-            tl.store(gp_ptr + P_NA * E + offs, d_na, mask=mask)
+            tl.store(gp_ptr + P_NEG_ALPHA * E + offs, d_na, mask=mask)
     if REC:
-        tl.store(gp_ptr + P_PG * E + offs, d_pg, mask=mask)
-        tl.store(gp_ptr + P_PW * E + offs, d_pw, mask=mask)
+        tl.store(gp_ptr + P_POS_GAMMA * E + offs, d_pg, mask=mask)
+        tl.store(gp_ptr + P_POS_REC_WEIGHT * E + offs, d_pw, mask=mask)
         if DUAL:
-            tl.store(gp_ptr + P_NG * E + offs, d_ng, mask=mask)
-            tl.store(gp_ptr + P_NW * E + offs, d_nw, mask=mask)
-    if KIND >= 2:
-        tl.store(gp_ptr + P_TH * E + offs, d_th, mask=mask)
+            tl.store(gp_ptr + P_NEG_GAMMA * E + offs, d_ng, mask=mask)
+            tl.store(gp_ptr + P_NEG_REC_WEIGHT * E + offs, d_nw, mask=mask)
+    if KIND == 2:
+        tl.store(gp_ptr + P_THRESHOLD * E + offs, d_th, mask=mask)
     if KIND >= 3:
-        tl.store(gp_ptr + P_NTH * E + offs, d_nth, mask=mask)
+        tl.store(gp_ptr + P_POS_THRESHOLD * E + offs, d_th, mask=mask)
+    if KIND >= 3:
+        tl.store(gp_ptr + P_NEG_THRESHOLD * E + offs, d_nth, mask=mask)
     if KIND == 4:
-        tl.store(gp_ptr + P_PSC * E + offs, d_psc, mask=mask)
-        tl.store(gp_ptr + P_NSC * E + offs, d_nsc, mask=mask)
+        tl.store(gp_ptr + P_POS_SCALE * E + offs, d_psc, mask=mask)
+        tl.store(gp_ptr + P_NEG_SCALE * E + offs, d_nsc, mask=mask)
 
 
-def layout(dual: bool, syn: bool, rec: bool, kind: int) -> dict[str, int]:
-    """Slot indices of states (``I_*``, the order of ``LeakyConfig.states``), parameters
-    (``P_*``, the order of ``LeakyConfig.param_names``) and saved tensors (``V_*``),
-    with ``NS``, ``NP`` and ``NSAVE`` their counts. Unused slots are 0."""
-    names = ["PM", "NM", "PS", "NS", "PR", "NR", "O"]
-    lay = {f"I_{n}": 0 for n in names}
-    i = 0
-    for n, on in (("PM", True), ("NM", dual), ("PS", syn), ("NS", syn and dual),
-                  ("PR", rec), ("NR", rec and dual), ("O", rec)):
-        if on:
-            lay[f"I_{n}"] = i
-            i += 1
-    ns = i
-    pnames = ["PA", "NA", "PB", "NB", "PG", "NG", "TH", "NTH", "PSC", "NSC", "PW", "NW"]
-    lay.update({f"P_{n}": 0 for n in pnames})
-    i = 0
-    for n, on in (("PA", syn), ("NA", syn and dual), ("PB", True), ("NB", dual), ("PG", rec),
-                  ("NG", rec and dual), ("TH", kind >= 2), ("NTH", kind >= 3), ("PSC", kind == 4),
-                  ("NSC", kind == 4), ("PW", rec), ("NW", rec and dual)):
-        if on:
-            lay[f"P_{n}"] = i
-            i += 1
-    npar = i
-    vnames = ["PP", "NP", "PS", "NS", "PR", "NR"]
-    lay.update({f"V_{n}": 0 for n in vnames})
-    i = 0
-    for n, on in (("PP", True), ("NP", dual), ("PS", syn), ("NS", syn and dual), ("PR", rec),
-                  ("NR", rec and dual)):
-        if on:
-            lay[f"V_{n}"] = i
-            i += 1
-    lay["NS"] = ns
-    lay["NP"] = npar
-    lay["NSAVE"] = i
-    return lay
+def _slot_key(name: str, twin: tuple[str, ...]) -> str:
+    """The kernel's name of a slot: the name it has in the dual configuration (the
+    single pathway of a non-dual layer is the kernel's positive one), upper case."""
+    return (name if name in twin else "pos_" + name).upper()
+
+
+def layout(cfg: LeakyConfig) -> dict[str, int]:
+    """The kernels' slot constants of one configuration, derived from ``cfg.layout``.
+
+    ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
+    ``cfg.layout.states``), ``P_<NAME>`` the row of a parameter in ``p`` (the order of
+    ``cfg.layout.params``) and ``V_<NAME>`` the row of a tensor the forward stores for
+    the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
+    (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
+    is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
+
+    Raises:
+        ValueError: if the configuration has a slot the kernels do not know (a new
+            state or parameter needs its maths in the kernel body too).
+    """
+    lay = cfg.layout
+    tcfg = twin_cfg(cfg)
+    twin = tcfg.layout
+    consts = dict.fromkeys(_SLOT_ARGS, 0)
+    groups = (
+        ("I_", lay.states, twin.states),
+        ("P_", lay.params, twin.params),
+        ("V_", saved_names(cfg), saved_names(tcfg)),
+    )
+    for prefix, names, twin_names in groups:
+        for i, n in enumerate(names):
+            key = prefix + _slot_key(n, twin_names)
+            if key not in consts:
+                raise ValueError(f"tracetorch.kernels: {cfg.name} has a slot {n!r} ({key}) the leaky kernels do not implement.")
+            consts[key] = i
+    consts["NS"] = len(lay.states)
+    consts["NP"] = len(lay.params)
+    consts["NSAVE"] = len(saved_names(cfg))
+    return consts
+
+
+def twin_cfg(cfg: LeakyConfig) -> LeakyConfig:
+    """The dual configuration with the same parts as ``cfg``."""
+    return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output)
+
+
+_SLOT_ARGS = tuple(
+    dict.fromkeys(a for k in (_leaky_fwd_kernel, _leaky_bwd_kernel) for a in k.arg_names if a[:2] in ("I_", "P_", "V_"))
+)
+"""Every slot constant the kernels take (read from their signatures)."""
 
 
 def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) -> int:
@@ -700,9 +725,9 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
     return max(16, min(cap, triton.next_power_of_2(E)))
 
 
-def _flags(flags: tuple[int, int, int, int, int, int]) -> dict[str, int]:
-    dual, syn, rec, kind, spike, quant = flags
-    return dict(DUAL=bool(dual), SYN=bool(syn), REC=bool(rec), KIND=kind, SPIKE=spike, QUANT=quant)
+def _flags(flags: tuple[int, ...]) -> dict[str, int]:
+    f = dict(zip(FLAG_NAMES, flags))
+    return {k: (bool(v) if k in ("DUAL", "SYN", "REC") else v) for k, v in f.items()}
 
 
 def leaky_forward(
@@ -733,7 +758,7 @@ def leaky_forward(
     T, E = x.shape
     N = p.shape[1]
     f = _flags(flags)
-    lay = layout(f["DUAL"], f["SYN"], f["REC"], f["KIND"])
+    lay = layout(flags_config(flags))
     out = _empty_like(x)
     sf = _empty_like(s0)
     sv = (
@@ -785,7 +810,7 @@ def leaky_backward(
     T, E = x.shape
     N = p.shape[1]
     f = _flags(flags)
-    lay = layout(f["DUAL"], f["SYN"], f["REC"], f["KIND"])
+    lay = layout(flags_config(flags))
     gx = _empty_like(x)
     gs0 = _empty_like(s0)
     gp = _empty((lay["NP"], E), torch.float32, x.device)

@@ -1,0 +1,67 @@
+"""The kernels' slot constants come from `LeakyConfig.layout`; the kernels register through an entry point."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import metadata
+
+import pytest
+import torch
+
+from tracetorch import _internal
+from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig
+
+
+def _key(name: str, cfg: LeakyConfig, twin_names: tuple[str, ...]) -> str:
+    return (name if cfg.dual or name in twin_names else "pos_" + name).upper()
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_slot_constants_follow_the_layout(name: str) -> None:
+    from tracetorch.kernels.ops.leaky import fused
+    from tracetorch.kernels.ops.leaky._op import saved_names
+
+    cfg = LeakyConfig.from_name(name)
+    lay = cfg.layout
+    twin = LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output).layout
+    consts = fused.layout(cfg)
+    assert (consts["NS"], consts["NP"], consts["NSAVE"]) == (len(lay.states), len(lay.params), len(saved_names(cfg)))
+    for prefix, names, twin_names in (("I_", lay.states, twin.states), ("P_", lay.params, twin.params)):
+        for i, n in enumerate(names):
+            assert consts[prefix + _key(n, cfg, twin_names)] == i, (name, n)
+    for i, n in enumerate(saved_names(cfg)):
+        assert consts["V_" + _key(n, cfg, twin.pre + twin.traces)] == i
+    # the single pathway of a non-dual layer is the kernel's positive one
+    if not cfg.dual:
+        assert consts["I_POS_MEM"] == lay.states.index("mem")
+
+
+def test_a_slot_the_kernels_do_not_know_is_an_error() -> None:
+    from tracetorch.kernels.ops.leaky import fused
+
+    cfg = LeakyConfig.from_name("LIB")
+    lay = dataclasses.replace(cfg.layout, states=cfg.layout.states + ("adapt",))
+    object.__setattr__(cfg, "layout", lay)
+    with pytest.raises(ValueError, match="adapt"):
+        fused.layout(cfg)
+
+
+def test_the_kernels_register_through_their_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    eps = list(metadata.entry_points(group=_internal.ENTRY_POINT_GROUP))
+    assert any(ep.value == "tracetorch.kernels._register:register" for ep in eps)
+    monkeypatch.delenv("TRACETORCH_KERNELS", raising=False)
+    _internal.reset_kernels()
+    try:
+        # CPU tensors under the automatic rule: nothing is loaded
+        assert _internal.kernels_for("leaky_sequence", torch.zeros(2)) is None
+        _internal.load_kernels()
+        leaky = _internal.kernels_for("leaky_sequence")
+        scan = _internal.kernels_for("linear_scan")
+        assert callable(leaky) and callable(scan) and callable(_internal.kernels_for("leaky_step"))
+        # ... and the registered kernels decline CPU calls (the PyTorch path runs)
+        cfg = LeakyConfig.from_name("LI")
+        x = torch.randn(3, 2, 4)
+        assert leaky(cfg, x, (torch.zeros(2, 4),), (torch.full((4,), 0.9),), None, None, -1) is None
+        assert scan(torch.rand(3, 4), torch.randn(3, 4), None) is None
+    finally:
+        _internal.reset_kernels()
