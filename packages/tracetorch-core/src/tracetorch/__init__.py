@@ -13,6 +13,8 @@ import importlib as _importlib
 from importlib import metadata as _metadata
 
 from . import functional, loss
+from . import encode, metrics
+from .monitor import Monitor
 from .core import Layer, Model, Sequential, check_finite, is_checking_finite
 
 try:
@@ -53,5 +55,8 @@ __all__ = [
     "is_checking_finite",
     "functional",
     "loss",
+    "encode",
+    "metrics",
+    "Monitor",
     "__version__",
 ]
