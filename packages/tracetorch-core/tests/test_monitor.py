@@ -212,3 +212,41 @@ def test_recording_changes_no_output_state_or_gradient(Leaky_cls):
         assert torch.equal(plain[0], other[0])
         assert plain[1].keys() == other[1].keys() and all(torch.equal(plain[1][k], other[1][k]) for k in plain[1])
         assert all(torch.equal(a, b) for a, b in zip(plain[2], other[2]))
+
+
+def test_an_idle_monitor_leaves_nothing_on_the_model(Leaky_cls):
+    net = Net(Leaky_cls)
+    mon = tt.Monitor(net, states={"b": ["mem", "mem_pre"]}, count_synops=True)
+    plain = {name: dict(m.__dict__) for name, m in net.named_modules()}
+
+    def installed():
+        return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in net.modules()) + sum(
+            "forward_sequence" in m.__dict__ or "_tt_monitor_sink" in m.__dict__ for m in net.modules()
+        )
+
+    assert installed() == 0
+    with mon:
+        assert installed() > 0
+    assert installed() == 0
+    assert {name: set(m.__dict__) for name, m in net.named_modules()} == {k: set(v) for k, v in plain.items()}
+
+
+def test_two_monitors_on_one_layer_both_record_in_both_modes(Leaky_cls):
+    net = Net(Leaky_cls)
+    x = torch.randn(4, 2, 3)
+    m1 = tt.Monitor(net, layers="b", states=["mem_pre"])
+    m2 = tt.Monitor(net, layers="b", states=["mem"])
+    with m1, m2:
+        _run_steps(net, x)
+    assert torch.equal(m1["b"], m2["b"]) and m1.get("b", "mem_pre").shape == m2.get("b", "mem").shape == (4, 2, 4)
+    m1.start()
+    m2.start()
+    net.zero_states()
+    y = net.forward_sequence(x)
+    m1.stop()  # out of order: m2's wrapper still calls m1's, which now passes through
+    net.zero_states()
+    net.forward_sequence(x)
+    m2.stop()
+    assert torch.equal(m1["b"], y) and m1.num_steps() == 4
+    assert m2.num_steps() == 8 and torch.equal(m2["b"][:4], y)
+    assert "forward_sequence" not in net.b.__dict__ or not m1.recording

@@ -25,8 +25,6 @@ __all__ = ["Monitor", "LayerSelector"]
 LayerSelector = Union[str, type, Callable[[str, Layer], bool]]
 """Chooses layers: a dotted path (as in ``model.save_states()``), a layer class, or ``predicate(path, layer)``."""
 
-_WRAPPED = "_tt_monitor_forward_sequence"
-
 
 class _Sink:
     """Per-layer list of the entries recording it (no ``__dict__``: the model walk skips it)."""
@@ -129,13 +127,14 @@ def _valid_names(layer: Layer) -> tuple[str, ...]:
 class Monitor:
     """Record the outputs and named states of chosen layers at every step.
 
-    Creating a monitor attaches it: forward hooks (and a thin wrapper of
-    ``forward_sequence``) are put on the chosen layers, but nothing is recorded. Inside
-    ``with monitor:`` every step of every chosen layer is recorded, in stepping
-    (``model(x_t)``) and in sequence mode (``forward_sequence``), as time-major tensors
-    ``[T, ...]``. Recording only reads tensors: outputs, states and gradients are the
-    same with and without it (checked bit for bit by the tests). Attached but not
-    recording, each call of a chosen layer costs one flag check.
+    Creating a monitor chooses the layers and checks the names; it changes nothing on
+    the model. Inside ``with monitor:`` forward hooks (and a thin wrapper of
+    ``forward_sequence``) sit on the chosen layers and every step of every one of them
+    is recorded, in stepping (``model(x_t)``) and in sequence mode
+    (``forward_sequence``), as time-major tensors ``[T, ...]``; leaving the block takes
+    them off again, so a monitor that is not recording costs nothing at all. Recording
+    only reads tensors: outputs, states and gradients are the same with and without it
+    (checked bit for bit by the tests).
 
     What can be recorded for a layer: ``"output"``, any of its ``state_names`` (read
     after each step) and any of the ``emitted_names`` its class declares (values that
@@ -237,25 +236,20 @@ class Monitor:
         self._handles: list[Any] = []
         self._synops: dict[str, SynapticOps] = {}
         self._attached = True
-        for e in entries:
-            self._handles.append(e.layer.register_forward_hook(self._make_hook(e)))
-            self._wrap_sequence(e)
-        if count_synops:
-            for name, module in model.named_modules():
-                if isinstance(module, CONNECTION_TYPES):
-                    self._handles.append(module.register_forward_pre_hook(self._make_synops_hook(name)))
+        self._connections: list[tuple[str, nn.Module]] = (
+            [(name, m) for name, m in model.named_modules() if isinstance(m, CONNECTION_TYPES)] if count_synops else []
+        )
 
     # ------------------------------------------------------------------ hooks
     def _make_hook(self, e: _Entry) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, out: Any) -> None:
-            if self._recording:
-                e.after_step(out)
+            e.after_step(out)
 
         return hook
 
     def _make_synops_hook(self, name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any) -> None:
-            if self._recording and args and isinstance(args[0], Tensor):
+            if args and isinstance(args[0], Tensor):
                 ops = synaptic_operations(module, args[0])
                 prev = self._synops.get(name)
                 self._synops[name] = ops if prev is None else prev + ops
@@ -265,18 +259,17 @@ class Monitor:
     def _wrap_sequence(self, e: _Entry) -> None:
         layer = e.layer
         d = layer.__dict__
-        original = d.get("forward_sequence")
-        if original is not None and getattr(original, _WRAPPED, False):
-            original = original.__wrapped__  # type: ignore[attr-defined]
+        original = d.get("forward_sequence")  # None, or another recording monitor's wrapper
         bound = original if original is not None else layer.forward_sequence
         steps_itself = type(layer).forward_sequence is _forward_sequence
         need = tuple(n for n in e.names if n != "output")
         provided = set(getattr(type(layer), "emitted_sequence_names", ()))
         missing = () if steps_itself else tuple(n for n in need if n not in provided)
+
         monitor = self
 
         def forward_sequence(x: Tensor, time_dim: int = 0) -> Any:
-            if not monitor._recording:
+            if not monitor._recording:  # only when monitors on one layer stopped out of order
                 return bound(x, time_dim)
             if missing:
                 raise RuntimeError(
@@ -298,10 +291,18 @@ class Monitor:
                     e.store("output", o.movedim(t, 0) if t else o, True)
             return out
 
-        forward_sequence.__wrapped__ = bound  # type: ignore[attr-defined]
-        setattr(forward_sequence, _WRAPPED, True)
         e.original_sequence = original  # type: ignore[attr-defined]
+        e.wrapper = forward_sequence  # type: ignore[attr-defined]
         d["forward_sequence"] = forward_sequence
+
+    @staticmethod
+    def _unwrap_sequence(e: _Entry) -> None:
+        d = e.layer.__dict__
+        if d.get("forward_sequence") is getattr(e, "wrapper", None):  # another monitor's wrapper stays
+            if e.original_sequence is None:  # type: ignore[attr-defined]
+                del d["forward_sequence"]
+            else:
+                d["forward_sequence"] = e.original_sequence  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ recording
     @property
@@ -338,6 +339,11 @@ class Monitor:
         if clear:
             self.clear()
         for e in self._entries.values():
+            self._handles.append(e.layer.register_forward_hook(self._make_hook(e)))
+            self._wrap_sequence(e)
+        for name, module in self._connections:
+            self._handles.append(module.register_forward_pre_hook(self._make_synops_hook(name)))
+        for e in self._entries.values():
             if e.emitted or e.state_names:
                 d = e.layer.__dict__
                 sink = d.get(SINK_ATTR)
@@ -358,6 +364,11 @@ class Monitor:
                 sink.entries.remove(e)
                 if not sink.entries:
                     del d[SINK_ATTR]
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        for e in self._entries.values():
+            self._unwrap_sequence(e)
 
     def clear(self) -> None:
         """Drop every recording and synaptic-operation count."""
@@ -367,19 +378,8 @@ class Monitor:
         self._synops.clear()
 
     def remove(self) -> None:
-        """Detach from the model: remove every hook and wrapper. Recordings stay readable."""
+        """Stop recording and let go of the model for good. Recordings stay readable."""
         self.stop()
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-        for e in self._entries.values():
-            d = e.layer.__dict__
-            current = d.get("forward_sequence")
-            if current is not None and getattr(current, _WRAPPED, False):
-                if e.original_sequence is None:  # type: ignore[attr-defined]
-                    del d["forward_sequence"]
-                else:
-                    d["forward_sequence"] = e.original_sequence  # type: ignore[attr-defined]
         self._attached = False
 
     # ------------------------------------------------------------------ reading
