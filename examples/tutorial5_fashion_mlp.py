@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> float:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--hidden", type=int, default=1000, help="hidden LIF neurons")
+    p.add_argument("--loss", choices=("ce_count", "ce_rate", "mse_count"), default="ce_count",
+                   help="tt.loss.ce_count_loss, ce_rate_loss, or mse_count_loss(correct_rate=0.8, incorrect_rate=0.2)")
     p.add_argument("--rate-bound", type=float, default=0.2, help="hidden firing rate above which a penalty applies")
     p.add_argument("--rate-penalty", type=float, default=1.0, help="strength of that penalty (0: none)")
     p.add_argument("--seed", type=int, default=0)
@@ -120,7 +122,12 @@ def main(argv: list[str] | None = None) -> float:
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)
             with hidden:
                 out = run(net, xb, args.steps)
-            loss = tt.loss.ce_count_loss(out, yb)
+            if args.loss == "mse_count":
+                loss = tt.loss.mse_count_loss(out, yb, correct_rate=0.8, incorrect_rate=0.2)
+            elif args.loss == "ce_rate":
+                loss = tt.loss.ce_rate_loss(out, yb)
+            else:
+                loss = tt.loss.ce_count_loss(out, yb)
             if args.rate_penalty:
                 loss = loss + args.rate_penalty * tt.loss.rate_upper_bound(hidden["2"], args.rate_bound)
             optimizer.zero_grad()
