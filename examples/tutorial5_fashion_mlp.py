@@ -6,7 +6,8 @@
 
 Every piece is a traceTorch tool: `tt.encode.rate` turns each image into 25 frames of
 Bernoulli spikes, a `tt.Sequential` of two `snn.LIB` layers runs all 25 steps at once
-with `forward_sequence`, `tt.loss.ce_count_loss` trains on output spike counts with a
+with `forward_sequence`, `tt.loss.mse_count_loss` trains the output spike counts towards
+firing rates of 0.8 (correct class) and 0.2 (others), as snnTorch's tutorials do, with a
 small `tt.loss.rate_upper_bound` on the hidden layer's firing rate, read from a
 `tt.Monitor` that records the hidden spikes during training, and `tt.metrics.accuracy`
 scores spike counts. After training the monitor reports firing rates, activation
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> float:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--hidden", type=int, default=1000, help="hidden LIF neurons")
-    p.add_argument("--loss", choices=("ce_count", "ce_rate", "mse_count"), default="ce_count",
-                   help="tt.loss.ce_count_loss, ce_rate_loss, or mse_count_loss(correct_rate=0.8, incorrect_rate=0.2)")
+    p.add_argument("--loss", choices=("ce_count", "ce_rate", "mse_count"), default="mse_count",
+                   help="mse_count: tt.loss.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2) (default); "
+                   "ce_count: ce_count_loss; ce_rate: ce_rate_loss")
     p.add_argument("--rate-bound", type=float, default=0.2, help="hidden firing rate above which a penalty applies")
     p.add_argument("--rate-penalty", type=float, default=1.0, help="strength of that penalty (0: none)")
     p.add_argument("--seed", type=int, default=0)
