@@ -13,8 +13,10 @@ import importlib as _importlib
 from importlib import metadata as _metadata
 
 from . import functional, loss
+from . import encode, metrics
 from .core import Layer, Model, Sequential, check_finite, is_checking_finite, last_valid
 from .functional._quant import deterministic, is_deterministic
+from .monitor import Monitor
 
 try:
     __version__: str = _metadata.version("tracetorch-core")
@@ -57,5 +59,8 @@ __all__ = [
     "last_valid",
     "functional",
     "loss",
+    "encode",
+    "metrics",
+    "Monitor",
     "__version__",
 ]

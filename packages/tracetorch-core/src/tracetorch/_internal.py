@@ -39,3 +39,10 @@ __all__ = [
     "owner_name",
     "skips_quantisation",
 ]
+
+# The monitor's emit protocol (see tracetorch.monitor._emit): layers call these to hand a
+# recording monitor values that are not their output or a state (e.g. the membrane before
+# the reset), or their per-step states in sequence mode.
+from .monitor._emit import emit, emit_sequence, wants  # noqa: E402
+
+__all__ += ["emit", "emit_sequence", "wants"]
