@@ -351,14 +351,16 @@ def initial_weights(spec: Spec, seed: int) -> list[Tensor]:
     two Linear-neuron layers), so gradients would hardly pass through the spikes:
 
     * MLP: ``fc1`` weight and bias x0.4, bias +0.08; ``fc2`` bias +0.1.
-    * CSNN: BatchNorm weight 0.25, bias 0.35; Linear weights x0.3 then +0.002.
+    * CSNN: BatchNorm weight 0.25, bias 0.35; Linear weights x0.3, then +3.1/fan-in
+      (first) and +1/fan-in (second), i.e. +0.002 each at 32 channels.
     """
     torch.manual_seed(seed)
     w = [w.detach().clone() for w in weights(nn.Sequential(*_layers(spec, lambda n, conv: nn.Identity(), nn)))]
     if spec.model == "mlp":  # [fc1.w, fc1.b, fc2.w, fc2.b]
         return [w[0] * 0.4, w[1] * 0.4 + 0.08, w[2], w[3] + 0.1]
     # [conv1.w, bn1.w, bn1.b, conv2.w, bn2.w, bn2.b, fc1.w, fc2.w]
-    return [w[0], w[1] * 0.25, w[2] + 0.35, w[3], w[4] * 0.25, w[5] + 0.35, w[6] * 0.3 + 0.002, w[7] * 0.3 + 0.002]
+    k1, k2 = 3.1 / w[6].shape[1], 1.0 / w[7].shape[1]  # 0.002 and 0.002 at 32 channels
+    return [w[0], w[1] * 0.25, w[2] + 0.35, w[3], w[4] * 0.25, w[5] + 0.35, w[6] * 0.3 + k1, w[7] * 0.3 + k2]
 
 
 def make_batch(spec: Spec, x: Tensor, y: Tensor, i: int, seed: int) -> tuple[Tensor, Tensor]:
