@@ -624,6 +624,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, spec in specs.items():
         print(f"\n== {spec.describe()}")
         init = initial_weights(spec, args.seed)
+        load_before = os.getloadavg()[0]
         impls, skipped = [], []
         for impl in wanted:
             try:
@@ -693,7 +694,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             notes += "\n\n" + verdict
         sections.append(render_table(
             f"{spec.describe()}, neuron {spec.neuron}, full training step",
-            f"{machine()}; data: {data_note}",
+            f"{machine()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; data: {data_note}",
             ["implementation", "ms / step", "images / s", "vs SpikingJelly", "vs snnTorch", "step peak +MiB", "peak RSS MiB"],
             rows, notes,
         ))
