@@ -168,6 +168,18 @@ def test_inside_sequential_in_both_modes(mode):
     torch.testing.assert_close(y[3:, :, 3], nn.functional.softsign(torch.tanh(xs[:2, :, 3])), rtol=0, atol=0)
 
 
+def test_delays_accept_an_int_a_list_a_tensor_and_a_numpy_array():
+    np = pytest.importorskip("numpy")
+    expected = torch.tensor([2, 0, 1])
+    for value in ([2, 0, 1], (2, 0, 1), torch.tensor([2, 0, 1], dtype=torch.int32), np.array([2, 0, 1])):
+        layer = snn.Delay(3, value)
+        assert layer.delays.dtype == torch.int64 and torch.equal(layer.delays, expected)
+        assert layer.max_delay == 2
+    assert torch.equal(snn.Delay(3, np.int64(4)).delays, torch.tensor([4, 4, 4]))
+    with pytest.raises(TypeError, match="integer tensor"):
+        snn.Delay(3, np.array([1.5, 0.0, 1.0]))
+
+
 def test_delays_are_a_saved_buffer_not_a_parameter():
     layer = snn.Delay(3, [2, 0, 1])
     assert list(layer.parameters()) == []

@@ -22,6 +22,8 @@ def _delays_tensor(owner: str, delays: Any, num_neurons: int) -> Tensor:
         f"Pass one non-negative int for every neuron, or a sequence/1-d integer tensor of "
         f"{num_neurons} non-negative ints (0 passes the input through)."
     )
+    if not isinstance(delays, (Tensor, numbers.Number, list, tuple, str)) and hasattr(delays, "__array__"):
+        delays = torch.as_tensor(delays)  # a numpy array
     if isinstance(delays, bool) or (isinstance(delays, Tensor) and delays.dtype == torch.bool):
         raise TypeError(f"{owner}: delays must be integers, got a bool. {hint}")
     if isinstance(delays, Tensor):
@@ -74,7 +76,8 @@ class Delay(Layer):
     Args:
         num_neurons: Number of neurons (the width of the input along ``dim``).
         delays: The delay of every neuron, in steps: one non-negative int for all
-            neurons, or a sequence / 1-d integer tensor of ``num_neurons`` of them.
+            neurons, or a sequence / 1-d integer tensor (or numpy array) of
+            ``num_neurons`` of them.
         dim: The axis of one timestep's input that holds the neurons (``-1`` for
             ``[..., N]``, ``-3`` for ``[..., C, H, W]``).
 
