@@ -140,7 +140,8 @@ class _TimedScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor, u: Tensor, h0: Tensor) -> Tensor:  # type: ignore[override]
         # a multiply then an add (not a fused addcmul, which may round once on CPU):
-        # the same rounding as stepping ``a_t * h + u_t``, so sequences equal steps bitwise
+        # the same rounding as a step's ``a_t * h + u_t`` (SelectiveSSM's sequences keep
+        # the numbers they had before this contract)
         out = torch.empty(u.shape, dtype=u.dtype, device=u.device)
         h = h0
         for t in range(u.shape[0]):
