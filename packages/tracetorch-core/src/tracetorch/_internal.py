@@ -12,7 +12,6 @@ from .core._errors import check_int, owner_name
 from .core._finite import FLAGS as FINITE_FLAGS
 from .core._kernels import (
     ENTRY_POINT_GROUP,
-    kernels_dispatch,
     kernels_for,
     load_kernels,
     register_kernels,
@@ -29,7 +28,6 @@ __all__ = [
     "FINITE_FLAGS",
     "check_int",
     "check_time_dim",
-    "kernels_dispatch",
     "kernels_for",
     "load_kernels",
     "register_kernels",

@@ -93,19 +93,3 @@ def kernels_for(op: str, *tensors: Any) -> Optional[Callable[..., Any]]:
         load_kernels()
     return _REGISTRY.get(op)
 
-
-class _Dispatch:
-    """The interface `kernels_dispatch` used to return (``linear_scan(a, b, h0, reference=)``)."""
-
-    @staticmethod
-    def linear_scan(a: Any, b: Any, h0: Any = None, *, reference: Callable[..., Any]) -> Any:
-        k = kernels_for("linear_scan", a, b, h0)
-        out = k(a, b, h0) if k is not None else None
-        return reference(a, b, h0) if out is None else out
-
-
-def kernels_dispatch() -> Optional[Any]:
-    """An object with ``linear_scan(a, b, h0, reference=...)``: the scan kernel when one
-    is registered and accepts the call, else ``reference``. Kept for the rnn package;
-    new code calls `kernels_for` directly."""
-    return _Dispatch

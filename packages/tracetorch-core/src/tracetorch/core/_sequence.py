@@ -139,10 +139,13 @@ class _TimedScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, u: Tensor, h0: Tensor) -> Tensor:  # type: ignore[override]
+        # a multiply then an add (not a fused addcmul, which may round once on CPU):
+        # the same rounding as a step's ``a_t * h + u_t`` (SelectiveSSM's sequences keep
+        # the numbers they had before this contract)
         out = torch.empty(u.shape, dtype=u.dtype, device=u.device)
         h = h0
         for t in range(u.shape[0]):
-            h = torch.addcmul(u[t], a[t], h, out=out[t])
+            h = torch.mul(a[t], h, out=out[t]).add_(u[t])
         ctx.save_for_backward(a, h0, out)
         return out
 
@@ -154,7 +157,7 @@ class _TimedScan(torch.autograd.Function):
         r = gu[T - 1]
         r.copy_(g[T - 1])
         for t in range(T - 2, -1, -1):
-            r = torch.addcmul(g[t], a[t + 1], r, out=gu[t])
+            r = torch.mul(a[t + 1], r, out=gu[t]).add_(g[t])
         ga = None
         if ctx.needs_input_grad[0]:
             prev = torch.cat([h0.expand(h.shape[1:]).unsqueeze(0), h[:-1]]) if T > 1 else h0.expand(h.shape[1:]).unsqueeze(0)

@@ -9,11 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tracetorch._internal import check_int
-from tracetorch._internal import kernels_dispatch
+from tracetorch._internal import check_int, linear_scan
 
 from ._layer import Layer
-from ._scan import linear_scan
 
 __all__ = ["SelectiveSSM"]
 
@@ -72,8 +70,8 @@ class SelectiveSSM(Layer):
     (then ``delta = ln 2``): ``decay`` is the state's decay per step at zero drive.
 
     The recurrence is linear in ``h``, so `forward_sequence` computes all projections
-    at once and the states with a chunked linear scan over time (about ``2 sqrt(T)``
-    vectorised steps instead of ``T`` layer calls).
+    at once and the states with one linear scan over time (one fused multiply-add per
+    step with its own backward, or a registered GPU kernel, instead of ``T`` layer calls).
 
     Args:
         in_features: Width of the input along ``dim``.
@@ -178,7 +176,7 @@ class SelectiveSSM(Layer):
         return self._from_working_dim(self._readout(xw, h))
 
     def forward_sequence(self, x: Tensor, time_dim: int = 0) -> Tensor:
-        """Run a whole sequence: batched projections and a chunked linear scan over time.
+        """Run a whole sequence: batched projections and one linear scan over time.
 
         Starts from the current state and leaves it as stepping would; equal to
         stepping up to floating-point rounding.
@@ -195,11 +193,7 @@ class SelectiveSSM(Layer):
         decay_t, u = self._gates(xw)
         d = self.__dict__
         h0 = self._to_working_dim(d["h"])
-        kd = kernels_dispatch()
-        if kd is not None:  # tracetorch-kernels installed: its dispatch picks kernel or scan
-            hs = kd.linear_scan(decay_t, u, h0, reference=linear_scan)
-        else:
-            hs = linear_scan(decay_t, u, h0)
+        hs = linear_scan(decay_t, u, h0)  # a registered kernel where one accepts the call
         d["h"] = self._from_working_dim(hs[-1])
         return self._sequence_from_working(self._readout(xw, hs), t)
 
