@@ -144,7 +144,8 @@ def leaky_sequence(
         ``(outputs [T, ...], final_states)``.
     """
     x, states = promote(x, states, params)
-    kernel = kernels_for("leaky_sequence", x, *states)
+    # the kernels decline neuron options; ask them only for the classic configurations
+    kernel = None if cfg.options else kernels_for("leaky_sequence", x, *states)
     if kernel is not None:
         res = kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
         if res is not None:
@@ -153,7 +154,7 @@ def leaky_sequence(
         return linear_sequence(cfg, x, states, params)
     if fire is None:
         fire = make_fire(spike_fn, quant_fn)
-    if has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
+    if not cfg.options and has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
         return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)
     if not torch.is_grad_enabled():
         with torch.no_grad():
