@@ -9,7 +9,6 @@ states.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
@@ -35,8 +34,8 @@ ParamArg = Union[float, Tensor, Sequence[float], Any]
 """A parameter value: a float, a 0-d tensor, or a 1-d tensor (or list / numpy array) of ``num_neurons`` values."""
 
 
-_ABOVE_ONE = math.nextafter(1.0, 2.0)
-"""The open upper bound that admits a decay of exactly 1."""
+_ABOVE_ONE = 1.0 + 2.0**-23
+"""The open upper bound that admits a decay of exactly 1: the float32 number after 1."""
 
 
 def _is_membrane_decay(info: ParamInfo) -> bool:
@@ -267,4 +266,5 @@ class LeakyLayer(Layer):
         s = f"num_neurons={self.num_neurons}, dim={self.dim}"
         if self.config.spiking:
             s += f", spike_fn={self.__dict__['_spike_fn']!r}, quant_fn={getattr(self.__dict__['_quant_fn'], '__name__', self.__dict__['_quant_fn'])!r}"
+            s += "".join(f", {n}={v!r}" for n, v in self.config.options)
         return s
