@@ -124,9 +124,11 @@ def leaky_sequence(
     the call (CUDA tensors of a supported dtype, built-in spike and quantisation
     functions; see ``tracetorch._internal.kernels_for``), the fused kernel runs.
     Otherwise the pure-PyTorch path: LI/EMA: `linear_sequence`; B/T/TS with built-in
-    spike and quantisation functions: one autograd function with a hand-written BPTT
-    (`tracetorch.snn.functional._bptt`); otherwise (custom callables, whose
-    derivative is unknown): the reference loop with autograd. Equal to
+    spike and quantisation functions and no neuron options (``cfg.options`` empty): one
+    autograd function with a hand-written BPTT (`tracetorch.snn.functional._bptt`);
+    otherwise (custom callables, whose derivative is unknown, or neuron options, which
+    the hand-written BPTT does not implement yet): the reference loop with autograd.
+    Neither kernels nor the BPTT function are asked for a configuration with options. Equal to
     `leaky_sequence_reference`.
 
     Args:

@@ -376,6 +376,15 @@ def leaky_step(
        s_neg*neg_threshold``, output ``s_pos + s_neg`` (TS: ``pos_scale*s_pos +
        neg_scale*s_neg``). Dual layers take half of the reset from each membrane.
 
+    The neuron options of ``cfg`` (see `LeakyConfig`) change steps 1, 3 and 4: ``syn_input
+    = "add"``: ``syn = alpha*syn + x``; ``decay_input``: ``mem = beta*mem + (1-beta)*u``;
+    ``rest``: ``+ (1-beta)*rest``; ``reset = "value"``: ``mem = (1-a)*mem + a*reset_value``
+    with ``a`` the spike magnitude (dual: each pathway to ``reset_value/2``); ``"none"``: no
+    reset; ``detach_reset``: the spike in the reset is detached; ``reset_timing = "next"``:
+    the state keeps the un-reset membrane and the previous step's spike (a state) resets
+    it now, undecayed (``"subtract"`` after the leak, ``"value"`` before it). With any
+    option the kernels are not asked.
+
     Args:
         cfg: The configuration.
         x: One timestep's input.
