@@ -1,8 +1,9 @@
 """Exactness against the peer libraries (snnTorch, SpikingJelly, Norse), each test run against the peer itself.
 
-Part one: what traceTorch already expresses, with the documented parameter mapping
+Part one: what the default layers express, with the documented parameter mapping
 (``docs/concepts/peers.md``). Part two: the reference loops in ``peer_reference.py``
-(the specification of the neuron options still to come) are proven equal to the peers.
+(the peers' equations written out) are proven equal to the peers. Part three: the
+peers' default neurons reproduced by the layers' neuron options.
 Every comparison is over 200 steps of random input: spikes identical, membranes within
 1e-6, input gradients within 1e-5. Install the peers with ``uv sync --group peers``.
 """
@@ -302,6 +303,11 @@ def test_the_documented_spike_counts_of_snntorch_default_leaky_against_lib():
     assert (int(default.sum()), int(ours.sum())) == (488, 538)
     assert int((default != ours).any(1).nonzero()[0]) == 3
     assert torch.equal(same_step, ours)
+    delayed = snn.LIB(6, beta=0.9, threshold=1.0, learn_beta=False, learn_threshold=False,
+                      spike_fn="heaviside_atan", reset_timing="next", detach_reset=True)
+    with torch.no_grad():
+        ours_delayed = torch.stack([delayed(xt) for xt in x])
+    assert int(ours_delayed.sum()) == 488 and torch.equal(ours_delayed, default)
 
 
 # ===================================================== part three: the neuron options against the peers
@@ -312,11 +318,6 @@ def test_the_documented_spike_counts_of_snntorch_default_leaky_against_lib():
 def _fixed(cls, **kw):
     learn = {f"learn_{n}": False for n in cls.config.param_names}
     return cls(N, **learn, **kw)
-
-
-def _tt_seq(layer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """forward_sequence, membranes read back by re-stepping is not possible: only spikes and final state."""
-    return layer.forward_sequence(x), torch.zeros(())
 
 
 @pytest.mark.parametrize("beta,threshold,scale", [(0.9, 1.0, 1.2), (0.75, 0.5, 1.6)])
@@ -340,6 +341,16 @@ def test_snntorch_leaky_zero_reset_is_lib_with_next_step_value_reset():
     layer = _fixed(snn.LIB, beta=0.85, threshold=1.0, spike_fn="heaviside_atan",
                    reset="value", reset_timing="next", detach_reset=True)
     ours = _run(lambda x: _tt_steps(layer, x), x, 12)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])
+
+
+def test_snntorch_leaky_without_reset_is_lib_with_no_reset():
+    # Leaky(reset_mechanism="none") == LIB(reset="none")
+    x = _x(14, scale=0.6, shift=-0.5)
+    peer = _run(_snntorch_leaky(beta=0.85, threshold=0.3, reset_mechanism="none"), x, 14)
+    layer = _fixed(snn.LIB, beta=0.85, threshold=0.3, spike_fn="heaviside_atan", reset="none")
+    ours = _run(lambda x: _tt_steps(layer, x), x, 14)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])
 
