@@ -233,7 +233,34 @@ def signature(cfg: LeakyConfig) -> list[str]:
     sig += [f"learn_{n}: bool = True" for n in names]
     if cfg.spiking:
         sig += ["spike_fn: SpikeFnArg = None", "quant_fn: QuantFnArg = None"]
+        sig += [f"{name}: {ann} = {_literal(default)}" for name, ann, default in option_params(cfg)]
     return sig
+
+
+NEURON_OPTIONS = (
+    ("reset", "str", "subtract"),
+    ("reset_value", "float", 0.0),
+    ("reset_timing", "str", "same"),
+    ("detach_reset", "bool", False),
+    ("decay_input", "bool", False),
+    ("rest", "float", 0.0),
+)
+"""The keyword-only neuron options of every spiking layer: (name, annotation, default)."""
+
+
+def _literal(value: object) -> str:
+    """``value`` as source, strings in double quotes (``ruff format``'s style)."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def option_params(cfg: LeakyConfig) -> list[tuple[str, str, object]]:
+    """The neuron options of ``cfg``'s class (spiking kinds; ``syn_input`` for S layers)."""
+    if not cfg.spiking:
+        return []
+    opts = list(NEURON_OPTIONS)
+    if cfg.synaptic:
+        opts.append(("syn_input", "str", "ema"))
+    return opts
 
 
 def docstring(cfg: LeakyConfig) -> list[str]:
@@ -247,14 +274,35 @@ def docstring(cfg: LeakyConfig) -> list[str]:
     doc.append("States: " + ", ".join(f"``{s}`` ({STATE_DOC[s]})" for s in cfg.states) + ".")
     doc.append("")
     shared = (
-        "``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn``"
+        "``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn``"
         if cfg.spiking
         else "``dim``, ``*_rank`` and ``learn_*``"
     )
-    doc.append(f"The accepted values, the keyword-only {shared} and the errors")
-    doc.append("raised are the same for every layer: see [tracetorch.snn][].")
+    if cfg.spiking:
+        opts = ", ".join(f"``{name}``" for name, _, _ in option_params(cfg))
+        doc.append(f"The accepted values, the keyword-only {shared} and neuron options")
+        doc.append(f"({opts})")
+        doc.append("and the errors raised are the same for every layer: see [tracetorch.snn][].")
+    else:
+        doc.append(f"The accepted values, the keyword-only {shared} and the errors")
+        doc.append("raised are the same for every layer: see [tracetorch.snn][].")
     doc += ["", "Args:", "    num_neurons: Number of neurons (the size of the input along ``dim``)."]
     doc += [f"    {info.name}: {param_doc(info.name)}." for info in cfg.params]
+    if cfg.spiking:
+        doc[-len(cfg.params) :] = [
+            line.replace(
+                "Membrane decay in (0, 1)",
+                "Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed",
+            )
+            for line in doc[-len(cfg.params) :]
+        ]
+        if cfg.dual:
+            doc += [
+                "",
+                "Neuron options on the two pathways: a ``\"subtract\"`` reset takes half of the reset from each",
+                "membrane, a ``\"value\"`` reset sets each to ``reset_value / 2`` (so their sum is",
+                "``reset_value``), and each pathway leaks towards ``rest / 2``.",
+            ]
     return doc
 
 
@@ -303,6 +351,7 @@ def render_class(cfg: LeakyConfig) -> str:
     ]
     if cfg.spiking:
         out += ["            spike_fn,", "            quant_fn,"]
+        out += [f"            {name}={name}," for name, _, _ in option_params(cfg)]
     out.append("        )")
     return "\n".join(out)
 

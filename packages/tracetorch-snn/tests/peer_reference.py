@@ -4,7 +4,8 @@ Each function runs a whole ``[T, ...]`` input and returns ``(spikes, membranes)`
 ``[T, ...]``, where ``membranes[t]`` is the membrane the peer returns (or keeps) after
 step ``t``. The operations are in the peer's own order, so in float32 the loops agree
 with the peers bit for bit (``test_peers.py`` proves it against the installed peers),
-and they are the specification of the neuron options that traceTorch still lacks.
+and they are the specification that the layers' neuron options were built to (the same
+module checks the layers against the peers themselves).
 
 Conventions that differ between libraries and matter for exactness:
 

@@ -110,14 +110,34 @@ def _expected_signature(cfg: LeakyConfig) -> inspect.Signature:
             P("spike_fn", P.KEYWORD_ONLY, default=None, annotation="SpikeFnArg"),
             P("quant_fn", P.KEYWORD_ONLY, default=None, annotation="QuantFnArg"),
         ]
+        params += [P(n, P.KEYWORD_ONLY, default=d, annotation=a) for n, a, d in _neuron_options(cfg)]
     return inspect.Signature(params, return_annotation="None")
+
+
+def _neuron_options(cfg: LeakyConfig) -> list[tuple[str, str, object]]:
+    """The neuron options a spiking layer takes after ``quant_fn``: (name, annotation, default)."""
+    opts: list[tuple[str, str, object]] = [
+        ("reset", "str", "subtract"),
+        ("reset_value", "float", 0.0),
+        ("reset_timing", "str", "same"),
+        ("detach_reset", "bool", False),
+        ("decay_input", "bool", False),
+        ("rest", "float", 0.0),
+    ]
+    if cfg.synaptic:
+        opts.append(("syn_input", "str", "ema"))
+    return opts if cfg.spiking else []
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)
 def test_signature_matches_the_recorded_one_and_the_config(name):
     cls = getattr(snn, name)
     sig = inspect.signature(cls)
-    assert str(sig) == RECORDED_SIGNATURES[name]
+    # the recorded signature is kept unchanged; the neuron options were appended after it
+    options = {n for n, _, _ in _neuron_options(cls.config)}
+    before = sig.replace(parameters=[p for p in sig.parameters.values() if p.name not in options])
+    assert str(before) == RECORDED_SIGNATURES[name]
+    assert list(sig.parameters)[len(before.parameters) :] == [n for n, _, _ in _neuron_options(cls.config)]
     assert sig == _expected_signature(cls.config)
     # Defaults keep their types (0.0 is not 0, True is not 1).
     for p in sig.parameters.values():
@@ -136,8 +156,8 @@ def test_class_passes_its_arguments_to_setup_in_param_names_order(name, monkeypa
     cfg = cls.config
     calls = []
 
-    def record(self, values, ranks, learn, spike_fn=None, quant_fn=None):
-        calls.append((tuple(values), tuple(ranks), tuple(learn), spike_fn, quant_fn))
+    def record(self, values, ranks, learn, spike_fn=None, quant_fn=None, **options):
+        calls.append((tuple(values), tuple(ranks), tuple(learn), spike_fn, quant_fn, options))
 
     monkeypatch.setattr(snn.LeakyLayer, "_setup", record)
     kwargs: dict = {}
@@ -147,12 +167,17 @@ def test_class_passes_its_arguments_to_setup_in_param_names_order(name, monkeypa
         ranks.append(i % 2)
         learn.append(i % 3 != 0)
         kwargs.update({n: values[-1], f"{n}_rank": ranks[-1], f"learn_{n}": learn[-1]})
+    options: dict = {}
     if cfg.spiking:
         kwargs.update(spike_fn="heaviside_atan", quant_fn="round")
-    layer = cls(7, dim=-3, **kwargs)
+        options = dict(reset="value", reset_value=0.25, reset_timing="next", detach_reset=True,
+                       decay_input=True, rest=-0.5)
+        if cfg.synaptic:
+            options["syn_input"] = "add"
+    layer = cls(7, dim=-3, **kwargs, **options)
     assert layer.num_neurons == 7 and layer.dim == -3
     expected_fire = ("heaviside_atan", "round") if cfg.spiking else (None, None)
-    assert calls == [(tuple(values), tuple(ranks), tuple(learn), *expected_fire)]
+    assert calls == [(tuple(values), tuple(ranks), tuple(learn), *expected_fire, options)]
 
 
 # --------------------------------------------------------------------------- docstrings

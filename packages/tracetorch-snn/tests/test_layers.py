@@ -59,7 +59,8 @@ def test_signature_is_explicit_and_ordered(name):
     kwonly = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
     expected = ["dim"] + [f"{n}_rank" for n in names] + [f"learn_{n}" for n in names]
     if name in SPIKING:
-        expected += ["spike_fn", "quant_fn"]
+        expected += ["spike_fn", "quant_fn", "reset", "reset_value", "reset_timing", "detach_reset"]
+        expected += ["decay_input", "rest"] + (["syn_input"] if "S" in name.split("LI")[0] else [])
     assert kwonly == expected
     assert sig.parameters["dim"].default == -1
     defaults = {"alpha": 0.5, "beta": 0.9, "gamma": 0.9, "threshold": 1.0, "scale": 1.0, "rec_weight": 0.0}

@@ -1,8 +1,9 @@
 """Exactness against the peer libraries (snnTorch, SpikingJelly, Norse), each test run against the peer itself.
 
-Part one: what traceTorch already expresses, with the documented parameter mapping
+Part one: what the default layers express, with the documented parameter mapping
 (``docs/concepts/peers.md``). Part two: the reference loops in ``peer_reference.py``
-(the specification of the neuron options still to come) are proven equal to the peers.
+(the peers' equations written out) are proven equal to the peers. Part three: the
+peers' default neurons reproduced by the layers' neuron options.
 Every comparison is over 200 steps of random input: spikes identical, membranes within
 1e-6, input gradients within 1e-5. Install the peers with ``uv sync --group peers``.
 """
@@ -302,3 +303,112 @@ def test_the_documented_spike_counts_of_snntorch_default_leaky_against_lib():
     assert (int(default.sum()), int(ours.sum())) == (488, 538)
     assert int((default != ours).any(1).nonzero()[0]) == 3
     assert torch.equal(same_step, ours)
+    delayed = snn.LIB(6, beta=0.9, threshold=1.0, learn_beta=False, learn_threshold=False,
+                      spike_fn="heaviside_atan", reset_timing="next", detach_reset=True)
+    with torch.no_grad():
+        ours_delayed = torch.stack([delayed(xt) for xt in x])
+    assert int(ours_delayed.sum()) == 488 and torch.equal(ours_delayed, default)
+
+
+# ===================================================== part three: the neuron options against the peers
+# Each peer neuron's defaults, reproduced by one traceTorch layer with the neuron options
+# (the mappings of docs/concepts/peers.md), compared with the peer itself.
+
+
+def _fixed(cls, **kw):
+    learn = {f"learn_{n}": False for n in cls.config.param_names}
+    return cls(N, **learn, **kw)
+
+
+@pytest.mark.parametrize("beta,threshold,scale", [(0.9, 1.0, 1.2), (0.75, 0.5, 1.6)])
+def test_snntorch_default_leaky_is_lib_with_next_step_detached_reset(beta, threshold, scale):
+    # Leaky(beta, threshold) (reset_delay=True, subtract) == LIB(reset_timing="next", detach_reset=True)
+    x = _x(11, scale=scale, shift=-0.3)
+    peer = _run(_snntorch_leaky(beta=beta, threshold=threshold), x, 11)
+    layer = _fixed(snn.LIB, beta=beta, threshold=threshold, spike_fn="heaviside_atan",
+                   reset_timing="next", detach_reset=True)
+    ours = _run(lambda x: _tt_steps(layer, x), x, 11)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])  # membranes bit for bit
+    # large inputs: a neuron fires on consecutive steps (the case the same-step LIB mapping misses)
+    assert bool((peer[0][1:] * peer[0][:-1]).sum() > 0)
+
+
+def test_snntorch_leaky_zero_reset_is_lib_with_next_step_value_reset():
+    # Leaky(reset_mechanism="zero") == LIB(reset="value", reset_value=0, reset_timing="next", detach_reset=True)
+    x = _x(12, scale=1.6, shift=-0.3)
+    peer = _run(_snntorch_leaky(beta=0.85, threshold=1.0, reset_mechanism="zero"), x, 12)
+    layer = _fixed(snn.LIB, beta=0.85, threshold=1.0, spike_fn="heaviside_atan",
+                   reset="value", reset_timing="next", detach_reset=True)
+    ours = _run(lambda x: _tt_steps(layer, x), x, 12)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])
+
+
+def test_snntorch_leaky_without_reset_is_lib_with_no_reset():
+    # Leaky(reset_mechanism="none") == LIB(reset="none")
+    x = _x(14, scale=0.6, shift=-0.5)
+    peer = _run(_snntorch_leaky(beta=0.85, threshold=0.3, reset_mechanism="none"), x, 14)
+    layer = _fixed(snn.LIB, beta=0.85, threshold=0.3, spike_fn="heaviside_atan", reset="none")
+    ours = _run(lambda x: _tt_steps(layer, x), x, 14)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])
+
+
+def test_snntorch_default_synaptic_is_slib_with_added_input_and_next_step_detached_reset():
+    # Synaptic(alpha, beta) == SLIB(syn_input="add", reset_timing="next", detach_reset=True)
+    x = _x(13, scale=1.0, shift=-0.45)
+    peer = _run(_snntorch_synaptic(alpha=0.7, beta=0.85, threshold=1.0), x, 13)
+    layer = _fixed(snn.SLIB, alpha=0.7, beta=0.85, threshold=1.0, spike_fn="heaviside_atan",
+                   syn_input="add", reset_timing="next", detach_reset=True)
+    ours = _run(lambda x: _tt_steps(layer, x), x, 13)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])
+
+
+def _sj_layer(tau, decay_input, v_reset, detach_reset):
+    if tau is None:  # IFNode: no leak
+        beta = 1.0
+    else:
+        beta = 1.0 - 1.0 / tau
+    reset = {"reset": "subtract"} if v_reset is None else {"reset": "value", "reset_value": v_reset}
+    return _fixed(snn.LIB, beta=beta, threshold=1.0, spike_fn="heaviside_atan", detach_reset=detach_reset,
+                  decay_input=bool(decay_input and tau is not None), rest=v_reset or 0.0, **reset)
+
+
+@pytest.mark.parametrize("tau,decay_input", [(None, True), (2.0, True), (3.0, True), (2.0, False), (3.0, False)])
+@pytest.mark.parametrize("v_reset", [0.0, -0.2, None])
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_spikingjelly_if_and_lif_nodes_are_lib_with_the_options(tau, decay_input, v_reset, detach_reset):
+    # IFNode == LIB(beta=1.0, learn_beta=False); LIFNode(tau) == LIB(beta=1-1/tau);
+    # decay_input -> decay_input; hard reset (v_reset=r) -> reset="value", reset_value=r, rest=r;
+    # soft reset (v_reset=None) -> reset="subtract"; detach_reset -> detach_reset.
+    # SpikingJelly's membrane starts at v_reset: so does the layer's here.
+    scale, shift = (0.8, -0.45) if tau is None else ((2.4, -0.2) if decay_input else (2.8, -0.45))
+    x = _x(8, scale=scale, shift=shift)
+    peer = _run(_sj_node(tau=tau, decay_input=decay_input, v_reset=v_reset, detach_reset=detach_reset), x, 8)
+    layer = _sj_layer(tau, decay_input, v_reset, detach_reset)
+    layer.mem = torch.full((B, N), v_reset or 0.0)
+    ours = _run(lambda x: _tt_steps(layer, x), x, 8)
+    _assert_same(peer, ours)
+    if tau is None or tau == 2.0:
+        assert torch.equal(peer[0], ours[0])
+
+
+@pytest.mark.parametrize("cell,scale", [("LIFBoxCell", 30.0), ("LIFCell", 12.0)])
+def test_norse_lif_box_and_lif_cells_are_lib_and_slib_with_the_options(cell, scale):
+    # LIFBoxCell() == LIB(beta=1-dt*tau_mem_inv, decay_input=True, reset="value")
+    # LIFCell() == SLIB(alpha=1-dt*tau_syn_inv, beta=1-dt*tau_mem_inv, syn_input="add",
+    #              decay_input=True, reset="value"); Norse's superspike == heaviside_fast_sigmoid(1).
+    import tracetorch as tt
+
+    x = _x(9, scale=scale, shift=-0.2)
+    peer = _run(_norse(cell), x, 9)
+    common = dict(threshold=1.0, spike_fn=tt.functional.heaviside_fast_sigmoid(1.0), decay_input=True,
+                  reset="value")
+    if cell == "LIFBoxCell":
+        layer = _fixed(snn.LIB, beta=1 - 0.001 * 100.0, **common)
+    else:
+        layer = _fixed(snn.SLIB, alpha=1 - 0.001 * 200.0, beta=1 - 0.001 * 100.0, syn_input="add", **common)
+    ours = _run(lambda x: _tt_steps(layer, x), x, 9)
+    _assert_same(peer, ours)

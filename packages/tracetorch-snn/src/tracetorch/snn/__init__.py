@@ -14,7 +14,10 @@ Value parameters:
     (list, numpy array) of 0 dims or of ``num_neurons`` values. Decays must lie in
     (0, 1) and thresholds above 0; they are stored through a sigmoid and a softplus
     respectively, so they stay in range while they are trained. Scales and recurrent
-    weights are unbounded.
+    weights are unbounded. A fixed value (``learn_<name>=False``) acts with exactly
+    the value given. Integrate-and-fire: a fixed membrane decay of a spiking layer may
+    be exactly 1 (``beta=1.0, learn_beta=False``: no leak); a learnable one cannot
+    (it is an error that says to pass ``learn_beta=False``).
 
 Keyword-only arguments:
     - ``dim``: the axis of one timestep's input that holds the neurons (``-1`` for
@@ -31,10 +34,40 @@ Keyword-only arguments:
       for ``"bernoulli"``, or ``"round"``, ``"probabilistic"``, or a callable (used
       as given).
 
+Neuron options (keyword-only, B, T and TS layers only; the defaults are the update
+written in each layer's docstring):
+    - ``reset`` (``"subtract"``): what a spike does to the membrane: ``"subtract"`` the
+      threshold, ``"value"`` (set it to ``reset_value``) or ``"none"``. Dual layers:
+      ``"subtract"`` takes half of the reset from each pathway's membrane; ``"value"``
+      sets each pathway's membrane to ``reset_value / 2``, so that their sum is
+      ``reset_value``. A ternary layer's negative spike resets to ``reset_value`` too.
+    - ``reset_value`` (``0.0``): the membrane after a ``"value"`` reset (finite; only
+      with ``reset="value"``).
+    - ``reset_timing`` (``"same"``): ``"same"`` resets on the step of the spike;
+      ``"next"`` (snnTorch's default) keeps the un-reset membrane as the state and
+      applies the reset of the previous step's spike at the next step, undecayed:
+      ``"subtract"``: ``mem = beta*mem + u - s[t-1]*threshold``; ``"value"``: ``mem =
+      (1 - s[t-1])*mem + s[t-1]*reset_value`` before the decay. The pending spikes are
+      extra states (``prev_spike``, or ``prev_pos_spike`` and ``prev_neg_spike``).
+    - ``detach_reset`` (``False``): the spike in the reset term is cut from the graph.
+    - ``decay_input`` (``False``): the drive enters the membrane as ``(1 - beta)*u``
+      (SpikingJelly's ``decay_input=True``, Norse).
+    - ``rest`` (``0.0``): the potential the membrane leaks towards: ``mem = beta*mem +
+      (1 - beta)*rest + u`` (dual: each pathway towards ``rest / 2``). The states still
+      start at 0; set ``layer.mem`` to start elsewhere.
+    - ``syn_input`` (``"ema"``, S layers only): ``"ema"`` for ``syn = alpha*syn + (1 -
+      alpha)*x``, ``"add"`` for ``syn = alpha*syn + x`` (snnTorch ``Synaptic``, Norse
+      ``LIFCell``).
+    A layer with any non-default option runs the PyTorch update in stepping and in
+    ``forward_sequence`` (the autograd loop of the step; no GPU kernel, no hand-written
+    BPTT yet); ``layer.config.options`` lists the options in effect.
+
 Errors of every layer constructor:
     - ``TypeError`` for a value, rank or flag of the wrong type.
     - ``ValueError`` for a value out of its range or of the wrong size, a rank other
-      than 0/1, or an unknown ``spike_fn``/``quant_fn`` name.
+      than 0/1, an unknown ``spike_fn``/``quant_fn`` name, an unknown ``reset``,
+      ``reset_timing`` or ``syn_input`` (the message lists the valid ones), a
+      non-finite ``reset_value``/``rest``, or a learnable decay of 1.
 
 Example:
     ```python

@@ -27,12 +27,13 @@ class LIB(LeakyLayer):
 
     States: ``mem`` (membrane potential).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         threshold: Firing threshold (> 0).
     """
 
@@ -51,6 +52,12 @@ class LIB(LeakyLayer):
         learn_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -59,6 +66,12 @@ class LIB(LeakyLayer):
             (learn_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -77,13 +90,14 @@ class SLIB(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         alpha: Synapse decay in (0, 1).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         threshold: Firing threshold (> 0).
     """
 
@@ -105,6 +119,13 @@ class SLIB(LeakyLayer):
         learn_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -113,6 +134,13 @@ class SLIB(LeakyLayer):
             (learn_alpha, learn_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -135,14 +163,19 @@ class DLIB(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         threshold: Firing threshold (> 0).
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="B")
@@ -163,6 +196,12 @@ class DLIB(LeakyLayer):
         learn_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -171,6 +210,12 @@ class DLIB(LeakyLayer):
             (learn_pos_beta, learn_neg_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -196,16 +241,21 @@ class DSLIB(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         pos_alpha: Synapse decay in (0, 1), positive pathway.
         neg_alpha: Synapse decay in (0, 1), negative pathway.
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         threshold: Firing threshold (> 0).
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="B")
@@ -232,6 +282,13 @@ class DSLIB(LeakyLayer):
         learn_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -240,6 +297,13 @@ class DSLIB(LeakyLayer):
             (learn_pos_alpha, learn_neg_alpha, learn_pos_beta, learn_neg_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -259,12 +323,13 @@ class RLIB(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         gamma: Recurrent trace decay in (0, 1).
         threshold: Firing threshold (> 0).
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
@@ -291,6 +356,12 @@ class RLIB(LeakyLayer):
         learn_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -299,6 +370,12 @@ class RLIB(LeakyLayer):
             (learn_beta, learn_gamma, learn_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -319,13 +396,14 @@ class SRLIB(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         alpha: Synapse decay in (0, 1).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         gamma: Recurrent trace decay in (0, 1).
         threshold: Firing threshold (> 0).
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
@@ -355,6 +433,13 @@ class SRLIB(LeakyLayer):
         learn_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -363,6 +448,13 @@ class SRLIB(LeakyLayer):
             (learn_alpha, learn_beta, learn_gamma, learn_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -389,18 +481,23 @@ class DRLIB(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_gamma: Recurrent trace decay in (0, 1), positive pathway.
         neg_gamma: Recurrent trace decay in (0, 1), negative pathway.
         threshold: Firing threshold (> 0).
         pos_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), positive pathway.
         neg_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), negative pathway.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=True, output="B")
@@ -433,6 +530,12 @@ class DRLIB(LeakyLayer):
         learn_neg_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -457,6 +560,12 @@ class DRLIB(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -486,20 +595,25 @@ class DSRLIB(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         pos_alpha: Synapse decay in (0, 1), positive pathway.
         neg_alpha: Synapse decay in (0, 1), negative pathway.
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_gamma: Recurrent trace decay in (0, 1), positive pathway.
         neg_gamma: Recurrent trace decay in (0, 1), negative pathway.
         threshold: Firing threshold (> 0).
         pos_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), positive pathway.
         neg_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), negative pathway.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=True, output="B")
@@ -538,6 +652,13 @@ class DSRLIB(LeakyLayer):
         learn_neg_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -566,4 +687,11 @@ class DSRLIB(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )

@@ -28,12 +28,13 @@ class LIT(LeakyLayer):
 
     States: ``mem`` (membrane potential).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
     """
@@ -56,6 +57,12 @@ class LIT(LeakyLayer):
         learn_neg_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -64,6 +71,12 @@ class LIT(LeakyLayer):
             (learn_beta, learn_pos_threshold, learn_neg_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -83,13 +96,14 @@ class SLIT(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         alpha: Synapse decay in (0, 1).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
     """
@@ -115,6 +129,13 @@ class SLIT(LeakyLayer):
         learn_neg_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -123,6 +144,13 @@ class SLIT(LeakyLayer):
             (learn_alpha, learn_beta, learn_pos_threshold, learn_neg_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -147,15 +175,20 @@ class DLIT(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="T")
@@ -179,6 +212,12 @@ class DLIT(LeakyLayer):
         learn_neg_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -187,6 +226,12 @@ class DLIT(LeakyLayer):
             (learn_pos_beta, learn_neg_beta, learn_pos_threshold, learn_neg_threshold),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -214,17 +259,22 @@ class DSLIT(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         pos_alpha: Synapse decay in (0, 1), positive pathway.
         neg_alpha: Synapse decay in (0, 1), negative pathway.
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="T")
@@ -254,6 +304,13 @@ class DSLIT(LeakyLayer):
         learn_neg_threshold: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -269,6 +326,13 @@ class DSLIT(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -289,12 +353,13 @@ class RLIT(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         gamma: Recurrent trace decay in (0, 1).
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
@@ -325,6 +390,12 @@ class RLIT(LeakyLayer):
         learn_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -333,6 +404,12 @@ class RLIT(LeakyLayer):
             (learn_beta, learn_gamma, learn_pos_threshold, learn_neg_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -354,13 +431,14 @@ class SRLIT(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         alpha: Synapse decay in (0, 1).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         gamma: Recurrent trace decay in (0, 1).
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
@@ -394,6 +472,13 @@ class SRLIT(LeakyLayer):
         learn_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -402,6 +487,13 @@ class SRLIT(LeakyLayer):
             (learn_alpha, learn_beta, learn_gamma, learn_pos_threshold, learn_neg_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -430,19 +522,24 @@ class DRLIT(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_gamma: Recurrent trace decay in (0, 1), positive pathway.
         neg_gamma: Recurrent trace decay in (0, 1), negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), positive pathway.
         neg_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), negative pathway.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=True, output="T")
@@ -478,6 +575,12 @@ class DRLIT(LeakyLayer):
         learn_neg_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -504,6 +607,12 @@ class DRLIT(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -535,21 +644,26 @@ class DSRLIT(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         pos_alpha: Synapse decay in (0, 1), positive pathway.
         neg_alpha: Synapse decay in (0, 1), negative pathway.
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_gamma: Recurrent trace decay in (0, 1), positive pathway.
         neg_gamma: Recurrent trace decay in (0, 1), negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), positive pathway.
         neg_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), negative pathway.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=True, output="T")
@@ -591,6 +705,13 @@ class DSRLIT(LeakyLayer):
         learn_neg_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -632,4 +753,11 @@ class DSRLIT(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )

@@ -28,12 +28,13 @@ class LITS(LeakyLayer):
 
     States: ``mem`` (membrane potential).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_scale: Output value of a positive spike (unbounded).
@@ -64,6 +65,12 @@ class LITS(LeakyLayer):
         learn_neg_scale: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -72,6 +79,12 @@ class LITS(LeakyLayer):
             (learn_beta, learn_pos_threshold, learn_neg_threshold, learn_pos_scale, learn_neg_scale),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -91,13 +104,14 @@ class SLITS(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         alpha: Synapse decay in (0, 1).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_scale: Output value of a positive spike (unbounded).
@@ -131,6 +145,13 @@ class SLITS(LeakyLayer):
         learn_neg_scale: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -139,6 +160,13 @@ class SLITS(LeakyLayer):
             (learn_alpha, learn_beta, learn_pos_threshold, learn_neg_threshold, learn_pos_scale, learn_neg_scale),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -163,17 +191,22 @@ class DLITS(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_scale: Output value of a positive spike (unbounded).
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="TS")
@@ -203,6 +236,12 @@ class DLITS(LeakyLayer):
         learn_neg_scale: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -218,6 +257,12 @@ class DLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -245,19 +290,24 @@ class DSLITS(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         pos_alpha: Synapse decay in (0, 1), positive pathway.
         neg_alpha: Synapse decay in (0, 1), negative pathway.
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_scale: Output value of a positive spike (unbounded).
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="TS")
@@ -293,6 +343,13 @@ class DSLITS(LeakyLayer):
         learn_neg_scale: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -319,6 +376,13 @@ class DSLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -339,12 +403,13 @@ class RLITS(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         gamma: Recurrent trace decay in (0, 1).
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
@@ -383,6 +448,12 @@ class RLITS(LeakyLayer):
         learn_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -407,6 +478,12 @@ class RLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -428,13 +505,14 @@ class SRLITS(LeakyLayer):
 
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         alpha: Synapse decay in (0, 1).
-        beta: Membrane decay in (0, 1).
+        beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         gamma: Recurrent trace decay in (0, 1).
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
@@ -476,6 +554,13 @@ class SRLITS(LeakyLayer):
         learn_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -502,6 +587,13 @@ class SRLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )
 
 
@@ -530,13 +622,14 @@ class DRLITS(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_gamma: Recurrent trace decay in (0, 1), positive pathway.
         neg_gamma: Recurrent trace decay in (0, 1), negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
@@ -545,6 +638,10 @@ class DRLITS(LeakyLayer):
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
         pos_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), positive pathway.
         neg_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), negative pathway.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=True, output="TS")
@@ -586,6 +683,12 @@ class DRLITS(LeakyLayer):
         learn_neg_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -627,6 +730,12 @@ class DRLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
         )
 
 
@@ -658,15 +767,16 @@ class DSRLITS(LeakyLayer):
 
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
-    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn`` and ``quant_fn`` and the errors
-    raised are the same for every layer: see [tracetorch.snn][].
+    The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         pos_alpha: Synapse decay in (0, 1), positive pathway.
         neg_alpha: Synapse decay in (0, 1), negative pathway.
-        pos_beta: Membrane decay in (0, 1), positive pathway.
-        neg_beta: Membrane decay in (0, 1), negative pathway.
+        pos_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, positive pathway.
+        neg_beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed, negative pathway.
         pos_gamma: Recurrent trace decay in (0, 1), positive pathway.
         neg_gamma: Recurrent trace decay in (0, 1), negative pathway.
         pos_threshold: Threshold of positive spikes (> 0).
@@ -675,6 +785,10 @@ class DSRLITS(LeakyLayer):
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
         pos_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), positive pathway.
         neg_rec_weight: Weight of the recurrent trace in the membrane input (unbounded), negative pathway.
+
+    Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
+    membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
+    ``reset_value``), and each pathway leaks towards ``rest / 2``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=True, output="TS")
@@ -722,6 +836,13 @@ class DSRLITS(LeakyLayer):
         learn_neg_rec_weight: bool = True,
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        reset: str = "subtract",
+        reset_value: float = 0.0,
+        reset_timing: str = "same",
+        detach_reset: bool = False,
+        decay_input: bool = False,
+        rest: float = 0.0,
+        syn_input: str = "ema",
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -769,4 +890,11 @@ class DSRLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            reset=reset,
+            reset_value=reset_value,
+            reset_timing=reset_timing,
+            detach_reset=detach_reset,
+            decay_input=decay_input,
+            rest=rest,
+            syn_input=syn_input,
         )

@@ -8,6 +8,7 @@ states.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
@@ -19,7 +20,7 @@ from tracetorch._internal import FINITE_FLAGS as _FINITE
 from tracetorch._internal import check_time_dim
 
 from ._layer import Layer
-from .functional._config import LeakyConfig
+from .functional._config import LeakyConfig, ParamInfo
 from .functional._sequence import leaky_sequence
 from .functional._step import _step, make_fire
 
@@ -31,6 +32,33 @@ QuantFnArg = Union[str, Callable[[Tensor], Tensor], None]
 """A quantisation function: ``None`` (``"bernoulli"``), ``"round"``, ``"bernoulli"``, ``"probabilistic"`` or a callable."""
 ParamArg = Union[float, Tensor, Sequence[float], Any]
 """A parameter value: a float, a 0-d tensor, or a 1-d tensor (or list / numpy array) of ``num_neurons`` values."""
+
+
+_ABOVE_ONE = 1.0 + 2.0**-23
+"""The open upper bound that admits a decay of exactly 1: the float32 number after 1."""
+
+
+def _is_membrane_decay(info: ParamInfo) -> bool:
+    return info.name in ("beta", "pos_beta", "neg_beta")
+
+
+def _reaches_one(value: ParamArg) -> bool:
+    """Whether a decay value holds an entry of exactly 1 (integrate-and-fire)."""
+    if isinstance(value, bool) or isinstance(value, str) or value is None:
+        return False
+    try:
+        t = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return bool((t == 1.0).any())
+
+
+def _closed_sigmoid_inverse(t: Tensor) -> Tensor:
+    """The logit, with 1 mapped to the largest finite logit (a fixed decay of 1 is never
+    read through the sigmoid; this raw form only serves to load it into a learnable one)."""
+    eps = torch.finfo(t.dtype).eps
+    c = t.clamp(eps, 1.0 - eps)
+    return torch.log(c) - torch.log1p(-c)
 
 
 class LeakyLayer(Layer):
@@ -54,9 +82,15 @@ class LeakyLayer(Layer):
         learn: Sequence[bool],
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        **options: Any,
     ) -> None:
-        cfg = self.config
         owner = type(self).__name__
+        cfg = self.config
+        if options:
+            try:
+                cfg = dataclasses.replace(cfg, **options)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{owner}: {str(e).replace('LeakyConfig: ', '')}") from None
         pspecs = []
         for info, value, rank, learnable in zip(cfg.params, values, ranks, learn):
             if not isinstance(learnable, bool):
@@ -65,9 +99,12 @@ class LeakyLayer(Layer):
                 raise TypeError(
                     f"{owner}: `{info.name}` must be a float or a tensor, got {type(value).__name__} ({value!r})."
                 )
-            if info.kind == "decay":
-                self._register_decay(info.name, value, rank, learnable)
+            if info.kind == "decay" and cfg.spiking and _is_membrane_decay(info) and _reaches_one(value):
+                self._register_no_leak(info.name, value, rank, learnable)
                 act: Optional[Callable[[Tensor], Tensor]] = torch.sigmoid
+            elif info.kind == "decay":
+                self._register_decay(info.name, value, rank, learnable)
+                act = torch.sigmoid
             elif info.kind == "threshold":
                 self._register_threshold(info.name, value, rank, learnable)
                 act = nn.functional.softplus
@@ -78,6 +115,8 @@ class LeakyLayer(Layer):
         for name in cfg.states:
             self._initialize_state(name)
         d = self.__dict__
+        if cfg != self.config:
+            d["config"] = cfg  # this instance's options; the class keeps the classic configuration
         d["_pspecs"] = tuple(pspecs)
         d["_snames"] = cfg.states
         d["_spike_fn"] = None
@@ -87,6 +126,21 @@ class LeakyLayer(Layer):
             self._set_fire(spike_fn, quant_fn)
         elif spike_fn is not None or quant_fn is not None:
             raise TypeError(f"{owner}: LI and EMA layers never spike and take no spike_fn / quant_fn.")
+
+    def _register_no_leak(self, name: str, value: ParamArg, rank: int, learnable: bool) -> None:
+        """A fixed membrane decay that reaches 1 (integrate-and-fire): held as given, in (0, 1]."""
+        owner = type(self).__name__
+        if learnable:
+            raise ValueError(
+                f"{owner}: `{name}` = 1 means no leak (integrate-and-fire), which a learnable decay "
+                f"(kept in (0, 1) by a sigmoid) cannot hold; pass learn_{name}=False for an "
+                "integrate-and-fire neuron, or a value below 1."
+            )
+        what = "a decay in (0, 1] (1 only when fixed: integrate-and-fire)"
+        self._check_range(name, value, 0.0, _ABOVE_ONE, what=what)
+        self._register_parameter(
+            name, value, rank, False, _closed_sigmoid_inverse, torch.sigmoid, _bounds=(0.0, _ABOVE_ONE, what)
+        )
 
     def _set_fire(self, spike_fn: SpikeFnArg, quant_fn: QuantFnArg) -> None:
         owner = type(self).__name__
@@ -212,4 +266,5 @@ class LeakyLayer(Layer):
         s = f"num_neurons={self.num_neurons}, dim={self.dim}"
         if self.config.spiking:
             s += f", spike_fn={self.__dict__['_spike_fn']!r}, quant_fn={getattr(self.__dict__['_quant_fn'], '__name__', self.__dict__['_quant_fn'])!r}"
+            s += "".join(f", {n}={v!r}" for n, v in self.config.options)
         return s

@@ -15,12 +15,31 @@ a new state or parameter is added here and in the update maths only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Mapping, TypeVar
+from typing import Any, Mapping, TypeVar
 
 _V = TypeVar("_V")
 
-__all__ = ["LeakyConfig", "LeakyLayout", "ParamInfo", "OUTPUT_KINDS"]
+__all__ = ["LeakyConfig", "LeakyLayout", "ParamInfo", "OUTPUT_KINDS", "RESETS", "RESET_TIMINGS", "SYN_INPUTS"]
+
+RESETS = ("subtract", "value", "none")
+"""What a spike does to the membrane: subtract the threshold, set it to ``reset_value``, nothing."""
+RESET_TIMINGS = ("same", "next")
+"""When the reset lands: on the step of the spike, or (undecayed) on the next step."""
+SYN_INPUTS = ("ema", "add")
+"""How the input enters the synaptic trace: ``(1 - alpha)*x`` or ``x``."""
+
+_OPTION_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("reset", "subtract"),
+    ("reset_value", 0.0),
+    ("reset_timing", "same"),
+    ("detach_reset", False),
+    ("decay_input", False),
+    ("rest", 0.0),
+    ("syn_input", "ema"),
+)
+"""The neuron options of the spiking layers and their defaults (today's behaviour)."""
 
 OUTPUT_KINDS = ("LI", "EMA", "B", "T", "TS")
 """The output kinds: leaky integrator, exponential moving average, binary, ternary,
@@ -104,17 +123,40 @@ class LeakyConfig:
             before ``neg``).
         states: The state names, in the order of the ``states`` tuples of the pure
             functions: membranes, synapses, recurrent traces, ``prev_output``.
-        layout: The named slots (`LeakyLayout`) derived from the above.
+        reset: What a spike does to the membrane (spiking kinds): ``"subtract"`` the
+            threshold (default), ``"value"`` (set it to ``reset_value``; dual layers set
+            each pathway to ``reset_value / 2``) or ``"none"``.
+        reset_value: The membrane after a ``"value"`` reset.
+        reset_timing: ``"same"`` (the reset lands on the step of the spike) or
+            ``"next"`` (snnTorch's default: the membrane state keeps the un-reset value
+            and the reset of the previous step's spike is applied, undecayed, at the next
+            step; the pending spikes are extra states ``prev_spike`` or
+            ``prev_pos_spike``/``prev_neg_spike``).
+        detach_reset: Cut the spike out of the reset term's graph.
+        decay_input: The input enters the membrane as ``(1 - beta)*u`` (EMA form).
+        rest: The potential the membrane leaks towards:
+            ``mem = beta*mem + (1 - beta)*rest + ...``.
+        syn_input: ``"ema"`` (``syn = alpha*syn + (1 - alpha)*x``) or ``"add"``
+            (``syn = alpha*syn + x``); synaptic kinds only.
 
     Raises:
-        ValueError: for an unknown output kind, or a recurrent ``LI``/``EMA``
-            configuration (which has no spikes to feed back).
+        ValueError: for an unknown output kind, a recurrent ``LI``/``EMA``
+            configuration (which has no spikes to feed back), an unknown option value,
+            a non-finite ``reset_value``/``rest``, a neuron option on an ``LI``/``EMA``
+            configuration, or ``syn_input`` on a non-synaptic one.
     """
 
     dual: bool
     synaptic: bool
     recurrent: bool
     output: str
+    reset: str = "subtract"
+    reset_value: float = 0.0
+    reset_timing: str = "same"
+    detach_reset: bool = False
+    decay_input: bool = False
+    rest: float = 0.0
+    syn_input: str = "ema"
     params: tuple[ParamInfo, ...] = field(init=False, repr=False, compare=False)
     states: tuple[str, ...] = field(init=False, repr=False, compare=False)
     layout: LeakyLayout = field(init=False, repr=False, compare=False)
@@ -124,6 +166,7 @@ class LeakyConfig:
             raise ValueError(f"LeakyConfig: output must be one of {OUTPUT_KINDS}, got {self.output!r}.")
         if self.recurrent and self.output in ("LI", "EMA"):
             raise ValueError("LeakyConfig: LI and EMA layers are not recurrent.")
+        self._check_options()
 
         def split(name: str, kind: str, default: float) -> list[ParamInfo]:
             if self.dual:
@@ -152,12 +195,14 @@ class LeakyConfig:
         if self.recurrent:
             states += ["pos_rec", "neg_rec"] if self.dual else ["rec"]
             states.append("prev_output")
+        if self.reset_timing == "next" and self.reset != "none":
+            states += ["prev_spike"] if self.output == "B" else ["prev_pos_spike", "prev_neg_spike"]
         object.__setattr__(self, "states", tuple(states))
 
         pos_neg = ("pos_", "neg_") if self.dual else ("",)
         membranes = tuple(f"{p}mem" for p in pos_neg)
         pre = tuple(f"{m}_pre" for m in membranes)
-        traces = tuple(n for n in states if n not in membranes and n != "prev_output")
+        traces = tuple(n for n in states if n not in membranes and n != "prev_output" and not n.startswith("prev_"))
         spikes: tuple[str, ...] = ()
         extras = pre
         saved: tuple[str, ...] = ()
@@ -181,6 +226,47 @@ class LeakyConfig:
             saved=saved,
         )
         object.__setattr__(self, "layout", layout)
+
+    def _check_options(self) -> None:
+        """Refuse unknown or inapplicable neuron options (the configuration is not built)."""
+        where = "LeakyConfig"
+        for name, valid in (("reset", RESETS), ("reset_timing", RESET_TIMINGS), ("syn_input", SYN_INPUTS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in valid:
+                raise ValueError(f"{where}: `{name}` must be one of {', '.join(map(repr, valid))}; got {value!r}.")
+        for name in ("detach_reset", "decay_input"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"{where}: `{name}` must be a bool, got {type(value).__name__} ({value!r}).")
+        for name in ("reset_value", "rest"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{where}: `{name}` must be a float, got {type(value).__name__} ({value!r}).")
+            if not math.isfinite(value):
+                raise ValueError(f"{where}: `{name}` must be finite, got {value!r}.")
+            object.__setattr__(self, name, float(value))
+        opts = self.options
+        if opts and not self.spiking:
+            names = ", ".join(n for n, _ in opts)
+            raise ValueError(
+                f"{where}: the neuron options ({names}) apply to the spiking (B, T, TS) layers only, "
+                f"not to {self.output}."
+            )
+        if self.syn_input != "ema" and not self.synaptic:
+            raise ValueError(
+                f"{where}: `syn_input` applies to synaptic (S) layers only; this configuration has no synapse."
+            )
+        if self.reset_value != 0.0 and self.reset != "value":
+            raise ValueError(f"{where}: `reset_value` is used only with reset='value'; got reset={self.reset!r}.")
+
+    @property
+    def options(self) -> tuple[tuple[str, Any], ...]:
+        """Every neuron option that differs from its default, as ``(name, value)`` pairs.
+
+        Empty for the 32 classic configurations; the GPU kernels decline any
+        configuration with options, so the PyTorch update runs.
+        """
+        return tuple((n, getattr(self, n)) for n, d in _OPTION_DEFAULTS if getattr(self, n) != d)
 
     @property
     def name(self) -> str:

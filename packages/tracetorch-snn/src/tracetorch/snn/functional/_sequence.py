@@ -124,9 +124,11 @@ def leaky_sequence(
     the call (CUDA tensors of a supported dtype, built-in spike and quantisation
     functions; see ``tracetorch._internal.kernels_for``), the fused kernel runs.
     Otherwise the pure-PyTorch path: LI/EMA: `linear_sequence`; B/T/TS with built-in
-    spike and quantisation functions: one autograd function with a hand-written BPTT
-    (`tracetorch.snn.functional._bptt`); otherwise (custom callables, whose
-    derivative is unknown): the reference loop with autograd. Equal to
+    spike and quantisation functions and no neuron options (``cfg.options`` empty): one
+    autograd function with a hand-written BPTT (`tracetorch.snn.functional._bptt`);
+    otherwise (custom callables, whose derivative is unknown, or neuron options, which
+    the hand-written BPTT does not implement yet): the reference loop with autograd.
+    Neither kernels nor the BPTT function are asked for a configuration with options. Equal to
     `leaky_sequence_reference`.
 
     Args:
@@ -144,7 +146,8 @@ def leaky_sequence(
         ``(outputs [T, ...], final_states)``.
     """
     x, states = promote(x, states, params)
-    kernel = kernels_for("leaky_sequence", x, *states)
+    # the kernels decline neuron options; ask them only for the classic configurations
+    kernel = None if cfg.options else kernels_for("leaky_sequence", x, *states)
     if kernel is not None:
         res = kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
         if res is not None:
@@ -153,7 +156,7 @@ def leaky_sequence(
         return linear_sequence(cfg, x, states, params)
     if fire is None:
         fire = make_fire(spike_fn, quant_fn)
-    if has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
+    if not cfg.options and has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
         return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)
     if not torch.is_grad_enabled():
         with torch.no_grad():

@@ -118,6 +118,12 @@ def make_fire(spike_fn: FireFn, quant_fn: FireFn) -> FireFn:
     return functools.partial(spike_then_quant, spike_fn, quant_fn)
 
 
+def _reset_to(mem: Tensor, a: Tensor, value: float) -> Tensor:
+    """``(1 - a)*mem + a*value``: the membrane set to ``value`` where ``a`` is 1."""
+    kept = (1.0 - a) * mem
+    return kept + a * value if value != 0.0 else kept
+
+
 def _step(
     cfg: LeakyConfig,
     x: Tensor,
@@ -142,12 +148,15 @@ def _step(
     """
     kind = cfg.output
     ema = kind == "EMA"
+    reset = cfg.reset
+    later = cfg.reset_timing == "next" and reset != "none"
+    rest = cfg.rest
     new: dict[str, Tensor] = {}
     if not cfg.dual:
         mem = S["mem"]
         if cfg.synaptic:
             alpha = P["alpha"]
-            syn = alpha * S["syn"] + (1.0 - alpha) * x
+            syn = alpha * S["syn"] + (x if cfg.syn_input == "add" else (1.0 - alpha) * x)
             new["syn"] = syn
             d = syn
         else:
@@ -160,10 +169,24 @@ def _step(
             u = d + P["rec_weight"] * rec
         else:
             u = d
-        if ema:
+        if later:
+            # the reset of the previous step's spike, applied now and undecayed
+            if kind == "B":
+                r = S["prev_spike"]
+                r_amount = r * P["threshold"] if reset == "subtract" else r
+            else:
+                rp, rn = S["prev_pos_spike"], S["prev_neg_spike"]
+                r_amount = rp * P["pos_threshold"] + rn * P["neg_threshold"] if reset == "subtract" else rp - rn
+            if reset == "value":
+                mem = _reset_to(mem, r_amount, cfg.reset_value)
+        if ema or cfg.decay_input:
             mem_pre = beta * mem + (1.0 - beta) * u
         else:
             mem_pre = beta * mem + u
+        if rest != 0.0:
+            mem_pre = mem_pre + (1.0 - beta) * rest
+        if later and reset == "subtract":
+            mem_pre = mem_pre - r_amount
         if kind == "LI" or kind == "EMA":
             new["mem"] = mem_pre
             return mem_pre, new, {"mem_pre": mem_pre}
@@ -171,7 +194,16 @@ def _step(
             th = P["threshold"]
             v = mem_pre - th
             s = fire(v)  # type: ignore[misc]
-            mem_new = mem_pre - s * th
+            sr = s.detach() if cfg.detach_reset else s
+            if later:
+                mem_new = mem_pre
+                new["prev_spike"] = sr
+            elif reset == "subtract":
+                mem_new = mem_pre - sr * th
+            elif reset == "value":
+                mem_new = _reset_to(mem_pre, sr, cfg.reset_value)
+            else:
+                mem_new = mem_pre
             out = s
             extras = {"mem_pre": mem_pre, "spike": s, "fire_input": v}
         else:
@@ -179,7 +211,17 @@ def _step(
             nth = P["neg_threshold"]
             sp = fire(mem_pre - pth)  # type: ignore[misc]
             sn = -fire(-nth - mem_pre)  # type: ignore[misc]
-            mem_new = mem_pre - (sp * pth + sn * nth)
+            spr, snr = (sp.detach(), sn.detach()) if cfg.detach_reset else (sp, sn)
+            if later:
+                mem_new = mem_pre
+                new["prev_pos_spike"] = spr
+                new["prev_neg_spike"] = snr
+            elif reset == "subtract":
+                mem_new = mem_pre - (spr * pth + snr * nth)
+            elif reset == "value":
+                mem_new = _reset_to(mem_pre, spr - snr, cfg.reset_value)
+            else:
+                mem_new = mem_pre
             if kind == "T":
                 out = sp + sn
             else:
@@ -197,8 +239,12 @@ def _step(
         pa = P["pos_alpha"]
         na = P["neg_alpha"]
         x_pos, x_neg = _parts(x)
-        pos_syn = pa * S["pos_syn"] + (1.0 - pa) * x_pos
-        neg_syn = na * S["neg_syn"] + (1.0 - na) * x_neg
+        if cfg.syn_input == "add":
+            pos_syn = pa * S["pos_syn"] + x_pos
+            neg_syn = na * S["neg_syn"] + x_neg
+        else:
+            pos_syn = pa * S["pos_syn"] + (1.0 - pa) * x_pos
+            neg_syn = na * S["neg_syn"] + (1.0 - na) * x_neg
         new["pos_syn"] = pos_syn
         new["neg_syn"] = neg_syn
         d = pos_syn + neg_syn
@@ -221,12 +267,30 @@ def _step(
         u_neg = d_neg + P["neg_rec_weight"] * r_neg
     else:
         u_pos, u_neg = _parts(d)
-    if ema:
+    if later:
+        if kind == "B":
+            r = S["prev_spike"]
+            r_amount = r * P["threshold"] if reset == "subtract" else r
+        else:
+            rp, rn = S["prev_pos_spike"], S["prev_neg_spike"]
+            r_amount = rp * P["pos_threshold"] + rn * P["neg_threshold"] if reset == "subtract" else rp - rn
+        if reset == "value":
+            half_value = cfg.reset_value * 0.5
+            pos_mem = _reset_to(pos_mem, r_amount, half_value)
+            neg_mem = _reset_to(neg_mem, r_amount, half_value)
+    if ema or cfg.decay_input:
         pos_pre = pb * pos_mem + (1.0 - pb) * u_pos
         neg_pre = nb * neg_mem + (1.0 - nb) * u_neg
     else:
         pos_pre = pb * pos_mem + u_pos
         neg_pre = nb * neg_mem + u_neg
+    if rest != 0.0:
+        pos_pre = pos_pre + (1.0 - pb) * (rest * 0.5)
+        neg_pre = neg_pre + (1.0 - nb) * (rest * 0.5)
+    if later and reset == "subtract":
+        half_prev = r_amount * 0.5
+        pos_pre = pos_pre - half_prev
+        neg_pre = neg_pre - half_prev
     mem = pos_pre + neg_pre
     extras = {"pos_mem_pre": pos_pre, "neg_mem_pre": neg_pre}
     if kind == "LI" or kind == "EMA":
@@ -236,7 +300,13 @@ def _step(
     if kind == "B":
         th = P["threshold"]
         s = fire(mem - th)  # type: ignore[misc]
-        half = s * th * 0.5
+        sr = s.detach() if cfg.detach_reset else s
+        if later:
+            new["prev_spike"] = sr
+        elif reset == "subtract":
+            half = sr * th * 0.5
+        elif reset == "value":
+            a = sr
         out = s
         extras["spike"] = s
     else:
@@ -244,15 +314,30 @@ def _step(
         nth = P["neg_threshold"]
         sp = fire(mem - pth)  # type: ignore[misc]
         sn = -fire(-nth - mem)  # type: ignore[misc]
-        half = (sp * pth + sn * nth) * 0.5
+        spr, snr = (sp.detach(), sn.detach()) if cfg.detach_reset else (sp, sn)
+        if later:
+            new["prev_pos_spike"] = spr
+            new["prev_neg_spike"] = snr
+        elif reset == "subtract":
+            half = (spr * pth + snr * nth) * 0.5
+        elif reset == "value":
+            a = spr - snr
         if kind == "T":
             out = sp + sn
         else:
             out = P["pos_scale"] * sp + P["neg_scale"] * sn
         extras["pos_spike"] = sp
         extras["neg_spike"] = sn
-    new["pos_mem"] = pos_pre - half
-    new["neg_mem"] = neg_pre - half
+    if later or reset == "none":
+        new["pos_mem"] = pos_pre
+        new["neg_mem"] = neg_pre
+    elif reset == "subtract":
+        new["pos_mem"] = pos_pre - half
+        new["neg_mem"] = neg_pre - half
+    else:
+        half_value = cfg.reset_value * 0.5
+        new["pos_mem"] = _reset_to(pos_pre, a, half_value)
+        new["neg_mem"] = _reset_to(neg_pre, a, half_value)
     if cfg.recurrent:
         new["prev_output"] = out
     return out, new, extras
@@ -291,6 +376,15 @@ def leaky_step(
        s_neg*neg_threshold``, output ``s_pos + s_neg`` (TS: ``pos_scale*s_pos +
        neg_scale*s_neg``). Dual layers take half of the reset from each membrane.
 
+    The neuron options of ``cfg`` (see `LeakyConfig`) change steps 1, 3 and 4: ``syn_input
+    = "add"``: ``syn = alpha*syn + x``; ``decay_input``: ``mem = beta*mem + (1-beta)*u``;
+    ``rest``: ``+ (1-beta)*rest``; ``reset = "value"``: ``mem = (1-a)*mem + a*reset_value``
+    with ``a`` the spike magnitude (dual: each pathway to ``reset_value/2``); ``"none"``: no
+    reset; ``detach_reset``: the spike in the reset is detached; ``reset_timing = "next"``:
+    the state keeps the un-reset membrane and the previous step's spike (a state) resets
+    it now, undecayed (``"subtract"`` after the leak, ``"value"`` before it). With any
+    option the kernels are not asked.
+
     Args:
         cfg: The configuration.
         x: One timestep's input.
@@ -308,7 +402,7 @@ def leaky_step(
     """
     if fire is None and spike_fn is not None and quant_fn is not None:
         fire = make_fire(spike_fn, quant_fn)
-    kernel = kernels_for("leaky_step", x, *states)
+    kernel = None if cfg.options else kernels_for("leaky_step", x, *states)
     if kernel is not None:
         xp, sp = promote(x, states, params)
         res = kernel(cfg, xp, sp, params, spike_fn, quant_fn, dim)
