@@ -80,7 +80,7 @@ def test_snn_state_names_and_a_fused_sequence_without_emits():
             net(xt)
     assert mon.get("1", "mem").shape == (4, 2, 20)
     torch.testing.assert_close(mon.get("1", "mem")[-1], net[1].mem)
-    if "mem" not in getattr(snn.LIB, "emitted_sequence_names", ()):
+    if "mem" not in net[1].emitted_sequence_names:
         with mon, pytest.raises(RuntimeError, match="step through time"):
             net.forward_sequence(torch.rand(4, 2, 12))
 
@@ -156,3 +156,49 @@ def test_sparsity_and_synops_equal_neurobench(model, spiking_input):
         net.forward_sequence(x)
     assert mon.synaptic_operations(num_samples=3) == ours | {"per_connection": mon.synaptic_operations()["per_connection"]}
     assert mon.activation_sparsity() == pytest.approx(sparsity, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------- membrane before the reset
+@pytest.mark.parametrize("name", ["LIB", "DSRLITS"])
+def test_stepping_records_the_membrane_before_the_reset_exactly(name):
+    torch.manual_seed(4)
+    layer = getattr(snn, name)(6, spike_fn="heaviside_atan")
+    model = tt.Sequential(nn.Linear(3, 6), layer)
+    x = 2 * torch.rand(7, 2, 3)
+    pre_names = layer.config.layout.pre
+    with tt.Monitor(model, layers="1", states=list(pre_names) + list(layer.state_names)) as mon:
+        model.zero_states()
+        outs = [model(xt) for xt in x]
+    # replay the same steps through the functional update and compare every intermediate
+    from tracetorch.snn.functional._step import _step
+
+    model.zero_states()
+    for t, xt in enumerate(x):
+        h = model[0](xt)
+        layer._ensure_states(h)
+        states = {n: layer.__dict__[n] for n in layer.config.layout.states}
+        out, new, extras = _step(layer.config, h, states, layer._params(h), layer.__dict__["_fire"])
+        layer.__dict__.update(new)
+        assert torch.equal(out, outs[t])
+        for n in pre_names:
+            assert torch.equal(mon.get("1", n)[t], extras[n])
+    spiking = mon.get("1", "output")
+    assert 0 < float(spiking.detach().abs().mean()) < 1  # spikes fired and reset the membrane
+    assert not torch.equal(mon.get("1", pre_names[0]), mon.get("1", layer.state_names[0]))
+
+
+def test_a_dual_layer_names_its_pathway_membranes_and_refuses_mem_pre():
+    net = tt.Sequential(nn.Linear(3, 4), snn.DLIB(4))
+    with pytest.raises(ValueError, match="pos_mem_pre"):
+        tt.Monitor(net, layers="1", states=["mem_pre"])
+
+
+def test_sequence_mode_records_an_li_membrane_and_refuses_a_spiking_one():
+    net = _mlp(5)
+    x = torch.rand(5, 2, 12) * 2
+    with tt.Monitor(net, layers="3", states=["mem", "mem_pre"]) as mon:
+        net.zero_states()
+        y = net.forward_sequence(x)
+    assert torch.equal(mon.get("3", "mem"), y) and torch.equal(mon.get("3", "mem_pre"), y)
+    with tt.Monitor(net, layers="1", states=["mem_pre"]) as mon, pytest.raises(RuntimeError, match="step through time"):
+        net.forward_sequence(x)

@@ -41,6 +41,7 @@ __all__ = [
 # The monitor's emit protocol (see tracetorch.monitor._emit): layers call these to hand a
 # recording monitor values that are not their output or a state (e.g. the membrane before
 # the reset), or their per-step states in sequence mode.
+from .monitor._emit import SINK_ATTR as MONITOR_SINK_ATTR  # noqa: E402
 from .monitor._emit import emit, emit_sequence, wants  # noqa: E402
 
-__all__ += ["emit", "emit_sequence", "wants"]
+__all__ += ["MONITOR_SINK_ATTR", "emit", "emit_sequence", "wants"]

@@ -122,7 +122,7 @@ def _select(model: nn.Module, layers: Union[None, LayerSelector, Sequence[LayerS
 
 
 def _valid_names(layer: Layer) -> tuple[str, ...]:
-    return ("output",) + tuple(layer.state_names) + tuple(getattr(type(layer), "emitted_names", ()))
+    return ("output",) + tuple(layer.state_names) + tuple(getattr(layer, "emitted_names", ()))
 
 
 class Monitor:
@@ -266,7 +266,7 @@ class Monitor:
         # subclasses get it wrapped for lengths=, hence the unwrap
         steps_itself = inspect.unwrap(type(layer).forward_sequence) is inspect.unwrap(Layer.forward_sequence)
         need = tuple(n for n in e.names if n != "output")
-        provided = set(getattr(type(layer), "emitted_sequence_names", ()))
+        provided = set(getattr(layer, "emitted_sequence_names", ()))
         missing = () if steps_itself else tuple(n for n in need if n not in provided)
 
         monitor = self

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
 
 from tracetorch._internal import FINITE_FLAGS as _FINITE
-from tracetorch._internal import check_time_dim
+from tracetorch._internal import MONITOR_SINK_ATTR as _MONITOR_SINK
+from tracetorch._internal import check_time_dim, emit, emit_sequence, wants
 
 from ._layer import Layer
 from .functional._config import LeakyConfig, ParamInfo
@@ -225,8 +226,11 @@ class LeakyLayer(Layer):
                     break
         else:
             self._ensure_states(x)
-        out, new, _ = _step(self.config, x, {n: d[n] for n in names}, self._params(x), d["_fire"])
+        out, new, extras = _step(self.config, x, {n: d[n] for n in names}, self._params(x), d["_fire"])
         d.update(new)
+        if _MONITOR_SINK in d:  # a tt.Monitor records this layer: hand it the membranes before the reset
+            for n in self.config.layout.pre:
+                emit(self, n, extras[n])
         return out
 
     # ------------------------------------------------------------------ sequence
@@ -260,7 +264,25 @@ class LeakyLayer(Layer):
             self.config, xt, states, params, d["_fire"], d["_spike_fn"], d["_quant_fn"], dim=self.dim
         )
         d.update(zip(lay.states, final))
+        if _MONITOR_SINK in d and not self.config.dual and not self.config.spiking:
+            # a single LI/EMA membrane is the output at every step (before and after "reset")
+            for n in ("mem", "mem_pre"):
+                if wants(self, n):
+                    emit_sequence(self, n, out)
         return out.movedim(0, t) if t != 0 else out
+
+    @property
+    def emitted_names(self) -> tuple[str, ...]:
+        """Values besides the output and the states that a `tracetorch.Monitor` can record
+        when stepping: the membrane(s) before the reset (``mem_pre``, or ``pos_mem_pre`` and
+        ``neg_mem_pre`` for dual layers)."""
+        return self.config.layout.pre
+
+    @property
+    def emitted_sequence_names(self) -> tuple[str, ...]:
+        """Per-step values a `tracetorch.Monitor` can record in sequence mode besides the
+        output: the membrane of single-pathway LI/EMA layers (their output); none otherwise."""
+        return ("mem", "mem_pre") if not (self.config.dual or self.config.spiking) else ()
 
     def extra_repr(self) -> str:
         s = f"num_neurons={self.num_neurons}, dim={self.dim}"
