@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from ..core._layer import Layer, _forward_sequence
+from ..core._layer import Layer
 from ..core._walk import find_layers
 from ..metrics._metrics import (
     CONNECTION_TYPES,
@@ -261,7 +261,9 @@ class Monitor:
         d = layer.__dict__
         original = d.get("forward_sequence")  # None, or another recording monitor's wrapper
         bound = original if original is not None else layer.forward_sequence
-        steps_itself = type(layer).forward_sequence is _forward_sequence
+        fs = type(layer).forward_sequence
+        # Subclasses get Layer.forward_sequence wrapped to take lengths= (functools.wraps).
+        steps_itself = getattr(fs, "__wrapped__", fs) is Layer.forward_sequence
         need = tuple(n for n in e.names if n != "output")
         provided = set(getattr(type(layer), "emitted_sequence_names", ()))
         missing = () if steps_itself else tuple(n for n in need if n not in provided)
