@@ -13,6 +13,11 @@ Rules, per Markdown file (``README.md`` and ``docs/**/*.md``):
   the line right before its opening fence (blank lines between are allowed) or, if
   not there, anywhere after the block and before the next one. The same marker on a
   python block skips it. ``text`` / ``output`` blocks are output, not code.
+* A python block that needs an optional package (the peer libraries of the migration
+  guides: ``uv sync --group peers``) says so on the line right before its opening
+  fence: ``<!-- requires: snntorch -->`` (several names separated by spaces). It runs
+  where every named module is importable and is skipped elsewhere; the file's other
+  blocks run either way, so they must not use names defined in such a block.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = {"python", "py"}
 OUTPUT = {"text", "txt", "output"}
 MARKER = re.compile(r"^\s*<!--\s*not-runnable:\s*(\S.*?)\s*-->\s*$")
+REQUIRES = re.compile(r"^\s*<!--\s*requires:\s*(\S.*?)\s*-->\s*$")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 
 
@@ -38,6 +44,7 @@ class Block:
     lang: str
     code: str
     skip_reason: str | None
+    requires: tuple[str, ...] = ()
 
 
 def _files() -> list[Path]:
@@ -70,8 +77,16 @@ def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
     # A marker line marks the block whose fence opens right after it (blank lines
     # allowed); failing that, the nearest block above it (in the same file).
     reasons: dict[int, str] = {}
+    requires: dict[int, tuple[str, ...]] = {}
     opens = {s[0]: n for n, s in enumerate(spans)}
     for k, line in enumerate(lines):
+        rq = REQUIRES.match(line)
+        if rq and not any(a < k < b for a, b, _, _ in spans):
+            nxt = next((j for j in range(k + 1, len(lines)) if lines[j].strip()), None)
+            if nxt not in opens:
+                raise ValueError(f"{path}:{k + 1}: `<!-- requires: ... -->` must come right before a code fence")
+            requires[opens[nxt]] = tuple(rq.group(1).split())
+            continue
         mm = MARKER.match(line)
         if not mm or any(a < k < b for a, b, _, _ in spans):
             continue
@@ -81,7 +96,22 @@ def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
             reasons.setdefault(opens[nxt], mm.group(1))
         elif above:
             reasons.setdefault(above[-1], mm.group(1))
-    return [Block(path, s[0] + 1, s[2], s[3], reasons.get(n)) for n, s in enumerate(spans)]
+    return [Block(path, s[0] + 1, s[2], s[3], reasons.get(n), requires.get(n, ())) for n, s in enumerate(spans)]
+
+
+def missing_modules(names: tuple[str, ...]) -> list[str]:
+    """The names in ``names`` that cannot be imported here."""
+    import importlib.util
+
+    out = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(name)
+    return out
 
 
 FILES = _files()
@@ -106,7 +136,7 @@ def test_code_blocks_run(path, tmp_path, monkeypatch):
     )
     namespace: dict = {"__name__": "__docs__"}
     for b in parse_blocks(path):
-        if b.lang not in RUN or b.skip_reason is not None:
+        if b.lang not in RUN or b.skip_reason is not None or missing_modules(b.requires):
             continue
         try:
             code = compile(b.code, f"{rel}:{b.line}", "exec")
@@ -210,18 +240,9 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
 # cut off. The API reference pages hold no fenced code of their own.
 MAX_COLUMNS = 80
 GUIDE_FILES = [f for f in FILES if f.is_relative_to(ROOT / "docs") and "reference" not in f.relative_to(ROOT / "docs").parts]
-# Pages being rewritten on other branches at the time of writing; they are checked
-# too, but a failure there is expected until those branches land.
-PENDING_WIDTH = {
-    "docs/concepts/compile.md",
-    "docs/concepts/dim.md",
-    "docs/concepts/parameters.md",
-    "docs/concepts/production.md",
-    "docs/concepts/saving.md",
-    "docs/concepts/states.md",
-    "docs/layers/rnn.md",
-    "docs/layers/sequence.md",
-}
+# Empty: every guide page is checked strictly. A page listed here is allowed to fail
+# (xfail) while it is rewritten elsewhere.
+PENDING_WIDTH: set[str] = set()
 
 
 def wide_lines(path: Path, text: str | None = None, limit: int = MAX_COLUMNS) -> list[str]:
@@ -233,6 +254,15 @@ def wide_lines(path: Path, text: str | None = None, limit: int = MAX_COLUMNS) ->
             if len(line) > limit:
                 out.append(f"{path.name}:{k} ({len(line)} chars): {lines[k - 1].strip()[:60]}")
     return out
+
+
+def test_requires_marker_attaches_to_the_next_block_only():
+    text = "<!-- requires: snntorch norse -->\n```python\nimport snntorch\n```\n\n```python\nx = 1\n```\n"
+    first, second = parse_blocks(Path("page.md"), text)
+    assert first.requires == ("snntorch", "norse") and second.requires == ()
+    assert missing_modules(("torch", "no_such_module_tt")) == ["no_such_module_tt"]
+    with pytest.raises(ValueError, match="right before a code fence"):
+        parse_blocks(Path("page.md"), "<!-- requires: snntorch -->\ntext\n```python\nx = 1\n```\n")
 
 
 def test_wide_line_finder():
