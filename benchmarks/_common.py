@@ -33,7 +33,9 @@ def timeit(fn: Callable[[], object], *, repeats: int = 15, warmup: int = 3, min_
     return statistics.median(times)
 
 
-def interleaved(fns: dict[str, Callable[[], object]], *, rounds: int = 7, inner: int = 3, warmup: int = 2) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], *, rounds: int = 7, inner: int = 3, warmup: int = 2
+) -> dict[str, float]:
     """Median seconds per call of each function, measured in interleaved rounds.
 
     Interleaving puts every candidate under the same machine noise, which matters far

@@ -21,9 +21,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, write_table  # noqa: E402
-
 import tracetorch as tt  # noqa: E402
+from _common import interleaved, write_table  # noqa: E402
 
 STEPS = 100
 
@@ -113,7 +112,16 @@ def main() -> None:
     text = write_table(
         "core_step",
         "Core per-step bookkeeping (100 steps, leaky integrator)",
-        ["batch×neurons", "pass", "(a) loop ms", "(b) minimal module ms", "tt.Layer ms", "tt / (b)", "tt / (a)", "(b) / (a)"],
+        [
+            "batch×neurons",
+            "pass",
+            "(a) loop ms",
+            "(b) minimal module ms",
+            "tt.Layer ms",
+            "tt / (b)",
+            "tt / (a)",
+            "(b) / (a)",
+        ],
         rows,
         notes="Targets: tt / (b) ≤ 1.10 everywhere; tt / (a) ≤ 1.10 at 64×1024 forward+backward.",
     )

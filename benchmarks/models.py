@@ -70,24 +70,20 @@ to print torch.profiler tables of traceTorch's training step).
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import inspect
 import json
 import os
-import statistics
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-
 import tracetorch as tt
+from torch import Tensor, nn
 from tracetorch import snn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -143,7 +139,9 @@ def load_data(n: int, folder: Path = DATA_DIR, seed: int = 0) -> tuple[Tensor, T
 class Spec:
     """Everything that defines one benchmarked model."""
 
-    def __init__(self, model: str, *, neuron: str, batch: int, steps: int, hidden: int, channels: int, gain: float) -> None:
+    def __init__(
+        self, model: str, *, neuron: str, batch: int, steps: int, hidden: int, channels: int, gain: float
+    ) -> None:
         if model not in ("mlp", "csnn"):
             raise ValueError(f"model must be 'mlp' or 'csnn', got {model!r}.")
         if neuron not in ("lif", "if"):
@@ -170,7 +168,9 @@ def tt_neuron(spec: Spec, n: int, conv: bool) -> nn.Module:
     dim = -3 if conv else -1
     spike = tt.functional.heaviside_atan(ATAN_ALPHA)
     if spec.neuron == "lif":
-        return snn.LIB(n, beta=spec.beta, threshold=1.0, dim=dim, learn_beta=False, learn_threshold=False, spike_fn=spike)
+        return snn.LIB(
+            n, beta=spec.beta, threshold=1.0, dim=dim, learn_beta=False, learn_threshold=False, spike_fn=spike
+        )
     # integrate-and-fire with hard reset: look the options up rather than assume them
     cls = getattr(snn, "IF", None) or getattr(snn, "IFB", None)
     params = inspect.signature(snn.LIB).parameters
@@ -182,15 +182,21 @@ def tt_neuron(spec: Spec, n: int, conv: bool) -> nn.Module:
         )
     if cls is not None:
         return cls(n, threshold=1.0, dim=dim, spike_fn=spike)
-    return snn.LIB(n, beta=1.0, threshold=1.0, dim=dim, learn_beta=False, learn_threshold=False, spike_fn=spike, reset="zero")
+    return snn.LIB(
+        n, beta=1.0, threshold=1.0, dim=dim, learn_beta=False, learn_threshold=False, spike_fn=spike, reset="zero"
+    )
 
 
 def snntorch_neuron(spec: Spec, *, init_hidden: bool, output: bool = False) -> nn.Module:
     import snntorch
 
     if spec.neuron == "if":
-        return snntorch.Leaky(beta=1.0, reset_mechanism="zero", reset_delay=False, init_hidden=init_hidden, output=output)
-    return snntorch.Leaky(beta=spec.beta, reset_mechanism="subtract", reset_delay=False, init_hidden=init_hidden, output=output)
+        return snntorch.Leaky(
+            beta=1.0, reset_mechanism="zero", reset_delay=False, init_hidden=init_hidden, output=output
+        )
+    return snntorch.Leaky(
+        beta=spec.beta, reset_mechanism="subtract", reset_delay=False, init_hidden=init_hidden, output=output
+    )
 
 
 def sj_neuron(spec: Spec) -> nn.Module:
@@ -199,8 +205,11 @@ def sj_neuron(spec: Spec) -> nn.Module:
     if spec.neuron == "if":
         return neuron.IFNode(surrogate_function=surrogate.ATan(ATAN_ALPHA), step_mode="m")
     return neuron.LIFNode(
-        tau=1.0 / (1.0 - spec.beta), decay_input=False, v_reset=None,
-        surrogate_function=surrogate.ATan(ATAN_ALPHA), step_mode="m",
+        tau=1.0 / (1.0 - spec.beta),
+        decay_input=False,
+        v_reset=None,
+        surrogate_function=surrogate.ATan(ATAN_ALPHA),
+        step_mode="m",
     )
 
 
@@ -211,10 +220,19 @@ def _layers(spec: Spec, neuron: Callable[[int, bool], nn.Module], L) -> list[nn.
         return [L.Linear(784, spec.hidden), neuron(spec.hidden, False), L.Linear(spec.hidden, 10), neuron(10, False)]
     c = spec.channels
     return [
-        L.Conv2d(1, c, kernel_size=3, padding=1, bias=False), L.BatchNorm2d(c), neuron(c, True), L.MaxPool2d(2, 2),
-        L.Conv2d(c, c, kernel_size=3, padding=1, bias=False), L.BatchNorm2d(c), neuron(c, True), L.MaxPool2d(2, 2),
-        L.Flatten(), L.Linear(c * 49, c * 16, bias=False), neuron(c * 16, False),
-        L.Linear(c * 16, 10, bias=False), neuron(10, False),
+        L.Conv2d(1, c, kernel_size=3, padding=1, bias=False),
+        L.BatchNorm2d(c),
+        neuron(c, True),
+        L.MaxPool2d(2, 2),
+        L.Conv2d(c, c, kernel_size=3, padding=1, bias=False),
+        L.BatchNorm2d(c),
+        neuron(c, True),
+        L.MaxPool2d(2, 2),
+        L.Flatten(),
+        L.Linear(c * 49, c * 16, bias=False),
+        neuron(c * 16, False),
+        L.Linear(c * 16, 10, bias=False),
+        neuron(10, False),
     ]
 
 
@@ -337,7 +355,9 @@ def build(impl: str, spec: Spec, init: list[Tensor]) -> nn.Module:
     ws = weights(model)
     params = list(model.parameters())
     if len(ws) != len(params) or len(ws) != len(init):
-        raise RuntimeError(f"{impl}: {len(params)} parameters, {len(ws)} weights, {len(init)} initial values: the neurons must not be trainable.")
+        raise RuntimeError(
+            f"{impl}: {len(params)} parameters, {len(ws)} weights, {len(init)} initial values: the neurons must not be trainable."
+        )
     with torch.no_grad():
         for w, v in zip(ws, init):
             w.copy_(v)
@@ -411,6 +431,7 @@ def firing_rates(spec: Spec, init: list[Tensor], xb: Tensor) -> tuple[list[float
         def f(m, _inp, out):
             rates[i].append(out.float().mean().item())
             over[i] += int(((m.mem + out) >= 2.0).sum().item())  # threshold 1: pre-reset membrane
+
         return f
 
     for m in model.modules():
@@ -423,7 +444,16 @@ def firing_rates(spec: Spec, init: list[Tensor], xb: Tensor) -> tuple[list[float
     return [sum(s) / len(s) for s in rates], over
 
 
-def agreement(spec: Spec, impls: list[str], init: list[Tensor], xb: Tensor, yb: Tensor, *, bn_eval: bool, dtype: torch.dtype = torch.float64) -> dict[str, tuple[float, list[Tensor], Tensor]]:
+def agreement(
+    spec: Spec,
+    impls: list[str],
+    init: list[Tensor],
+    xb: Tensor,
+    yb: Tensor,
+    *,
+    bn_eval: bool,
+    dtype: torch.dtype = torch.float64,
+) -> dict[str, tuple[float, list[Tensor], Tensor]]:
     """Loss, weight gradients and output spikes of one training step of every implementation."""
     res = {}
     for impl in impls:
@@ -443,7 +473,9 @@ def max_rel_diff(a: Tensor, b: Tensor) -> float:
     return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item()
 
 
-def check_agreement(spec: Spec, impls: list[str], init: list[Tensor], xb: Tensor, yb: Tensor, log: Callable[[str], None]) -> list[str]:
+def check_agreement(
+    spec: Spec, impls: list[str], init: list[Tensor], xb: Tensor, yb: Tensor, log: Callable[[str], None]
+) -> list[str]:
     """Fail loudly unless rates are in range and the implementations agree; return report lines.
 
     Agreement is required wherever the neuron definitions agree. traceTorch and
@@ -495,8 +527,10 @@ def check_agreement(spec: Spec, impls: list[str], init: list[Tensor], xb: Tensor
                 mode = " BN eval" if bn_eval else (" BN train" if spec.model == "csnn" else "")
                 required = snntorch_same or "snntorch" not in (a, b)
                 ok = dl <= TOL and dg <= TOL
-                msg = (f"{a} vs {b} ({str(dtype)[6:]}{mode}): loss {la:.6f} vs {lb:.6f} (rel diff {dl:.1e}), "
-                       f"max gradient rel diff {dg:.1e}, output spikes differing {ds:.1e}")
+                msg = (
+                    f"{a} vs {b} ({str(dtype)[6:]}{mode}): loss {la:.6f} vs {lb:.6f} (rel diff {dl:.1e}), "
+                    f"max gradient rel diff {dg:.1e}, output spikes differing {ds:.1e}"
+                )
                 if not required:
                     msg += " [not required: snnTorch's neuron differs where membranes reach 2x threshold]"
                 log(("  " if ok or not required else "  MISMATCH ") + msg)
@@ -530,10 +564,32 @@ def memory_child(spec: Spec, impl: str, n_steps: int, seed: int, n_data: int) ->
 
 
 def measure_memory(spec: Spec, impl: str, args: argparse.Namespace) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--_memory-child", impl, "--models", spec.model, "--neuron", spec.neuron,
-           "--batch", str(spec.batch), "--steps", str(spec.steps), "--hidden", str(spec.hidden),
-           "--channels", str(spec.channels), f"--gain-{spec.model}", str(spec.gain), "--seed", str(args.seed),
-           "--n-data", str(args.n_data), "--mem-steps", str(args.mem_steps)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--_memory-child",
+        impl,
+        "--models",
+        spec.model,
+        "--neuron",
+        spec.neuron,
+        "--batch",
+        str(spec.batch),
+        "--steps",
+        str(spec.steps),
+        "--hidden",
+        str(spec.hidden),
+        "--channels",
+        str(spec.channels),
+        f"--gain-{spec.model}",
+        str(spec.gain),
+        "--seed",
+        str(args.seed),
+        "--n-data",
+        str(args.n_data),
+        "--mem-steps",
+        str(args.mem_steps),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="2"))
     if r.returncode != 0:
         raise RuntimeError(f"memory subprocess for {impl} failed:\n{r.stderr[-3000:]}")
@@ -604,7 +660,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     for m in models:
         steps = args.steps or (25 if m == "mlp" else 4)
         gain = args.gain_mlp if m == "mlp" else args.gain_csnn
-        specs[m] = Spec(m, neuron=args.neuron, batch=args.batch, steps=steps, hidden=args.hidden, channels=args.channels, gain=gain)
+        specs[m] = Spec(
+            m, neuron=args.neuron, batch=args.batch, steps=steps, hidden=args.hidden, channels=args.channels, gain=gain
+        )
 
     if args.memory_child:
         memory_child(specs[models[0]], args.memory_child, args.mem_steps, args.seed, args.n_data)
@@ -640,7 +698,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         states = {}
         for impl in impls:
             model = build(impl, spec, init)
-            states[impl] = (model, make_optimizer(spec, model), [make_batch(spec, x, y, i, args.seed) for i in range(4)])
+            states[impl] = (
+                model,
+                make_optimizer(spec, model),
+                [make_batch(spec, x, y, i, args.seed) for i in range(4)],
+            )
 
         def stepper(impl: str) -> Callable[[], object]:
             model, opt, batches = states[impl]
@@ -650,6 +712,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 xb_, yb_ = batches[counter[0] % len(batches)]
                 counter[0] += 1
                 return train_step(spec, model, opt, xb_, yb_)
+
             return f
 
         times = interleaved({i: stepper(i) for i in impls}, rounds=args.rounds, inner=args.inner, warmup=1)
@@ -663,13 +726,21 @@ def main(argv: Optional[list[str]] = None) -> int:
         for impl in impls:
             t = times[impl]
             m = mem.get(impl)
-            rows.append([
-                impl, f"{t * 1e3:.1f}", f"{spec.batch / t:.0f}",
-                fmt_ratio(t, sj), fmt_ratio(t, st),
-                f"{m['added_mib']:.0f}" if m else "–", f"{m['peak_mib']:.0f}" if m else "–",
-            ])
-            print(f"  {impl:13s} {t * 1e3:8.1f} ms/step  {spec.batch / t:7.0f} img/s  vs SJ {fmt_ratio(t, sj):>6}  vs snnTorch {fmt_ratio(t, st):>6}"
-                  + (f"  +{m['added_mib']:.0f} MiB (peak RSS {m['peak_mib']:.0f} MiB)" if m else ""))
+            rows.append(
+                [
+                    impl,
+                    f"{t * 1e3:.1f}",
+                    f"{spec.batch / t:.0f}",
+                    fmt_ratio(t, sj),
+                    fmt_ratio(t, st),
+                    f"{m['added_mib']:.0f}" if m else "–",
+                    f"{m['peak_mib']:.0f}" if m else "–",
+                ]
+            )
+            print(
+                f"  {impl:13s} {t * 1e3:8.1f} ms/step  {spec.batch / t:7.0f} img/s  vs SJ {fmt_ratio(t, sj):>6}  vs snnTorch {fmt_ratio(t, st):>6}"
+                + (f"  +{m['added_mib']:.0f} MiB (peak RSS {m['peak_mib']:.0f} MiB)" if m else "")
+            )
         tt_impls = [i for i in ("tt-step", "tt-seq") if i in times]
         verdict = ""
         if tt_impls:
@@ -684,7 +755,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                 others = [mem[i]["added_mib"] for i in ("sj-multistep", "snntorch") if i in mem]
                 if others:
                     ok = mem[best]["added_mib"] <= min(others)
-                    parts.append(f"memory {mem[best]['added_mib']:.0f} MiB vs {', '.join(f'{o:.0f}' for o in others)} MiB (target no higher than either: {'met' if ok else 'not met'})")
+                    parts.append(
+                        f"memory {mem[best]['added_mib']:.0f} MiB vs {', '.join(f'{o:.0f}' for o in others)} MiB (target no higher than either: {'met' if ok else 'not met'})"
+                    )
             verdict = f"Faster traceTorch mode: {best}, " + "; ".join(parts) + "."
             print("  " + verdict)
         notes = "Agreement (one training step, same weights and batch): " + "; ".join(check_lines) + "."
@@ -692,12 +765,23 @@ def main(argv: Optional[list[str]] = None) -> int:
             notes += " Skipped: " + "; ".join(skipped) + "."
         if verdict:
             notes += "\n\n" + verdict
-        sections.append(render_table(
-            f"{spec.describe()}, neuron {spec.neuron}, full training step",
-            f"{machine()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; data: {data_note}",
-            ["implementation", "ms / step", "images / s", "vs SpikingJelly", "vs snnTorch", "step peak +MiB", "peak RSS MiB"],
-            rows, notes,
-        ))
+        sections.append(
+            render_table(
+                f"{spec.describe()}, neuron {spec.neuron}, full training step",
+                f"{machine()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; data: {data_note}",
+                [
+                    "implementation",
+                    "ms / step",
+                    "images / s",
+                    "vs SpikingJelly",
+                    "vs snnTorch",
+                    "step peak +MiB",
+                    "peak RSS MiB",
+                ],
+                rows,
+                notes,
+            )
+        )
         if args.profile:
             for impl in tt_impls:
                 print(f"\n-- torch.profiler, {impl}, {spec.model}: 3 training steps, sorted by self CPU time")

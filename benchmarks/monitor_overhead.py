@@ -32,9 +32,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_table  # noqa: E402
-
 import tracetorch as tt  # noqa: E402
+from _common import write_table  # noqa: E402
 from tracetorch import snn  # noqa: E402
 
 STEPS, BATCH = 25, 128
@@ -44,8 +43,10 @@ KINDS = ("none", "idle", "recording")
 def make():
     torch.manual_seed(0)
     net = tt.Sequential(
-        nn.Linear(784, 1000), snn.LIB(1000, beta=0.95, spike_fn="heaviside_atan"),
-        nn.Linear(1000, 10), snn.LIB(10, beta=0.95, spike_fn="heaviside_atan"),
+        nn.Linear(784, 1000),
+        snn.LIB(1000, beta=0.95, spike_fn="heaviside_atan"),
+        nn.Linear(1000, 10),
+        snn.LIB(10, beta=0.95, spike_fn="heaviside_atan"),
     )
     return net, torch.optim.Adam(net.parameters(), lr=5e-4)
 
@@ -61,7 +62,7 @@ def paired(fns: dict, rounds: int, warmup: int = 2) -> tuple[dict[str, float], d
     gc.disable()
     try:
         for r in range(rounds):
-            order = names[r % len(names):] + names[: r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             got = {}
             for k in order:
                 t0 = time.perf_counter()
@@ -100,8 +101,11 @@ def training_step_rows(mode: str, rounds: int) -> list[list[str]]:
             mon.stop()
 
     secs, ratios = paired({k: (lambda k=k: step(k)) for k in KINDS}, rounds)
-    what = {"none": "no monitor", "idle": "monitor created, not recording",
-            "recording": "recording outputs" + (" and membranes" if mode == "stepping" else "")}
+    what = {
+        "none": "no monitor",
+        "idle": "monitor created, not recording",
+        "recording": "recording outputs" + (" and membranes" if mode == "stepping" else ""),
+    }
     return [[mode, what[k], f"{secs[k] * 1e3:.1f}", f"{(ratios[k] - 1) * 100:+.2f} %"] for k in KINDS]
 
 
@@ -147,7 +151,15 @@ def main() -> None:
         f"monitor, {per_call['idle'] * 1e6:.1f} us with an idle one, {per_call['recording'] * 1e6:.1f} us while "
         "recording output and membrane (a forward hook and two detached references per call)."
     )
-    print(write_table("monitor_overhead", "tt.Monitor overhead on a training step", ["mode", "monitor", "ms / step", "vs none"], rows, notes))
+    print(
+        write_table(
+            "monitor_overhead",
+            "tt.Monitor overhead on a training step",
+            ["mode", "monitor", "ms / step", "vs none"],
+            rows,
+            notes,
+        )
+    )
 
 
 if __name__ == "__main__":

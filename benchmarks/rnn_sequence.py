@@ -26,9 +26,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import interleaved, write_table  # noqa: E402
-
 from tracetorch import rnn  # noqa: E402
-
 
 
 def stepping(layer: rnn.Layer, x: torch.Tensor) -> torch.Tensor:
@@ -43,13 +41,16 @@ def sequence(layer: rnn.Layer, x: torch.Tensor) -> torch.Tensor:
 
 def make_pass(run: Callable[[], torch.Tensor], backward: bool) -> Callable[[], None]:
     if backward:
+
         def fwd_bwd() -> None:
             run().sum().backward()
+
         return fwd_bwd
 
     def fwd() -> None:
         with torch.no_grad():
             run()
+
     return fwd
 
 
@@ -119,7 +120,15 @@ def main() -> None:
     table = write_table(
         "rnn_sequence",
         "tt.rnn forward_sequence vs stepping",
-        ["layer", "shape", "pass", "stepping ms", "forward_sequence ms", "speed-up", "torch nn module ms (seq / torch)"],
+        [
+            "layer",
+            "shape",
+            "pass",
+            "stepping ms",
+            "forward_sequence ms",
+            "speed-up",
+            "torch nn module ms (seq / torch)",
+        ],
         rows,
         notes="Stepping calls the layer once per timestep; `forward_sequence` runs torch's fused "
         "`_VF.lstm`/`_VF.gru` with the layer's own parameters (LSTM, GRU) or batched projections "

@@ -21,7 +21,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import interleaved, write_table  # noqa: E402
-
 from tracetorch import rnn  # noqa: E402
 
 STEPS, BATCH, IN, HIDDEN = 100, 64, 512, 512
@@ -52,13 +51,16 @@ def tt_loop(layer: rnn.Layer, x: torch.Tensor) -> torch.Tensor:
 
 def make_pass(run: Callable[[], torch.Tensor], backward: bool) -> Callable[[], None]:
     if backward:
+
         def fwd_bwd() -> None:
             run().backward()
+
         return fwd_bwd
 
     def fwd() -> None:
         with torch.no_grad():
             run()
+
     return fwd
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import os
+import pathlib
 import platform
 import statistics
 import subprocess
@@ -38,7 +38,6 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import snn_step as S  # noqa: E402  (the hand-written loops and constants)
-
 from tracetorch import snn  # noqa: E402
 
 torch.set_num_threads(2)
@@ -144,11 +143,22 @@ def main() -> None:
             for k in ("forward_sequence", "per-step loop of the layer", "hand-written loop"):
                 t = med[k]
                 b = med[f"best:{k}"]
-                rows.append((
-                    layer, f"T={T} B={B} N={N}", "fwd+bwd" if backward else "fwd", k, t * 1e3, t / hand, t / step,
-                    b / med["best:hand-written loop"], b / med["best:per-step loop of the layer"],
-                ))
-            print(layer, backward, {k: round(v / hand, 3) for k, v in med.items() if not k.startswith("best")}, flush=True)
+                rows.append(
+                    (
+                        layer,
+                        f"T={T} B={B} N={N}",
+                        "fwd+bwd" if backward else "fwd",
+                        k,
+                        t * 1e3,
+                        t / hand,
+                        t / step,
+                        b / med["best:hand-written loop"],
+                        b / med["best:per-step loop of the layer"],
+                    )
+                )
+            print(
+                layer, backward, {k: round(v / hand, 3) for k, v in med.items() if not k.startswith("best")}, flush=True
+            )
     li_rows = []
     for b in (1, 64):
         T2 = 1000
@@ -159,11 +169,22 @@ def main() -> None:
             med = measure(vs, x2, backward, max(3, reps // 2) if b == 64 else reps)
             speed = med["per-step loop of the layer"] / med["forward_sequence"]
             best = med["best:per-step loop of the layer"] / med["best:forward_sequence"]
-            li_rows.append((f"T={T2} B={b} N={N}", "fwd+bwd" if backward else "fwd", med["forward_sequence"] * 1e3, med["per-step loop of the layer"] * 1e3, speed, best))
+            li_rows.append(
+                (
+                    f"T={T2} B={b} N={N}",
+                    "fwd+bwd" if backward else "fwd",
+                    med["forward_sequence"] * 1e3,
+                    med["per-step loop of the layer"] * 1e3,
+                    speed,
+                    best,
+                )
+            )
             print("LI long", b, backward, round(speed, 2), flush=True)
     mem = {}
     for variant in ("forward_sequence", "per-step loop of the layer", "hand-written loop"):
-        out = subprocess.run([sys.executable, __file__, "--memory-probe", variant], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-probe", variant], capture_output=True, text=True, check=True
+        )
         mem[variant] = json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_mib"]
         print("memory", variant, mem[variant], flush=True)
 

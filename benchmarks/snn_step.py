@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import pathlib
 import os
+import pathlib
 import platform
 import statistics
 import time
@@ -33,9 +33,8 @@ import warnings
 from typing import Callable, Optional
 
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import snn
 
 torch.set_num_threads(2)
@@ -149,12 +148,18 @@ def dsrlits_step(x, st, pa, na, pb, nb, pg, ng, pth, nth, psc, nsc, pw, nw):
 
 
 DSRLITS_RAW = [
-    ("pos_alpha", LOGIT_05, torch.sigmoid), ("neg_alpha", LOGIT_05, torch.sigmoid),
-    ("pos_beta", LOGIT_09, torch.sigmoid), ("neg_beta", LOGIT_09, torch.sigmoid),
-    ("pos_gamma", LOGIT_09, torch.sigmoid), ("neg_gamma", LOGIT_09, torch.sigmoid),
-    ("pos_threshold", SP_INV_1, nn.functional.softplus), ("neg_threshold", SP_INV_1, nn.functional.softplus),
-    ("pos_scale", 1.0, None), ("neg_scale", 1.0, None),
-    ("pos_rec_weight", 0.1, None), ("neg_rec_weight", 0.1, None),
+    ("pos_alpha", LOGIT_05, torch.sigmoid),
+    ("neg_alpha", LOGIT_05, torch.sigmoid),
+    ("pos_beta", LOGIT_09, torch.sigmoid),
+    ("neg_beta", LOGIT_09, torch.sigmoid),
+    ("pos_gamma", LOGIT_09, torch.sigmoid),
+    ("neg_gamma", LOGIT_09, torch.sigmoid),
+    ("pos_threshold", SP_INV_1, nn.functional.softplus),
+    ("neg_threshold", SP_INV_1, nn.functional.softplus),
+    ("pos_scale", 1.0, None),
+    ("neg_scale", 1.0, None),
+    ("pos_rec_weight", 0.1, None),
+    ("neg_rec_weight", 0.1, None),
 ]
 
 
@@ -168,7 +173,9 @@ class MinimalDSRLITS(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.st is None:
             self.st = tuple(torch.zeros_like(x) for _ in range(7))
-        ps = [act(getattr(self, "raw_" + name)) if act else getattr(self, "raw_" + name) for name, _, act in DSRLITS_RAW]
+        ps = [
+            act(getattr(self, "raw_" + name)) if act else getattr(self, "raw_" + name) for name, _, act in DSRLITS_RAW
+        ]
         out, self.st = dsrlits_step(x, self.st, *ps)
         return out
 
@@ -191,7 +198,9 @@ def make_snntorch(n: int) -> Optional[nn.Module]:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return snntorch.Leaky(beta=0.9, threshold=1.0, reset_mechanism="subtract", learn_beta=True, learn_threshold=True)
+        return snntorch.Leaky(
+            beta=0.9, threshold=1.0, reset_mechanism="subtract", learn_beta=True, learn_threshold=True
+        )
 
 
 def make_spikingjelly(n: int) -> Optional[nn.Module]:
@@ -203,7 +212,11 @@ def make_spikingjelly(n: int) -> Optional[nn.Module]:
 
     # tau = 1/(1-beta) with decay_input=False gives v = beta*v + x (the same charge)
     return neuron.LIFNode(
-        tau=10.0, decay_input=False, v_reset=None, v_threshold=1.0, step_mode="s",
+        tau=10.0,
+        decay_input=False,
+        v_reset=None,
+        v_threshold=1.0,
+        step_mode="s",
         surrogate_function=surrogate.ATan(),
     )
 
@@ -240,6 +253,7 @@ def build(layer: str, b: int, n: int) -> dict[str, Callable[[list[torch.Tensor]]
         runners["tt.snn.LIB"] = module_runner(tl, tl.zero_states)
         st = make_snntorch(n)
         if st is not None:
+
             def run_snntorch(xs: list[torch.Tensor]) -> list[torch.Tensor]:
                 st.reset_mem()
                 return [st(x)[0] for x in xs]  # Leaky returns (spikes, membrane)
@@ -299,11 +313,24 @@ def main() -> None:
                 loop_t = med["hand-written loop"]
                 mod_t = med["minimal nn.Module"]
                 for k, t in med.items():
-                    rows.append((
-                        layer, f"{b}x{n}", "fwd+bwd" if backward else "fwd", k, t * 1e6 / STEPS, t / loop_t, t / mod_t,
-                        best[k] / best["hand-written loop"], best[k] / best["minimal nn.Module"],
-                    ))
-                print(f"{layer} {b}x{n} {'fwd+bwd' if backward else 'fwd'}: " + ", ".join(f"{k}={v / loop_t:.2f}x" for k, v in med.items()), flush=True)
+                    rows.append(
+                        (
+                            layer,
+                            f"{b}x{n}",
+                            "fwd+bwd" if backward else "fwd",
+                            k,
+                            t * 1e6 / STEPS,
+                            t / loop_t,
+                            t / mod_t,
+                            best[k] / best["hand-written loop"],
+                            best[k] / best["minimal nn.Module"],
+                        )
+                    )
+                print(
+                    f"{layer} {b}x{n} {'fwd+bwd' if backward else 'fwd'}: "
+                    + ", ".join(f"{k}={v / loop_t:.2f}x" for k, v in med.items()),
+                    flush=True,
+                )
     lines = [
         "## snn per-step (`benchmarks/snn_step.py`)",
         "",

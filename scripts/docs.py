@@ -78,8 +78,15 @@ def make_docs_env(env_dir: Path | None = None, *, quiet: bool = True) -> Path:
         raise RuntimeError("uv was not found: install it (https://docs.astral.sh/uv/) or set $UV")
     env_dir = Path(env_dir) if env_dir is not None else default_env_dir()
     cmd = [
-        uv, "sync", "--frozen", "--no-editable", "--all-packages", "--all-extras",
-        "--no-default-groups", "--group", "docs",
+        uv,
+        "sync",
+        "--frozen",
+        "--no-editable",
+        "--all-packages",
+        "--all-extras",
+        "--no-default-groups",
+        "--group",
+        "docs",
     ]
     # uv caches builds of local packages by their pyproject.toml only: rebuild ours so
     # the environment always holds the current source.

@@ -24,7 +24,6 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-
 from tracetorch import rnn, snn
 
 SPIKES = [
@@ -104,7 +103,9 @@ def cases() -> Iterator[tuple[str, dict[str, str]]]:
                         layer = cls(N, dim=dim, **kw)
                         x = 1.5 * torch.randn(shape, generator=g)
                         layer(x[0])  # create the states
-                        states0 = {k: 0.3 * torch.randn(layer.__dict__[k].shape, generator=g) for k in cls.config.states}
+                        states0 = {
+                            k: 0.3 * torch.randn(layer.__dict__[k].shape, generator=g) for k in cls.config.states
+                        }
                         layer.zero_states()
                         if seed is not None:
                             torch.manual_seed(seed)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import tracetorch as tt
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-
-import tracetorch as tt
 from tracetorch import rnn, snn
 
 T, BATCH, IN = 6, 8, 5

@@ -63,7 +63,12 @@ def test_every_distribution_is_found():
 
 
 def test_dependencies_point_one_way_and_no_private_module_of_another_distribution_is_imported():
-    allowed = {"core": {"core"}, "snn": {"core", "snn"}, "rnn": {"core", "rnn"}, "kernels": {"core", "snn", "rnn", "kernels"}}
+    allowed = {
+        "core": {"core"},
+        "snn": {"core", "snn"},
+        "rnn": {"core", "rnn"},
+        "kernels": {"core", "snn", "rnn", "kernels"},
+    }
     problems = []
     for dist, f, package in _sources():
         for mod in _imports(f, package):

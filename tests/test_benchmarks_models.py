@@ -22,8 +22,22 @@ BENCH = ROOT / "benchmarks"
 pytest.importorskip("snntorch", reason="the bench dependency group is not installed")
 pytest.importorskip("spikingjelly", reason="the bench dependency group is not installed")
 
-TINY = ["--n-data", "32", "--batch", "8", "--hidden", "64", "--channels", "4", "--rounds", "1", "--inner", "1",
-        "--no-write", "--no-memory"]
+TINY = [
+    "--n-data",
+    "32",
+    "--batch",
+    "8",
+    "--hidden",
+    "64",
+    "--channels",
+    "4",
+    "--rounds",
+    "1",
+    "--inner",
+    "1",
+    "--no-write",
+    "--no-memory",
+]
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn, snn
 
-SPIKING = [n for n in snn.__all__ if isinstance(getattr(snn, n), type) and issubclass(getattr(snn, n), snn.Layer) and n not in ("Layer", "LeakyLayer")]
+SPIKING = [
+    n
+    for n in snn.__all__
+    if isinstance(getattr(snn, n), type) and issubclass(getattr(snn, n), snn.Layer) and n not in ("Layer", "LeakyLayer")
+]
 WIDTH = 6
 
 
@@ -27,7 +30,12 @@ class AllLayers(tt.Model):
         super().__init__()
         self.spiking = nn.ModuleList(make_layer(n) for n in SPIKING)
         self.recurrent = nn.ModuleList(
-            [rnn.SimpleRNN(WIDTH, WIDTH), rnn.LSTM(WIDTH, WIDTH), rnn.GRU(WIDTH, WIDTH), rnn.SelectiveSSM(WIDTH, WIDTH, 3)]
+            [
+                rnn.SimpleRNN(WIDTH, WIDTH),
+                rnn.LSTM(WIDTH, WIDTH),
+                rnn.GRU(WIDTH, WIDTH),
+                rnn.SelectiveSSM(WIDTH, WIDTH, 3),
+            ]
         )
         self.mix = nn.Linear(WIDTH, WIDTH)
 

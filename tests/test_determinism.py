@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn, snn
 
 

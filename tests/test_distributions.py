@@ -80,7 +80,16 @@ def _wheel(dist: Path, name: str) -> Path:
 def _make_env(tmp: Path, sync_package: str, extras: tuple[str, ...] = ()) -> Path:
     """A fresh venv: locked third-party deps of `sync_package`, then our wheels from `dist` only."""
     uv = _uv()
-    cmd = [uv, "sync", "--frozen", "--quiet", "--no-default-groups", "--package", sync_package, "--no-install-workspace"]
+    cmd = [
+        uv,
+        "sync",
+        "--frozen",
+        "--quiet",
+        "--no-default-groups",
+        "--package",
+        sync_package,
+        "--no-install-workspace",
+    ]
     for e in extras:
         cmd += ["--extra", e]
     env = _env(UV_PROJECT_ENVIRONMENT=str(tmp))
@@ -92,9 +101,12 @@ def _make_env(tmp: Path, sync_package: str, extras: tuple[str, ...] = ()) -> Pat
 
 
 def _pip(python: Path, dist: Path, *args: str) -> None:
-    _run([_uv(), "pip", *args, "--python", str(python)] + (
-        ["--offline", "--no-index", "--find-links", str(dist)] if args[0] == "install" else []
-    ), cwd=ROOT, env=_env())
+    _run(
+        [_uv(), "pip", *args, "--python", str(python)]
+        + (["--offline", "--no-index", "--find-links", str(dist)] if args[0] == "install" else []),
+        cwd=ROOT,
+        env=_env(),
+    )
 
 
 CHECK = textwrap.dedent(

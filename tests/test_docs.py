@@ -149,13 +149,9 @@ def test_reference_documents_every_name_in_all(site, inventory):
 def test_snn_reference_lists_all_32_layers(site, inventory):
     if "tracetorch.snn" not in inventory or "LIB" not in inventory["tracetorch.snn"]["names"]:
         pytest.skip("tracetorch.snn layers not available yet")
-    layers = [
-        f"{d}{s}{r}LI{k}"
-        for k in ("", "EMA")
-        for d in ("", "D")
-        for s in ("", "S")
-        for r in ("",)
-    ] + [f"{d}{s}{r}LI{k}" for k in ("B", "T", "TS") for d in ("", "D") for s in ("", "S") for r in ("", "R")]
+    layers = [f"{d}{s}{r}LI{k}" for k in ("", "EMA") for d in ("", "D") for s in ("", "S") for r in ("",)] + [
+        f"{d}{s}{r}LI{k}" for k in ("B", "T", "TS") for d in ("", "D") for s in ("", "S") for r in ("", "R")
+    ]
     assert len(set(layers)) == 32
     ids = _reference_ids(site)
     assert not [n for n in layers if f"tracetorch.snn.{n}" not in ids]
@@ -318,11 +314,18 @@ def broken_links(site: Path) -> list[str]:
 
 def test_link_checker_finds_missing_files_and_anchors(tmp_path):
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "index.html").write_text('<h2 id="x">x</h2><a href="../b/">b</a><a href="#y">y</a><img src="../p.png#only-dark">')
+    (tmp_path / "a" / "index.html").write_text(
+        '<h2 id="x">x</h2><a href="../b/">b</a><a href="#y">y</a><img src="../p.png#only-dark">'
+    )
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "index.html").write_text('<a href="../a/#x">ok</a><a href="../a/#nope">bad</a><a href="https://e.org/#z">ext</a>')
+    (tmp_path / "b" / "index.html").write_text(
+        '<a href="../a/#x">ok</a><a href="../a/#nope">bad</a><a href="https://e.org/#z">ext</a>'
+    )
     (tmp_path / "p.png").write_bytes(b"")
-    assert sorted(broken_links(tmp_path)) == ["a/index.html: #y (no such anchor)", "b/index.html: ../a/#nope (no such anchor)"]
+    assert sorted(broken_links(tmp_path)) == [
+        "a/index.html: #y (no such anchor)",
+        "b/index.html: ../a/#nope (no such anchor)",
+    ]
 
 
 def test_no_broken_internal_links_or_anchors(site):

@@ -102,7 +102,11 @@ def test_the_benchmark_figure_reads_the_results_file(make_figures):
     us = make_figures.data_perf()["us_per_step"]
     rows = make_figures.results_table("### snn per-step (`benchmarks/snn_step.py`)")
     lib = next(
-        r for r in rows if r["layer"] == "LIB" and r["B×N"] == "64x1024" and r["pass"] == "fwd+bwd"
+        r
+        for r in rows
+        if r["layer"] == "LIB"
+        and r["B×N"] == "64x1024"
+        and r["pass"] == "fwd+bwd"
         and r["implementation"] == "tt.snn.LIB"
     )
     assert us[3, 2] == float(lib["median µs / step"])

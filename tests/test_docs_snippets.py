@@ -70,7 +70,7 @@ def parse_blocks(path: Path, text: str | None = None) -> list[Block]:
         i += 1
         close = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
         while i < len(lines) and not close.match(lines[i].rstrip()):
-            body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i].lstrip())
+            body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i].lstrip())
             i += 1
         spans.append((start, i, lang, "\n".join(body) + "\n"))
         i += 1
@@ -131,8 +131,8 @@ def test_code_blocks_run(path, tmp_path, monkeypatch):
         for b in parse_blocks(path)
         if b.lang not in RUN and b.lang not in OUTPUT and b.skip_reason is None
     ]
-    assert not unmarked, (
-        "code blocks that are neither python nor marked `<!-- not-runnable: reason -->`: " + ", ".join(unmarked)
+    assert not unmarked, "code blocks that are neither python nor marked `<!-- not-runnable: reason -->`: " + ", ".join(
+        unmarked
     )
     namespace: dict = {"__name__": "__docs__"}
     for b in parse_blocks(path):
@@ -239,7 +239,9 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
 # 1280-px window), or their right-hand comments, which carry the expected output, are
 # cut off. The API reference pages hold no fenced code of their own.
 MAX_COLUMNS = 80
-GUIDE_FILES = [f for f in FILES if f.is_relative_to(ROOT / "docs") and "reference" not in f.relative_to(ROOT / "docs").parts]
+GUIDE_FILES = [
+    f for f in FILES if f.is_relative_to(ROOT / "docs") and "reference" not in f.relative_to(ROOT / "docs").parts
+]
 # Empty: every guide page is checked strictly. A page listed here is allowed to fail
 # (xfail) while it is rewritten elsewhere.
 PENDING_WIDTH: set[str] = set()

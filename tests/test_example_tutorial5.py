@@ -44,8 +44,9 @@ def runs(tmp_path_factory):
         "no_data": ["--no-progress", "--data", str(tmp / "missing"), "--out", str(tmp / "x")],
     }
     env = dict(os.environ, MPLBACKEND="agg", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(argv)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(argv)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-5000:]
     return tmp, json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -58,7 +59,9 @@ def test_tutorial5_smoke_trains_reports_and_plots(runs):
     assert re.search(r"^epoch 1: loss \d+\.\d+, test accuracy \d+\.\d+%$", out, re.M), out
     rates = re.search(r"firing rates \(spikes per step\): hidden (\d\.\d+), output (\d\.\d+)", out)
     assert rates and 0.0 <= float(rates[1]) <= 1.0, out
-    m = re.search(r"activation sparsity (\d\.\d+); synaptic operations per image: (\d+) accumulates of (\d+) dense", out)
+    m = re.search(
+        r"activation sparsity (\d\.\d+); synaptic operations per image: (\d+) accumulates of (\d+) dense", out
+    )
     assert m and 0.0 <= float(m[1]) <= 1.0 and 0 < int(m[2]) <= int(m[3]), out
     for f in ("tutorial5_training.png", "tutorial5_raster.png", "tutorial5_output_raster.png", "tutorial5_rates.png"):
         assert (tmp / "smoke" / f).stat().st_size > 0, f
@@ -68,5 +71,7 @@ def test_tutorial5_without_data_is_a_clear_message_and_exit_2(runs):
     _, results = runs
     r = results["no_data"]
     assert r["code"] == 2
-    assert r["stderr"].startswith("error: Fashion-MNIST: MNIST file train-images-idx3-ubyte(.gz) not found"), r["stderr"]
+    assert r["stderr"].startswith("error: Fashion-MNIST: MNIST file train-images-idx3-ubyte(.gz) not found"), r[
+        "stderr"
+    ]
     assert "apt-get install dataset-fashion-mnist" in r["stderr"]

@@ -48,8 +48,11 @@ RUNS: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "mnist_no_data": ("mnist/rate_coded.py", ["--no-progress", "--no-download", "--data", "{tmp}/empty"], []),
     "sequence_ssm": ("sequence_digits.py", ["--smoke", "--no-progress"], ["sequence_digits_ssm.png"]),
-    "sequence_lstm": ("sequence_digits.py", ["--smoke", "--no-progress", "--layer", "lstm"],
-                      ["sequence_digits_lstm.png"]),
+    "sequence_lstm": (
+        "sequence_digits.py",
+        ["--smoke", "--no-progress", "--layer", "lstm"],
+        ["sequence_digits_lstm.png"],
+    ),
     "streaming": (
         "streaming_states.py",
         ["--smoke"],
@@ -105,7 +108,11 @@ def smoke(tmp_path_factory):
     env = _env(OMP_NUM_THREADS="1")  # tiny models: one thread is fastest
     proc = subprocess.run(
         [sys.executable, "-c", DRIVER, json.dumps(runs)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -169,12 +176,16 @@ def mnist_data(monkeypatch):
     import mnist_data as module
 
     # small files with real IDX headers instead of 60000 images
-    monkeypatch.setattr(module, "FILES", {
-        "train_images": ("train-images-idx3-ubyte", 5),
-        "train_labels": ("train-labels-idx1-ubyte", 5),
-        "test_images": ("t10k-images-idx3-ubyte", 3),
-        "test_labels": ("t10k-labels-idx1-ubyte", 3),
-    })
+    monkeypatch.setattr(
+        module,
+        "FILES",
+        {
+            "train_images": ("train-images-idx3-ubyte", 5),
+            "train_labels": ("train-labels-idx1-ubyte", 5),
+            "test_images": ("t10k-images-idx3-ubyte", 3),
+            "test_labels": ("t10k-labels-idx1-ubyte", 3),
+        },
+    )
     return module
 
 
@@ -226,7 +237,11 @@ def test_quickstart_reaches_90_percent_in_under_two_minutes_on_two_threads(tmp_p
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "examples/quickstart.py", "--no-progress", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(),
     )
     wall = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-5000:]

@@ -9,16 +9,15 @@ Invariants checked for every drawn case:
 
 from __future__ import annotations
 
-import pytest
 import torch
+import tracetorch as tt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import tracetorch as tt
 from tracetorch import rnn, snn
 
 SPIKING = sorted(
-    n for n in snn.__all__
+    n
+    for n in snn.__all__
     if isinstance(getattr(snn, n), type) and issubclass(getattr(snn, n), snn.Layer) and n not in ("Layer", "LeakyLayer")
 )
 RECURRENT = ["SimpleRNN", "LSTM", "GRU", "SelectiveSSM"]

@@ -15,9 +15,8 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn, snn
 
 
@@ -101,20 +100,39 @@ def _nan_checked(m: Net, tmp: Path):
 
 
 CASES = [
-    Case("wrong width along dim", lambda m, t: m.lif(torch.randn(2, 3, 3, 3)), ValueError, r"LIB: expected 4 features along dim=-3"),
+    Case(
+        "wrong width along dim",
+        lambda m, t: m.lif(torch.randn(2, 3, 3, 3)),
+        ValueError,
+        r"LIB: expected 4 features along dim=-3",
+    ),
     Case("dim out of range", lambda m, t: m.lif(torch.randn(2, 4)), ValueError, r"LIB: dim=-3 is out of range"),
     Case("integer input", lambda m, t: m(torch.ones(2, 2, 3, 3, dtype=torch.int64)), RuntimeError, r"Long|long|dtype"),
-    Case("integer input to a layer", lambda m, t: m.lif(torch.ones(2, 4, 3, 3, dtype=torch.int64)), TypeError, r"floating-point"),
-    Case("boolean input to a layer", lambda m, t: m.out(torch.ones(2, 6, dtype=torch.bool)), TypeError, r"floating-point"),
+    Case(
+        "integer input to a layer",
+        lambda m, t: m.lif(torch.ones(2, 4, 3, 3, dtype=torch.int64)),
+        TypeError,
+        r"floating-point",
+    ),
+    Case(
+        "boolean input to a layer", lambda m, t: m.out(torch.ones(2, 6, dtype=torch.bool)), TypeError, r"floating-point"
+    ),
     Case("batch size changed mid-sequence", lambda m, t: m(torch.randn(5, 2, 3, 3)), ValueError, r"zero_states\(\)"),
-    Case("rnn input of the wrong width", lambda m, t: m.lstm(torch.randn(2, 7)), ValueError, r"LSTM: expected 6 features"),
+    Case(
+        "rnn input of the wrong width", lambda m, t: m.lstm(torch.randn(2, 7)), ValueError, r"LSTM: expected 6 features"
+    ),
     Case("states of a model of other widths", _load_other_width, ValueError, r"nothing was loaded.*expects size 6"),
     Case(".pt file holding a pickled object", _pickled_object, ValueError, r"evil\.pt"),
     Case("truncated .safetensors", _truncated, ValueError, r"trunc\.safetensors"),
     Case("corrupt .safetensors", _corrupt, ValueError, r"noise\.safetensors"),
     Case("keys from another model", _foreign_keys, ValueError, r"unexpected keys"),
     Case("unknown file extension", lambda m, t: m.load_states(t / "s.npz"), ValueError, r"unknown extension"),
-    Case("non-floating state tensor", lambda m, t: m.load_states({"out.mem": torch.ones(2, 6, dtype=torch.int32)}, strict=False), ValueError, r"floating-point"),
+    Case(
+        "non-floating state tensor",
+        lambda m, t: m.load_states({"out.mem": torch.ones(2, 6, dtype=torch.int32)}, strict=False),
+        ValueError,
+        r"floating-point",
+    ),
     Case("bad reset mask", lambda m, t: m.zero_states(torch.tensor([True, False, True])), ValueError, r"batch size"),
     Case("non-bool reset mask", lambda m, t: m.zero_states(torch.tensor([1, 0])), TypeError, r"boolean"),
     Case("NaN input with check_finite", _nan_checked, ValueError, r"NaN or inf"),
@@ -136,12 +154,32 @@ def test_hostile_input_is_a_clear_error_and_changes_nothing(case: Case, tmp_path
 
 
 BAD_CONSTRUCTION = [
-    ("decay outside (0, 1)", lambda: snn.LIB(3, beta=1.2), ValueError, r"LIB: `beta` must be a decay strictly between 0 and 1"),
-    ("threshold <= 0", lambda: snn.LIB(3, threshold=0.0), ValueError, r"LIB: `threshold` must be strictly greater than 0"),
+    (
+        "decay outside (0, 1)",
+        lambda: snn.LIB(3, beta=1.2),
+        ValueError,
+        r"LIB: `beta` must be a decay strictly between 0 and 1",
+    ),
+    (
+        "threshold <= 0",
+        lambda: snn.LIB(3, threshold=0.0),
+        ValueError,
+        r"LIB: `threshold` must be strictly greater than 0",
+    ),
     ("string parameter", lambda: snn.LIB(3, beta="0.9"), TypeError, r"LIB: `beta` must be a float or a tensor"),
-    ("rank-1 tensor of the wrong size", lambda: snn.LIB(3, beta=torch.full((4,), 0.5)), ValueError, r"num_neurons=3 elements"),
+    (
+        "rank-1 tensor of the wrong size",
+        lambda: snn.LIB(3, beta=torch.full((4,), 0.5)),
+        ValueError,
+        r"num_neurons=3 elements",
+    ),
     ("rank other than 0/1", lambda: snn.LIB(3, beta_rank=2), ValueError, r"`beta_rank` must be 0"),
-    ("tensor without values (meta device)", lambda: snn.LIB(3, beta=torch.full((3,), 0.5, device="meta")), ValueError, r"meta"),
+    (
+        "tensor without values (meta device)",
+        lambda: snn.LIB(3, beta=torch.full((3,), 0.5, device="meta")),
+        ValueError,
+        r"meta",
+    ),
     ("non-int num_neurons", lambda: snn.LIB(3.0), TypeError, r"num_neurons"),
     ("unknown quant_fn name", lambda: snn.LIB(3, quant_fn="floor"), ValueError, r"unknown quant_fn 'floor'"),
     ("unknown spike_fn name", lambda: snn.LIB(3, spike_fn="step"), ValueError, r"unknown spike_fn 'step'"),

@@ -71,9 +71,7 @@ def test_lengths_through_the_kernels_equal_each_sample_alone():
     pytest.importorskip("triton")
     env = dict(os.environ, TRITON_INTERPRET="1", TRACETORCH_KERNELS="1")
     names = ["LIB", "SRLIB", "SLI"]
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER, *names], env=env, capture_output=True, text=True, timeout=900
-    )
+    proc = subprocess.run([sys.executable, "-c", WORKER, *names], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for name in names:

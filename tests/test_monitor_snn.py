@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import snn
 
 
@@ -154,7 +153,9 @@ def test_sparsity_and_synops_equal_neurobench(model, spiking_input):
     with mon, torch.no_grad():
         net.zero_states()
         net.forward_sequence(x)
-    assert mon.synaptic_operations(num_samples=3) == ours | {"per_connection": mon.synaptic_operations()["per_connection"]}
+    assert mon.synaptic_operations(num_samples=3) == ours | {
+        "per_connection": mon.synaptic_operations()["per_connection"]
+    }
     assert mon.activation_sparsity() == pytest.approx(sparsity, abs=1e-6)
 
 

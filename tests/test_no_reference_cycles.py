@@ -21,7 +21,6 @@ import weakref
 
 import pytest
 import torch
-
 from tracetorch import rnn, snn
 
 FAMILIES = {

@@ -31,9 +31,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn, snn
 
 
@@ -305,8 +304,11 @@ def test_bad_generator_state_is_refused_and_nothing_is_loaded():
     snap = m.save_states(rng=True)
     m.zero_states()
     rng_before = torch.get_rng_state()
-    for key, value in [("__rng__.cpu", torch.zeros(5)), ("__rng__.cuda.99", torch.zeros(5, dtype=torch.uint8)),
-                       ("__rng__.mps", torch.zeros(5, dtype=torch.uint8))]:
+    for key, value in [
+        ("__rng__.cpu", torch.zeros(5)),
+        ("__rng__.cuda.99", torch.zeros(5, dtype=torch.uint8)),
+        ("__rng__.mps", torch.zeros(5, dtype=torch.uint8)),
+    ]:
         bad = dict(snap, **{key: value})
         with pytest.raises(ValueError, match="__rng__"):
             m.load_states(bad)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import tracetorch as tt
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import tracetorch as tt
 
 
 @settings(max_examples=25, deadline=None)

@@ -7,14 +7,13 @@ import pickle
 
 import pytest
 import torch
-
 import tracetorch as tt
 from tracetorch import functional as F
 
 
 def test_halflife_and_decay_are_inverse():
     d = F.halflife_to_decay(10.0)
-    assert math.isclose(d ** 10, 0.5, rel_tol=1e-12)
+    assert math.isclose(d**10, 0.5, rel_tol=1e-12)
     assert math.isclose(F.decay_to_halflife(d), 10.0, rel_tol=1e-12)
 
 
@@ -23,7 +22,10 @@ def test_timesteps_and_decay_are_inverse():
     assert math.isclose(F.decay_to_timesteps(0.75), 4.0)
 
 
-@pytest.mark.parametrize("fn,bad", [(F.halflife_to_decay, 0), (F.decay_to_halflife, 1.0), (F.timesteps_to_decay, 1), (F.decay_to_timesteps, 0.0)])
+@pytest.mark.parametrize(
+    "fn,bad",
+    [(F.halflife_to_decay, 0), (F.decay_to_halflife, 1.0), (F.timesteps_to_decay, 1), (F.decay_to_timesteps, 0.0)],
+)
 def test_conversions_reject_out_of_range_values(fn, bad):
     with pytest.raises(ValueError):
         fn(bad)
@@ -47,7 +49,12 @@ def test_inverse_activations():
     assert torch.allclose(torch.nn.functional.softplus(F.softplus_inverse(y)), y, rtol=1e-9)
 
 
-HEAVISIDES = [F.heaviside_fast_sigmoid(25.0), F.heaviside_atan(2.0), F.heaviside_triangle(0.7), F.heaviside_straight_through(1.5)]
+HEAVISIDES = [
+    F.heaviside_fast_sigmoid(25.0),
+    F.heaviside_atan(2.0),
+    F.heaviside_triangle(0.7),
+    F.heaviside_straight_through(1.5),
+]
 
 
 @pytest.mark.parametrize("fn", HEAVISIDES, ids=repr)
@@ -90,7 +97,10 @@ def test_spike_functions_pickle_and_compare():
     assert "heaviside_atan(3.0)" in repr(fn)
 
 
-@pytest.mark.parametrize("factory", [F.sigmoid, F.heaviside_atan, F.heaviside_fast_sigmoid, F.heaviside_triangle, F.heaviside_straight_through])
+@pytest.mark.parametrize(
+    "factory",
+    [F.sigmoid, F.heaviside_atan, F.heaviside_fast_sigmoid, F.heaviside_triangle, F.heaviside_straight_through],
+)
 def test_spike_factories_reject_non_positive_parameters(factory):
     with pytest.raises(ValueError, match="> 0"):
         factory(0.0)

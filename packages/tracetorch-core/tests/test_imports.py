@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import pytest
-
 import tracetorch as tt
 
 _BLOCK = textwrap.dedent(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import tracetorch as tt
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import tracetorch as tt
 
 
 def test_states_are_created_lazily_with_the_inputs_shape_dtype_and_device(Leaky_cls):
@@ -171,7 +170,9 @@ def test_threshold_must_be_positive():
     assert torch.allclose(T(50.0).threshold, torch.full((2,), 50.0))
 
 
-@pytest.mark.parametrize("n,exc", [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("3", TypeError)])
+@pytest.mark.parametrize(
+    "n,exc", [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("3", TypeError)]
+)
 def test_num_neurons_must_be_a_positive_int(n, exc):
     with pytest.raises(exc, match="num_neurons"):
         tt.Layer(n)

@@ -10,9 +10,8 @@ import copy
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 
 
 def test_a_custom_layer_takes_lengths_without_implementing_them(Leaky_cls):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 
 
 class Holder:
@@ -277,7 +275,9 @@ def test_keys_from_another_model_are_rejected(Leaky_cls):
             super().__init__()
             self.enc = Leaky_cls(3)
 
-    with pytest.raises(ValueError, match=r"(?s)unexpected keys.*0\.mem.*absent from the snapshot: \['enc\.mem', 'enc\.trace'\]"):
+    with pytest.raises(
+        ValueError, match=r"(?s)unexpected keys.*0\.mem.*absent from the snapshot: \['enc\.mem', 'enc\.trace'\]"
+    ):
         Other().load_states(a.save_states())
 
 

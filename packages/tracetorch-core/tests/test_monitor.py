@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch._internal import emit, emit_sequence, wants
 
 
@@ -95,7 +94,9 @@ def test_sequence_mode_records_the_same_as_stepping(Leaky_cls):
     mon = tt.Monitor(net, states={"a": ["mem"], "b": ["mem", "mem_pre"]})
     with mon:
         _run_steps(net, x)
-    stepped = {(p, n): mon.get(p, n) for p in mon.paths for n in ("output", "mem")} | {("b", "mem_pre"): mon.get("b", "mem_pre")}
+    stepped = {(p, n): mon.get(p, n) for p in mon.paths for n in ("output", "mem")} | {
+        ("b", "mem_pre"): mon.get("b", "mem_pre")
+    }
     with mon:
         net.zero_states()
         net.forward_sequence(x.movedim(0, 1), time_dim=1)  # time on axis 1: recordings are still time first

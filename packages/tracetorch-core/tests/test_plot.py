@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 
 pytest.importorskip("matplotlib")
 
@@ -280,10 +279,14 @@ def test_tracker_state_dict_round_trip_and_errors():
     tracker.update(loss=1.0, acc=0.5)
     other = tt.plot.MeasurementTracker()
     other.load_state_dict(tracker.state_dict())
-    assert other.state_dict() == tracker.state_dict() == {
-        "loss": {"steps": [0], "values": [1.0]},
-        "acc": {"steps": [0], "values": [0.5]},
-    }
+    assert (
+        other.state_dict()
+        == tracker.state_dict()
+        == {
+            "loss": {"steps": [0], "values": [1.0]},
+            "acc": {"steps": [0], "values": [0.5]},
+        }
+    )
     with pytest.raises(KeyError, match="recorded"):
         tracker["nope"]
     with pytest.raises(ValueError, match="single number"):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.nn import functional as F
-
 import tracetorch as tt
+from torch.nn import functional as F
 
 T, B, C = 25, 6, 10
 
@@ -97,9 +96,7 @@ def test_rate_regularisers_follow_their_formulas():
     assert float(tt.loss.rate_l1(s)) == pytest.approx(float(r.mean()))
     assert float(tt.loss.rate_l2(s)) == pytest.approx(float((r**2).mean()))
     assert float(tt.loss.rate_lower_bound(s, 0.25)) == pytest.approx(float(((0.25 - r).clamp_min(0) ** 2).mean()))
-    assert float(tt.loss.rate_upper_bound(s, 0.2)) == pytest.approx(
-        float(((r.mean(1) - 0.2).clamp_min(0) ** 2).mean())
-    )
+    assert float(tt.loss.rate_upper_bound(s, 0.2)) == pytest.approx(float(((r.mean(1) - 0.2).clamp_min(0) ** 2).mean()))
     assert float(tt.loss.rate_upper_bound(s, 0.2, per="neuron", power=1)) == pytest.approx(
         float((r - 0.2).clamp_min(0).mean())
     )
@@ -152,8 +149,10 @@ def test_spike_losses_match_snntorch(SF, reduction):
     s, y = _spikes(3)
     close = dict(rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(
-        tt.loss.ce_count_loss(s, y, reduction), SF.ce_count_loss(reduction=reduction)(s, y).reshape_as(
-            tt.loss.ce_count_loss(s, y, reduction)), **close)
+        tt.loss.ce_count_loss(s, y, reduction),
+        SF.ce_count_loss(reduction=reduction)(s, y).reshape_as(tt.loss.ce_count_loss(s, y, reduction)),
+        **close,
+    )
     ours = tt.loss.ce_rate_loss(s, y, reduction)
     torch.testing.assert_close(ours, SF.ce_rate_loss(reduction=reduction)(s.clone(), y).reshape_as(ours), **close)
     for on, off in ((1.0, 0.0), (0.8, 0.2), (0.6, 0.0)):  # T * rate is a whole number

@@ -6,9 +6,8 @@ import copy
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn
 
 ALL = {

@@ -7,7 +7,6 @@ import copy
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tracetorch import rnn
 
 KINDS = ["SimpleRNN", "LSTM", "GRU", "SelectiveSSM"]

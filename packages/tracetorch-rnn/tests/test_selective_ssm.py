@@ -7,9 +7,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn
 
 

@@ -7,7 +7,6 @@ import warnings
 
 import pytest
 import torch
-
 import tracetorch as tt
 from tracetorch import rnn
 

@@ -7,7 +7,6 @@ import inspect
 import pytest
 import torch
 from torch import nn
-
 from tracetorch import rnn
 
 STEPS = 50

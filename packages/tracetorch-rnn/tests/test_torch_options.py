@@ -12,9 +12,8 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn
 
 IN, OUT, STEPS, BATCH = 5, 7, 12, 3

@@ -299,8 +299,8 @@ def docstring(cfg: LeakyConfig) -> list[str]:
         if cfg.dual:
             doc += [
                 "",
-                "Neuron options on the two pathways: a ``\"subtract\"`` reset takes half of the reset from each",
-                "membrane, a ``\"value\"`` reset sets each to ``reset_value / 2`` (so their sum is",
+                'Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each',
+                'membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is',
                 "``reset_value``), and each pathway leaks towards ``rest / 2``.",
             ]
     return doc

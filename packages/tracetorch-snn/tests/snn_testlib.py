@@ -9,14 +9,41 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-
 from tracetorch import snn
 
 ALL_LAYERS = [
-    "LI", "DLI", "SLI", "DSLI", "LIEMA", "DLIEMA", "SLIEMA", "DSLIEMA",
-    "LIB", "DLIB", "SLIB", "RLIB", "DSLIB", "DRLIB", "SRLIB", "DSRLIB",
-    "LIT", "DLIT", "SLIT", "RLIT", "DSLIT", "DRLIT", "SRLIT", "DSRLIT",
-    "LITS", "DLITS", "SLITS", "RLITS", "DSLITS", "DRLITS", "SRLITS", "DSRLITS",
+    "LI",
+    "DLI",
+    "SLI",
+    "DSLI",
+    "LIEMA",
+    "DLIEMA",
+    "SLIEMA",
+    "DSLIEMA",
+    "LIB",
+    "DLIB",
+    "SLIB",
+    "RLIB",
+    "DSLIB",
+    "DRLIB",
+    "SRLIB",
+    "DSRLIB",
+    "LIT",
+    "DLIT",
+    "SLIT",
+    "RLIT",
+    "DSLIT",
+    "DRLIT",
+    "SRLIT",
+    "DSRLIT",
+    "LITS",
+    "DLITS",
+    "SLITS",
+    "RLITS",
+    "DSLITS",
+    "DRLITS",
+    "SRLITS",
+    "DSRLITS",
 ]
 SPIKING = [n for n in ALL_LAYERS if n.endswith(("B", "T", "TS"))]
 RECURRENT = [n for n in ALL_LAYERS if "R" in n.replace("LI", "")]

@@ -6,11 +6,10 @@ import io
 
 import pytest
 import torch
+import tracetorch as tt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-
-import tracetorch as tt
 from tracetorch import snn
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 import tracetorch as tt
 from tracetorch import snn
 
@@ -22,7 +21,9 @@ def reference_lib(x: torch.Tensor, beta: torch.Tensor, threshold: torch.Tensor) 
 
 
 def fixed_lib(n: int, beta, threshold) -> snn.LIB:
-    return snn.LIB(n, beta=beta, threshold=threshold, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan")
+    return snn.LIB(
+        n, beta=beta, threshold=threshold, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan"
+    )
 
 
 def drive(layer: snn.LIB, x: torch.Tensor) -> torch.Tensor:
@@ -44,8 +45,16 @@ def test_a_fixed_decay_and_threshold_hold_the_given_value_bitwise():
 def test_a_fixed_lib_acts_with_exactly_the_values_given(rank):
     torch.manual_seed(0)
     x = torch.rand(60, 3, 4)
-    layer = snn.LIB(4, beta=0.75, threshold=0.3, beta_rank=rank, threshold_rank=rank,
-                    learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan")
+    layer = snn.LIB(
+        4,
+        beta=0.75,
+        threshold=0.3,
+        beta_rank=rank,
+        threshold_rank=rank,
+        learn_beta=False,
+        learn_threshold=False,
+        spike_fn="heaviside_atan",
+    )
     spikes, mem = reference_lib(x, torch.tensor(0.75), torch.tensor(0.3))
     assert spikes.sum() > 0
     assert torch.equal(drive(layer, x), spikes)

@@ -170,8 +170,9 @@ def test_class_passes_its_arguments_to_setup_in_param_names_order(name, monkeypa
     options: dict = {}
     if cfg.spiking:
         kwargs.update(spike_fn="heaviside_atan", quant_fn="round")
-        options = dict(reset="value", reset_value=0.25, reset_timing="next", detach_reset=True,
-                       decay_input=True, rest=-0.5)
+        options = dict(
+            reset="value", reset_value=0.25, reset_timing="next", detach_reset=True, decay_input=True, rest=-0.5
+        )
         if cfg.synaptic:
             options["syn_input"] = "add"
     layer = cls(7, dim=-3, **kwargs, **options)

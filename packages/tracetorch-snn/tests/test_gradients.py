@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 import tracetorch as tt
+from snn_testlib import ALL_LAYERS, RECURRENT, SPIKING, inputs, make_layer, param_names
 from tracetorch import snn
 from tracetorch.snn.functional import fire_derivative, has_fire_derivative
-
-from snn_testlib import ALL_LAYERS, LAYOUTS, RECURRENT, SPIKING, inputs, make_layer, param_names
 
 SPIKE_FNS = [
     tt.functional.sigmoid(4.0),

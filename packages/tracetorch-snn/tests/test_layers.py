@@ -6,15 +6,12 @@ import inspect
 
 import pytest
 import torch
-
 import tracetorch as tt
-from tracetorch import snn
-
 from snn_testlib import (
     ALL_LAYERS,
     LAYOUTS,
-    N,
     SPIKING,
+    N,
     activated,
     inputs,
     layer_states,
@@ -24,6 +21,7 @@ from snn_testlib import (
     reference_step,
     state_names,
 )
+from tracetorch import snn
 
 
 @pytest.mark.parametrize("layout", ["mlp", "conv"])
@@ -83,7 +81,9 @@ def test_defaults_states_and_parameter_storage(name):
     for n in param_names(name):
         v = getattr(layer, n)
         assert v.shape == (N,)
-        torch.testing.assert_close(v, torch.full((N,), defaults[n.removeprefix("pos_").removeprefix("neg_")]), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            v, torch.full((N,), defaults[n.removeprefix("pos_").removeprefix("neg_")]), rtol=0, atol=1e-6
+        )
         assert isinstance(getattr(layer, f"raw_{n}"), torch.nn.Parameter)
     # positional values in the documented order
     values = [0.3 + 0.01 * i for i in range(len(param_names(name)))]

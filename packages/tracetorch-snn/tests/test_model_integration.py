@@ -7,12 +7,10 @@ import pickle
 
 import pytest
 import torch
-from torch import nn
-
 import tracetorch as tt
-from tracetorch import snn
-
 from snn_testlib import ALL_LAYERS, LAYOUTS, inputs, make_layer
+from torch import nn
+from tracetorch import snn
 
 
 @pytest.mark.parametrize("name", ALL_LAYERS)

@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 import pytest
 import torch
-
 import tracetorch as tt
 from tracetorch import _internal, snn
 from tracetorch.snn.functional import LeakyConfig, leaky_step
@@ -69,8 +68,9 @@ def test_each_option_follows_its_equation_on_one_step():
     x = torch.tensor([[0.7, 1.6, -0.2]])
     mem0 = torch.tensor([[0.5, 0.5, 0.5]])
     beta, th = 0.75, 1.0
-    kw = dict(beta=beta, threshold=th, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan",
-              quant_fn="round")
+    kw = dict(
+        beta=beta, threshold=th, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan", quant_fn="round"
+    )
 
     def one(**options):
         layer = snn.LIB(3, **kw, **options)
@@ -84,8 +84,9 @@ def test_each_option_follows_its_equation_on_one_step():
     torch.testing.assert_close(one(), (s, pre - s * th))
     torch.testing.assert_close(one(reset="value", reset_value=-0.5), (s, torch.where(s > 0, -0.5, pre)))
     torch.testing.assert_close(one(reset="none"), (s, pre))
-    torch.testing.assert_close(one(decay_input=True)[1], beta * mem0 + (1 - beta) * x
-                               - ((beta * mem0 + (1 - beta) * x) >= th).float() * th)
+    torch.testing.assert_close(
+        one(decay_input=True)[1], beta * mem0 + (1 - beta) * x - ((beta * mem0 + (1 - beta) * x) >= th).float() * th
+    )
     pre_rest = beta * mem0 + x + (1 - beta) * 0.4
     torch.testing.assert_close(one(rest=0.4), ((pre_rest >= th).float(), pre_rest - (pre_rest >= th).float() * th))
     # next step: the membrane keeps its un-reset value; the reset lands on the next step, undecayed
@@ -98,8 +99,15 @@ def test_each_option_follows_its_equation_on_one_step():
 
 
 def test_integrate_and_fire_has_no_leak():
-    layer = snn.LIB(2, beta=1.0, learn_beta=False, threshold=10.0, learn_threshold=False, quant_fn="round",
-                    spike_fn="heaviside_atan")
+    layer = snn.LIB(
+        2,
+        beta=1.0,
+        learn_beta=False,
+        threshold=10.0,
+        learn_threshold=False,
+        quant_fn="round",
+        spike_fn="heaviside_atan",
+    )
     for _ in range(7):
         layer(torch.tensor([0.5, 1.0]))
     assert layer.mem.tolist() == [3.5, 7.0]
@@ -196,8 +204,14 @@ def test_the_kernels_are_never_asked_for_a_configuration_with_options(monkeypatc
         layer = snn.LIB(3, reset="none")
         layer.forward_sequence(x)
         cfg = layer.config
-        leaky_step(cfg, x[0], (torch.zeros(2, 3),), (torch.tensor(0.9), torch.tensor(1.0)), spike_fn=layer.spike_fn,
-                   quant_fn=layer.quant_fn)
+        leaky_step(
+            cfg,
+            x[0],
+            (torch.zeros(2, 3),),
+            (torch.tensor(0.9), torch.tensor(1.0)),
+            spike_fn=layer.spike_fn,
+            quant_fn=layer.quant_fn,
+        )
         assert calls == []
     finally:
         _internal.reset_kernels()
@@ -206,11 +220,20 @@ def test_the_kernels_are_never_asked_for_a_configuration_with_options(monkeypatc
 @pytest.mark.slow
 def test_a_stepping_loop_with_options_compiles_with_no_graph_break():
     model = tt.Sequential(
-        snn.LIB(4, spike_fn="heaviside_atan", quant_fn="round", reset="value", reset_timing="next",
-                detach_reset=True, decay_input=True, rest=0.1, beta=1.0, learn_beta=False),
+        snn.LIB(
+            4,
+            spike_fn="heaviside_atan",
+            quant_fn="round",
+            reset="value",
+            reset_timing="next",
+            detach_reset=True,
+            decay_input=True,
+            rest=0.1,
+            beta=1.0,
+            learn_beta=False,
+        ),
         torch.nn.Linear(4, 4),
-        snn.DSLIT(4, spike_fn="heaviside_atan", quant_fn="round", syn_input="add", reset="value",
-                  reset_value=0.2),
+        snn.DSLIT(4, spike_fn="heaviside_atan", quant_fn="round", syn_input="add", reset="value", reset_value=0.2),
     )
 
     def run(xs):

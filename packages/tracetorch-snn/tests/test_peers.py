@@ -17,7 +17,6 @@ from typing import Callable
 
 import pytest
 import torch
-
 from tracetorch import snn
 
 _spec = importlib.util.spec_from_file_location("peer_reference", Path(__file__).with_name("peer_reference.py"))
@@ -114,7 +113,9 @@ def test_snntorch_leaky_without_reset_delay_is_a_fixed_lib(beta, threshold):
     # above that snnTorch subtracts the previous step's reset once more (see peers.md).
     x = _x(0, scale=(2 - beta) * threshold * 0.99, shift=-0.1)
     peer = _run(_snntorch_leaky(beta=beta, threshold=threshold, reset_mechanism="subtract", reset_delay=False), x, 0)
-    layer = snn.LIB(N, beta=beta, threshold=threshold, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan")
+    layer = snn.LIB(
+        N, beta=beta, threshold=threshold, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan"
+    )
     ours = _run(lambda x: _tt_steps(layer, x), x, 0)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])  # membranes bit for bit
@@ -131,8 +132,16 @@ def test_snntorch_synaptic_without_reset_delay_is_a_fixed_slib_on_scaled_input()
     alpha, beta, threshold = 0.5, 0.8, 1.0
     x = _x(1, scale=1.0, shift=-0.45)
     peer = _run(_snntorch_synaptic(alpha=alpha, beta=beta, threshold=threshold, reset_delay=False), x, 1)
-    layer = snn.SLIB(N, alpha=alpha, beta=beta, threshold=threshold, learn_alpha=False, learn_beta=False,
-                     learn_threshold=False, spike_fn="heaviside_atan")
+    layer = snn.SLIB(
+        N,
+        alpha=alpha,
+        beta=beta,
+        threshold=threshold,
+        learn_alpha=False,
+        learn_beta=False,
+        learn_threshold=False,
+        spike_fn="heaviside_atan",
+    )
     ours = _run(lambda x: _tt_steps(layer, x / (1 - alpha)), x, 1)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])
@@ -144,8 +153,16 @@ def test_snntorch_synaptic_with_other_alphas_agrees_to_rounding_on_scaled_input(
     alpha, beta = 0.8, 0.9
     x = _x(2, scale=0.35, shift=-0.45)
     peer = _run(_snntorch_synaptic(alpha=alpha, beta=beta, reset_delay=False), x, 2)
-    layer = snn.SLIB(N, alpha=alpha, beta=beta, threshold=1.0, learn_alpha=False, learn_beta=False,
-                     learn_threshold=False, spike_fn="heaviside_atan")
+    layer = snn.SLIB(
+        N,
+        alpha=alpha,
+        beta=beta,
+        threshold=1.0,
+        learn_alpha=False,
+        learn_beta=False,
+        learn_threshold=False,
+        spike_fn="heaviside_atan",
+    )
     ours = _run(lambda x: _tt_steps(layer, x / (1 - alpha)), x, 2)
     _assert_same(peer, ours)
 
@@ -195,9 +212,14 @@ def _sj_node(**kw) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]
 
     def run(x: torch.Tensor):
         tau = kw.get("tau")
-        common = dict(v_threshold=kw.get("v_threshold", 1.0), v_reset=kw.get("v_reset", 0.0),
-                      detach_reset=kw.get("detach_reset", False), surrogate_function=surrogate.ATan(),
-                      step_mode="m", store_v_seq=True)
+        common = dict(
+            v_threshold=kw.get("v_threshold", 1.0),
+            v_reset=kw.get("v_reset", 0.0),
+            detach_reset=kw.get("detach_reset", False),
+            surrogate_function=surrogate.ATan(),
+            step_mode="m",
+            store_v_seq=True,
+        )
         if tau is None:
             node = neuron.IFNode(**common)
         else:
@@ -215,8 +237,9 @@ def test_spikingjelly_soft_reset_lif_without_input_decay_is_a_fixed_lib(tau):
     # exact and both round once, so they agree bit for bit; both fire at v - th >= 0.
     x = _x(6, scale=1.0, shift=-0.3)
     peer = _run(_sj_node(tau=tau, decay_input=False, v_reset=None), x, 6)
-    layer = snn.LIB(N, beta=1 - 1 / tau, threshold=1.0, learn_beta=False, learn_threshold=False,
-                    spike_fn="heaviside_atan")
+    layer = snn.LIB(
+        N, beta=1 - 1 / tau, threshold=1.0, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan"
+    )
     ours = _run(lambda x: _tt_steps(layer, x), x, 6)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])
@@ -226,8 +249,9 @@ def test_spikingjelly_soft_reset_lif_with_other_taus_agrees_to_rounding():
     tau = 3.0
     x = _x(7, scale=1.0, shift=-0.3)
     peer = _run(_sj_node(tau=tau, decay_input=False, v_reset=None), x, 7)
-    layer = snn.LIB(N, beta=1 - 1 / tau, threshold=1.0, learn_beta=False, learn_threshold=False,
-                    spike_fn="heaviside_atan")
+    layer = snn.LIB(
+        N, beta=1 - 1 / tau, threshold=1.0, learn_beta=False, learn_threshold=False, spike_fn="heaviside_atan"
+    )
     ours = _run(lambda x: _tt_steps(layer, x), x, 7)
     _assert_same(peer, ours)
 
@@ -263,7 +287,9 @@ def _norse(cell_name: str) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch
     return run
 
 
-@pytest.mark.parametrize("cell,reference,scale", [("LIFBoxCell", "norse_lif_box", 30.0), ("LIFCell", "norse_lif", 12.0)])
+@pytest.mark.parametrize(
+    "cell,reference,scale", [("LIFBoxCell", "norse_lif_box", 30.0), ("LIFCell", "norse_lif", 12.0)]
+)
 def test_the_norse_reference_loops_are_norse(cell, reference, scale):
     x = _x(9, scale=scale, shift=-0.2)
     peer = _run(_norse(cell), x, 9)
@@ -273,9 +299,8 @@ def test_the_norse_reference_loops_are_norse(cell, reference, scale):
 
 def test_norse_superspike_is_heaviside_fast_sigmoid_with_slope_one():
     pytest.importorskip("norse")
-    from norse.torch.functional.threshold import threshold
-
     import tracetorch as tt
+    from norse.torch.functional.threshold import threshold
 
     g = torch.Generator().manual_seed(10)
     v = (torch.randn(1000, generator=g) * 3).requires_grad_()
@@ -303,8 +328,16 @@ def test_the_documented_spike_counts_of_snntorch_default_leaky_against_lib():
     assert (int(default.sum()), int(ours.sum())) == (488, 538)
     assert int((default != ours).any(1).nonzero()[0]) == 3
     assert torch.equal(same_step, ours)
-    delayed = snn.LIB(6, beta=0.9, threshold=1.0, learn_beta=False, learn_threshold=False,
-                      spike_fn="heaviside_atan", reset_timing="next", detach_reset=True)
+    delayed = snn.LIB(
+        6,
+        beta=0.9,
+        threshold=1.0,
+        learn_beta=False,
+        learn_threshold=False,
+        spike_fn="heaviside_atan",
+        reset_timing="next",
+        detach_reset=True,
+    )
     with torch.no_grad():
         ours_delayed = torch.stack([delayed(xt) for xt in x])
     assert int(ours_delayed.sum()) == 488 and torch.equal(ours_delayed, default)
@@ -325,8 +358,9 @@ def test_snntorch_default_leaky_is_lib_with_next_step_detached_reset(beta, thres
     # Leaky(beta, threshold) (reset_delay=True, subtract) == LIB(reset_timing="next", detach_reset=True)
     x = _x(11, scale=scale, shift=-0.3)
     peer = _run(_snntorch_leaky(beta=beta, threshold=threshold), x, 11)
-    layer = _fixed(snn.LIB, beta=beta, threshold=threshold, spike_fn="heaviside_atan",
-                   reset_timing="next", detach_reset=True)
+    layer = _fixed(
+        snn.LIB, beta=beta, threshold=threshold, spike_fn="heaviside_atan", reset_timing="next", detach_reset=True
+    )
     ours = _run(lambda x: _tt_steps(layer, x), x, 11)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])  # membranes bit for bit
@@ -338,8 +372,15 @@ def test_snntorch_leaky_zero_reset_is_lib_with_next_step_value_reset():
     # Leaky(reset_mechanism="zero") == LIB(reset="value", reset_value=0, reset_timing="next", detach_reset=True)
     x = _x(12, scale=1.6, shift=-0.3)
     peer = _run(_snntorch_leaky(beta=0.85, threshold=1.0, reset_mechanism="zero"), x, 12)
-    layer = _fixed(snn.LIB, beta=0.85, threshold=1.0, spike_fn="heaviside_atan",
-                   reset="value", reset_timing="next", detach_reset=True)
+    layer = _fixed(
+        snn.LIB,
+        beta=0.85,
+        threshold=1.0,
+        spike_fn="heaviside_atan",
+        reset="value",
+        reset_timing="next",
+        detach_reset=True,
+    )
     ours = _run(lambda x: _tt_steps(layer, x), x, 12)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])
@@ -359,8 +400,16 @@ def test_snntorch_default_synaptic_is_slib_with_added_input_and_next_step_detach
     # Synaptic(alpha, beta) == SLIB(syn_input="add", reset_timing="next", detach_reset=True)
     x = _x(13, scale=1.0, shift=-0.45)
     peer = _run(_snntorch_synaptic(alpha=0.7, beta=0.85, threshold=1.0), x, 13)
-    layer = _fixed(snn.SLIB, alpha=0.7, beta=0.85, threshold=1.0, spike_fn="heaviside_atan",
-                   syn_input="add", reset_timing="next", detach_reset=True)
+    layer = _fixed(
+        snn.SLIB,
+        alpha=0.7,
+        beta=0.85,
+        threshold=1.0,
+        spike_fn="heaviside_atan",
+        syn_input="add",
+        reset_timing="next",
+        detach_reset=True,
+    )
     ours = _run(lambda x: _tt_steps(layer, x), x, 13)
     _assert_same(peer, ours)
     assert torch.equal(peer[1], ours[1])
@@ -372,8 +421,16 @@ def _sj_layer(tau, decay_input, v_reset, detach_reset):
     else:
         beta = 1.0 - 1.0 / tau
     reset = {"reset": "subtract"} if v_reset is None else {"reset": "value", "reset_value": v_reset}
-    return _fixed(snn.LIB, beta=beta, threshold=1.0, spike_fn="heaviside_atan", detach_reset=detach_reset,
-                  decay_input=bool(decay_input and tau is not None), rest=v_reset or 0.0, **reset)
+    return _fixed(
+        snn.LIB,
+        beta=beta,
+        threshold=1.0,
+        spike_fn="heaviside_atan",
+        detach_reset=detach_reset,
+        decay_input=bool(decay_input and tau is not None),
+        rest=v_reset or 0.0,
+        **reset,
+    )
 
 
 @pytest.mark.parametrize("tau,decay_input", [(None, True), (2.0, True), (3.0, True), (2.0, False), (3.0, False)])
@@ -404,8 +461,7 @@ def test_norse_lif_box_and_lif_cells_are_lib_and_slib_with_the_options(cell, sca
 
     x = _x(9, scale=scale, shift=-0.2)
     peer = _run(_norse(cell), x, 9)
-    common = dict(threshold=1.0, spike_fn=tt.functional.heaviside_fast_sigmoid(1.0), decay_input=True,
-                  reset="value")
+    common = dict(threshold=1.0, spike_fn=tt.functional.heaviside_fast_sigmoid(1.0), decay_input=True, reset="value")
     if cell == "LIFBoxCell":
         layer = _fixed(snn.LIB, beta=1 - 0.001 * 100.0, **common)
     else:

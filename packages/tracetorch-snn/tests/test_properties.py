@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from snn_testlib import ALL_LAYERS, activated, make_layer, reference_step, state_names
 
 N = 5

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 import tracetorch as tt
+from snn_testlib import ALL_LAYERS, LAYOUTS, inputs, make_layer
 from tracetorch import snn
-
-from snn_testlib import ALL_LAYERS, LAYOUTS, SPIKING, inputs, make_layer
 
 
 def _pair(name, dim, variant=0, **kw):

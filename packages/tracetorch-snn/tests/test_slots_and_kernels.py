@@ -9,10 +9,9 @@ from typing import Any, Optional
 
 import pytest
 import torch
-
 import tracetorch.functional as TF
 from tracetorch import _internal, snn
-from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig, leaky_sequence, leaky_step, make_fire
+from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig, leaky_step, make_fire
 from tracetorch.snn.functional._step import _step
 
 
@@ -36,7 +35,13 @@ def test_layout_names_every_slot_the_step_produces(name: str) -> None:
     if cfg.recurrent:
         assert new["prev_output"] is out
     # the tuple API orders by the layout
-    out2, st = leaky_step(cfg, x, lay.pack(lay.states, S), lay.pack(lay.params, P), make_fire(TF.heaviside_atan(), TF.quant_round) if cfg.spiking else None)
+    out2, st = leaky_step(
+        cfg,
+        x,
+        lay.pack(lay.states, S),
+        lay.pack(lay.params, P),
+        make_fire(TF.heaviside_atan(), TF.quant_round) if cfg.spiking else None,
+    )
     torch.testing.assert_close(out2, out, rtol=0, atol=0)
     for n, v in zip(lay.states, st):
         torch.testing.assert_close(v, new[n], rtol=0, atol=0)
@@ -78,7 +83,9 @@ class _FakeEntryPoint:
 
     def load(self) -> Any:
         def register(register_kernels: Any) -> None:
-            def leaky(cfg: Any, x: torch.Tensor, states: tuple, params: tuple, spike_fn: Any, quant_fn: Any, dim: int) -> Optional[Any]:
+            def leaky(
+                cfg: Any, x: torch.Tensor, states: tuple, params: tuple, spike_fn: Any, quant_fn: Any, dim: int
+            ) -> Optional[Any]:
                 self.calls.append((cfg.name, x.dtype, tuple(s.dtype for s in states), dim))
                 if self.decline:
                     return None
@@ -169,7 +176,11 @@ def test_core_snn_and_rnn_sources_never_import_the_kernels() -> None:
             if "kernels" in f.relative_to(root).parts[:1]:
                 continue
             text = f.read_text()
-            if "import tracetorch.kernels" in text or "from tracetorch.kernels" in text or "from tracetorch import kernels" in text:
+            if (
+                "import tracetorch.kernels" in text
+                or "from tracetorch.kernels" in text
+                or "from tracetorch import kernels" in text
+            ):
                 offenders.append(str(f))
     assert offenders == []
 
