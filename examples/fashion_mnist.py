@@ -247,7 +247,7 @@ def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
     if args.save_every < 0:
         p.error(f"--save-every must be >= 0, got {args.save_every}.")
     if args.smoke:
-        args.channels = min(args.channels, 8)
+        args.channels = min(args.channels, 4)
         args.batch_size = min(args.batch_size, 32)
         args.epochs = min(args.epochs, 2)
         args.test_batch_size = min(args.test_batch_size, 64)
@@ -282,7 +282,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
 
     if args.smoke:
-        x_train, y_train, x_test, y_test = synthetic_fashion_mnist(n_train=192, n_test=96, seed=args.seed)
+        x_train, y_train, x_test, y_test = synthetic_fashion_mnist(n_train=128, n_test=64, seed=args.seed)
         source = "synthetic data"
     else:
         try:
