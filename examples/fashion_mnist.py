@@ -69,7 +69,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -77,17 +77,16 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from fashion_mnist_data import (  # noqa: E402
+import tracetorch as tt
+from fashion_mnist_data import (
     CLASSES,
     FashionMnistUnavailable,
     load_fashion_mnist,
     synthetic_fashion_mnist,
 )
+from tracetorch import snn
 
-import tracetorch as tt  # noqa: E402
-from tracetorch import snn  # noqa: E402
-
-__all__ = ["NeuronUnavailable", "make_neuron", "make_csnn", "firing_rates", "main"]
+__all__ = ["NeuronUnavailable", "firing_rates", "main", "make_csnn", "make_neuron"]
 
 CHECKPOINT_VERSION = 1
 # the options that must match to resume a checkpoint
@@ -205,7 +204,7 @@ def evaluate(net: tt.Sequential, x: torch.Tensor, y: torch.Tensor, args, device:
     return loss_sum / len(y), correct / len(y), len(y) / max(seconds, 1e-9)
 
 
-def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="SpikingJelly's convolutional SNN on Fashion-MNIST, trained with traceTorch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -259,7 +258,7 @@ def _load_checkpoint(path: Path, args) -> dict[str, Any]:
         raise SystemExit(f"error: --resume {path}: no such file.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file: any reason, one message
         raise SystemExit(f"error: --resume {path}: not a readable checkpoint ({type(e).__name__}: {e}).") from None
     if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
         raise SystemExit(f"error: --resume {path}: not a checkpoint of this example (version {CHECKPOINT_VERSION}).")
@@ -273,7 +272,7 @@ def _load_checkpoint(path: Path, args) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- main
-def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train (or resume) and return the history: per-epoch losses, accuracies and speeds."""
     args = _parse(argv)
     if args.threads is not None:

@@ -28,7 +28,6 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -70,7 +69,7 @@ def cache_folder() -> Path:
     return Path(cache) / "tracetorch" / "fashion-mnist"
 
 
-def _find(folder: Path, stem: str) -> Optional[Path]:
+def _find(folder: Path, stem: str) -> Path | None:
     for sub in (folder, folder / "FashionMNIST" / "raw"):
         for name in (stem, f"{stem}.gz"):
             if (sub / name).is_file():
@@ -91,10 +90,10 @@ def _download(folder: Path, timeout: float) -> None:
         part = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp:
-                    part = tmp.name
-                    shutil.copyfileobj(response, tmp)
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp:
+                part = tmp.name
+                shutil.copyfileobj(response, tmp)
             os.replace(part, folder / f"{stem}.gz")
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             if part is not None and os.path.exists(part):
@@ -129,7 +128,7 @@ def _read_idx(path: Path, count: int, image: bool) -> np.ndarray:
 
 
 def load_fashion_mnist(
-    folder: Optional[os.PathLike[str] | str] = None, download: bool = True, timeout: float = 5.0
+    folder: os.PathLike[str] | str | None = None, download: bool = True, timeout: float = 5.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, Path]:
     """Load Fashion-MNIST from its IDX files, downloading them when allowed and needed.
 

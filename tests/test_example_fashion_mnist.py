@@ -20,9 +20,8 @@ pytest.importorskip("tqdm", reason="the examples dependency group is not install
 pytest.importorskip("matplotlib", reason="the examples dependency group is not installed")
 
 sys.path.insert(0, str(ROOT / "examples"))
-import fashion_mnist as fm  # noqa: E402
-
-from tracetorch import snn  # noqa: E402
+import fashion_mnist as fm
+from tracetorch import snn
 
 HAS_RESET = "reset" in inspect.signature(snn.LIB).parameters
 
@@ -65,7 +64,7 @@ def runs(tmp_path_factory):
     ]
     env = dict(os.environ, MPLBACKEND="agg", OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(argv)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env=env)
+                          text=True, timeout=600, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-5000:]
     return tmp, json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -76,7 +75,7 @@ def test_smoke_run_trains_two_epochs_reports_and_writes_outputs(runs):
     assert r["code"] == 0, r["stderr"][-3000:]
     lines = re.findall(r"^epoch (\d)/2: train loss (\d\.\d+), train accuracy (\d+\.\d+)%, test loss (\d\.\d+), "
                        r"test accuracy (\d+\.\d+)% \(best \d+\.\d+%\); (\d+) training images/s, (\d+) test images/s",
-                       r["stdout"], re.M)
+                       r["stdout"], re.MULTILINE)
     assert [int(m[0]) for m in lines] == [1, 2], r["stdout"]
     h = r["history"]
     assert h["epoch"] == [1, 2]
@@ -120,7 +119,7 @@ def test_resuming_with_other_options_is_a_clear_error(runs):
 
 
 def test_missing_data_without_network_is_a_clear_message_and_exit_2(runs):
-    tmp, results = runs
+    _, results = runs
     r = results["no_data"]
     assert r["code"] == 2, r
     assert r["stderr"].startswith("error: Fashion-MNIST files not found in "), r["stderr"]
