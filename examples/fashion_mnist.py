@@ -110,8 +110,17 @@ def make_neuron(kind: str, n: int, dim: int) -> nn.Module:
     if kind != "if":
         raise ValueError(f"neuron must be 'if' or 'lif', got {kind!r}.")
     try:
-        return snn.LIB(n, beta=1.0, learn_beta=False, threshold=1.0, learn_threshold=False,
-                       reset="value", reset_value=0.0, spike_fn=spike, dim=dim)
+        return snn.LIB(
+            n,
+            beta=1.0,
+            learn_beta=False,
+            threshold=1.0,
+            learn_threshold=False,
+            reset="value",
+            reset_value=0.0,
+            spike_fn=spike,
+            dim=dim,
+        )
     except TypeError as e:
         raise NeuronUnavailable(
             "--neuron if needs the integrate-and-fire neuron with hard reset (snn.LIB(..., beta=1.0, "
@@ -187,7 +196,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 @torch.no_grad()
-def evaluate(net: tt.Sequential, x: torch.Tensor, y: torch.Tensor, args, device: torch.device) -> tuple[float, float, float]:
+def evaluate(
+    net: tt.Sequential, x: torch.Tensor, y: torch.Tensor, args, device: torch.device
+) -> tuple[float, float, float]:
     """``(loss, accuracy, images/s)`` on ``(x, y)`` with BatchNorm in eval mode."""
     net.eval()
     loss_sum, correct = 0.0, 0
@@ -217,23 +228,41 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--opt", choices=("sgd", "adam"), default="sgd", help="optimizer")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate")
     p.add_argument("--momentum", type=float, default=0.9, help="momentum for SGD")
-    p.add_argument("--amp", action="store_true",
-                   help="automatic mixed precision (float16 with a gradient scaler on CUDA, bfloat16 on CPU)")
-    p.add_argument("--neuron", choices=("if", "lif"), default="if",
-                   help="if: integrate-and-fire, hard reset (published); lif: leaky, soft reset")
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="automatic mixed precision (float16 with a gradient scaler on CUDA, bfloat16 on CPU)",
+    )
+    p.add_argument(
+        "--neuron",
+        choices=("if", "lif"),
+        default="if",
+        help="if: integrate-and-fire, hard reset (published); lif: leaky, soft reset",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="folder with the four Fashion-MNIST files (default: Debian's location, then the cache)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder with the four Fashion-MNIST files (default: Debian's location, then the cache)",
+    )
     p.add_argument("--no-download", action="store_true", help="never try to download Fashion-MNIST")
     p.add_argument("--train-images", type=int, default=None, help="train on the first N training images only")
     p.add_argument("--out", type=Path, default=HERE / "_out" / "fashion_mnist", help="checkpoints, plots, history")
     p.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
     p.add_argument("--save-every", type=int, default=0, help="also checkpoint every N batches (0: once per epoch)")
-    p.add_argument("--max-batches", type=int, default=None,
-                   help="stop after this many training batches in this run (checkpointed; --resume continues)")
-    p.add_argument("--profile", action="store_true",
-                   help="profile one training step with torch.profiler, print the top operators and exit")
+    p.add_argument(
+        "--max-batches",
+        type=int,
+        default=None,
+        help="stop after this many training batches in this run (checkpointed; --resume continues)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile one training step with torch.profiler, print the top operators and exit",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="a few batches on synthetic data (for tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -263,11 +292,17 @@ def _load_checkpoint(path: Path, args) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
         raise SystemExit(f"error: --resume {path}: not a checkpoint of this example (version {CHECKPOINT_VERSION}).")
     saved = ckpt["config"]
-    diff = [f"--{k.replace('_', '-')} {saved.get(k)} (now {getattr(args, k)})" for k in ARCH_KEYS
-            if saved.get(k) != getattr(args, k)]
+    diff = [
+        f"--{k.replace('_', '-')} {saved.get(k)} (now {getattr(args, k)})"
+        for k in ARCH_KEYS
+        if saved.get(k) != getattr(args, k)
+    ]
     if diff:
-        raise SystemExit(f"error: --resume {path}: the checkpoint was made with " + ", ".join(diff)
-                         + ". Pass the same options to resume it.")
+        raise SystemExit(
+            f"error: --resume {path}: the checkpoint was made with "
+            + ", ".join(diff)
+            + ". Pass the same options to resume it."
+        )
     return ckpt
 
 
@@ -308,9 +343,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     scaler = torch.amp.GradScaler("cuda") if (args.amp and device.type == "cuda") else None
     tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9, 0.99), "train_accuracy": (0.99,)})
-    history: dict[str, list[float]] = {k: [] for k in (
-        "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_images_per_s",
-        "test_images_per_s", "lr")}
+    history: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "test_loss",
+            "test_accuracy",
+            "train_images_per_s",
+            "test_images_per_s",
+            "lr",
+        )
+    }
     start_epoch, start_batch, step, best = 0, 0, 0, -1.0
     partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
 
@@ -332,13 +377,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = {k: getattr(args, k) for k in ARCH_KEYS}
 
     def checkpoint(epoch: int, batch: int, path: Path) -> None:
-        _atomic_save({
-            "version": CHECKPOINT_VERSION, "config": config, "model": net.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else {}, "tracker": tracker.state_dict(),
-            "history": history, "epoch": epoch, "batch": batch, "step": step, "best": best,
-            "partial": partial, "rng": _rng_state(),
-        }, path)
+        _atomic_save(
+            {
+                "version": CHECKPOINT_VERSION,
+                "config": config,
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else {},
+                "tracker": tracker.state_dict(),
+                "history": history,
+                "epoch": epoch,
+                "batch": batch,
+                "step": step,
+                "best": best,
+                "partial": partial,
+                "rng": _rng_state(),
+            },
+            path,
+        )
 
     if args.profile:
         _profile(net, optimizer, x_train, y_train, args, device)
@@ -347,18 +404,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from tqdm import tqdm
 
     n_params = sum(p.numel() for p in net.parameters())
-    print(f"CSNN c={args.channels}, T={args.T}, neuron {args.neuron}, {n_params:,} parameters, on {device} "
-          f"({torch.get_num_threads()} threads); {source}: {len(y_train)} training / {len(y_test)} test images; "
-          f"{args.opt} lr {args.lr}, batch {args.batch_size}, {args.epochs} epochs{', AMP' if args.amp else ''}")
+    print(
+        f"CSNN c={args.channels}, T={args.T}, neuron {args.neuron}, {n_params:,} parameters, on {device} "
+        f"({torch.get_num_threads()} threads); {source}: {len(y_train)} training / {len(y_test)} test images; "
+        f"{args.opt} lr {args.lr}, batch {args.batch_size}, {args.epochs} epochs{', AMP' if args.amp else ''}"
+    )
 
     budget = args.max_batches
     stopped = False
     for epoch in range(start_epoch, args.epochs):
         # each epoch's order depends only on --seed and the epoch, so a resumed run sees the same batches
         order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(args.seed * 100003 + epoch))
-        bar = tqdm(range(start_batch, batches_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}",
-                   initial=start_batch, total=batches_per_epoch, leave=False, disable=args.no_progress,
-                   unit="batch")
+        bar = tqdm(
+            range(start_batch, batches_per_epoch),
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            initial=start_batch,
+            total=batches_per_epoch,
+            leave=False,
+            disable=args.no_progress,
+            unit="batch",
+        )
         net.train()
         for b in bar:
             if budget is not None and budget <= 0:
@@ -388,31 +453,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             step += 1
             if budget is not None:
                 budget -= 1
-            bar.set_postfix(loss=f"{tracker.latest('loss', 0.9):.4f}",
-                            acc=f"{tracker.latest('train_accuracy', 0.99):.1%}",
-                            img_s=f"{partial['seen'] / max(partial['seconds'], 1e-9):.0f}")
+            bar.set_postfix(
+                loss=f"{tracker.latest('loss', 0.9):.4f}",
+                acc=f"{tracker.latest('train_accuracy', 0.99):.1%}",
+                img_s=f"{partial['seen'] / max(partial['seconds'], 1e-9):.0f}",
+            )
             if args.save_every and (b + 1) % args.save_every == 0 and b + 1 < batches_per_epoch:
                 checkpoint(epoch, b + 1, args.out / "checkpoint_latest.pt")
         bar.close()
         if stopped:
             checkpoint(epoch, b, args.out / "checkpoint_latest.pt")
-            print(f"stopped after --max-batches at epoch {epoch + 1}, batch {b} of {batches_per_epoch}; "
-                  f"checkpoint {args.out / 'checkpoint_latest.pt'} (--resume it to continue)")
+            print(
+                f"stopped after --max-batches at epoch {epoch + 1}, batch {b} of {batches_per_epoch}; "
+                f"checkpoint {args.out / 'checkpoint_latest.pt'} (--resume it to continue)"
+            )
             break
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         test_loss, test_acc, test_speed = evaluate(net, x_test, y_test, args, device)
         tracker.update(step=step, test_accuracy=test_acc)
         best = max(best, test_acc)
-        for k, v in (("epoch", epoch + 1), ("train_loss", partial["loss"] / partial["seen"]),
-                     ("train_accuracy", partial["correct"] / partial["seen"]), ("test_loss", test_loss),
-                     ("test_accuracy", test_acc), ("train_images_per_s", partial["seen"] / partial["seconds"]),
-                     ("test_images_per_s", test_speed), ("lr", lr)):
+        for k, v in (
+            ("epoch", epoch + 1),
+            ("train_loss", partial["loss"] / partial["seen"]),
+            ("train_accuracy", partial["correct"] / partial["seen"]),
+            ("test_loss", test_loss),
+            ("test_accuracy", test_acc),
+            ("train_images_per_s", partial["seen"] / partial["seconds"]),
+            ("test_images_per_s", test_speed),
+            ("lr", lr),
+        ):
             history[k].append(v)
-        print(f"epoch {epoch + 1}/{args.epochs}: train loss {history['train_loss'][-1]:.4f}, train accuracy "
-              f"{history['train_accuracy'][-1]:.2%}, test loss {test_loss:.4f}, test accuracy {test_acc:.2%} "
-              f"(best {best:.2%}); {history['train_images_per_s'][-1]:.0f} training images/s, "
-              f"{test_speed:.0f} test images/s; lr {lr:.4g}")
+        print(
+            f"epoch {epoch + 1}/{args.epochs}: train loss {history['train_loss'][-1]:.4f}, train accuracy "
+            f"{history['train_accuracy'][-1]:.2%}, test loss {test_loss:.4f}, test accuracy {test_acc:.2%} "
+            f"(best {best:.2%}); {history['train_images_per_s'][-1]:.0f} training images/s, "
+            f"{test_speed:.0f} test images/s; lr {lr:.4g}"
+        )
         partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         start_batch = 0
         checkpoint(epoch + 1, 0, args.out / "checkpoint_latest.pt")
@@ -430,8 +507,12 @@ def _plots(net: tt.Sequential, tracker, x_test, y_test, args, device) -> None:
     """The training curves, and the first hidden layer's spikes on one test image."""
     if len(tracker):
         names = [n for n in ("loss", "train_accuracy", "test_accuracy") if n in tracker]
-        tracker.plot(names, logy=["loss"], title=f"CSNN c={args.channels}, T={args.T} on Fashion-MNIST",
-                     path=args.out / "fashion_mnist_training.png")
+        tracker.plot(
+            names,
+            logy=["loss"],
+            title=f"CSNN c={args.channels}, T={args.T} on Fashion-MNIST",
+            path=args.out / "fashion_mnist_training.png",
+        )
     mon = tt.Monitor(net, layers=["10"], detach=True, cpu=True)
     net.eval()
     with mon, torch.no_grad(), _autocast(device, args.amp):
@@ -439,8 +520,12 @@ def _plots(net: tt.Sequential, tracker, x_test, y_test, args, device) -> None:
     net.train()
     spikes = mon["10"][:, 0].float()  # [T, 16c]
     mon.remove()
-    tt.plot.spike_raster(spikes, show_rate=True, title=f"hidden layer (fc, {spikes.shape[1]} neurons) on a "
-                         f"{CLASSES[int(y_test[0])]}", path=args.out / "fashion_mnist_spikes.png")
+    tt.plot.spike_raster(
+        spikes,
+        show_rate=True,
+        title=f"hidden layer (fc, {spikes.shape[1]} neurons) on a {CLASSES[int(y_test[0])]}",
+        path=args.out / "fashion_mnist_spikes.png",
+    )
 
 
 def _profile(net, optimizer, x_train, y_train, args, device) -> None:

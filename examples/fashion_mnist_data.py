@@ -90,8 +90,10 @@ def _download(folder: Path, timeout: float) -> None:
         part = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=timeout) as response, \
-                    tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp:
+            with (
+                urllib.request.urlopen(url, timeout=timeout) as response,
+                tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp,
+            ):
                 part = tmp.name
                 shutil.copyfileobj(response, tmp)
             os.replace(part, folder / f"{stem}.gz")
@@ -169,8 +171,13 @@ def load_fashion_mnist(
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))
 
-    return (images(arrays["train_images"]), labels(arrays["train_labels"]),
-            images(arrays["test_images"]), labels(arrays["test_labels"]), found)
+    return (
+        images(arrays["train_images"]),
+        labels(arrays["train_labels"]),
+        images(arrays["test_images"]),
+        labels(arrays["test_labels"]),
+        found,
+    )
 
 
 def synthetic_fashion_mnist(

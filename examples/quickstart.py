@@ -53,9 +53,8 @@ except ImportError as e:  # run without the project's `examples` dependency grou
         "with pip: pip install 'tracetorch[plot]' scikit-learn tqdm"
     )
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import snn
 
 HERE = Path(__file__).resolve().parent
@@ -136,8 +135,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the model is so small that more threads only add overhead)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the model is so small that more threads only add overhead)",
+    )
     p.add_argument("--out", type=Path, default=HERE / "_out", help="folder for the plots (default: examples/_out)")
     p.add_argument("--smoke", action="store_true", help="a few steps only (for tests)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -172,8 +175,7 @@ def main(argv: list[str] | None = None) -> float:
     accuracy = 0.0
     for epoch in range(1, args.epochs + 1):
         order = torch.randperm(len(y_train))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False,
-                   disable=args.no_progress)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False, disable=args.no_progress)
         for b in bar:
             idx = order[b * args.batch_size : (b + 1) * args.batch_size]
             logits = run(model, rate_code(x_train[idx], args.timesteps))
@@ -219,8 +221,13 @@ def save_plots(model: DigitSNN, tracker: tt.plot.MeasurementTracker, x_test, y_t
     n = min(16, len(y_test))
     predictions = run(model, rate_code(x_test[:n], args.timesteps, gen)).argmax(-1)
     titles = [f"{int(p)}" + ("" if p == t else f" (is {int(t)})") for p, t in zip(predictions, y_test[:n])]
-    tt.plot.image_grid(x_test[:n], titles=titles, ncols=8, title="held-out digits, network's answers",
-                       path=args.out / "quickstart_digits.png")
+    tt.plot.image_grid(
+        x_test[:n],
+        titles=titles,
+        ncols=8,
+        title="held-out digits, network's answers",
+        path=args.out / "quickstart_digits.png",
+    )
 
     # Where training moved the learnable membrane decays and thresholds of every LIB layer.
     tt.plot.parameter_distributions(model, ["beta", "threshold"], path=args.out / "quickstart_parameters.png")

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import torch
+import tracetorch as tt
 from torch import nn
 from tqdm import tqdm
-
-import tracetorch as tt
 from tracetorch import rnn
 
 HERE = Path(__file__).resolve().parent
@@ -94,8 +93,9 @@ def main(argv: list[str] | None = None) -> float:
         model.zero_states()
         whole = model.forward_sequence(x_test[:, :16])
     assert torch.allclose(stepped, whole, atol=1e-5), (stepped - whole).abs().max()
-    print(f"{args.layer}: stepping and forward_sequence agree (max difference "
-          f"{(stepped - whole).abs().max().item():.1e})")
+    print(
+        f"{args.layer}: stepping and forward_sequence agree (max difference {(stepped - whole).abs().max().item():.1e})"
+    )
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9,)})

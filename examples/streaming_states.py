@@ -29,9 +29,8 @@ import math
 from pathlib import Path
 
 import torch
-from torch import nn
-
 import tracetorch as tt
+from torch import nn
 from tracetorch import rnn, snn
 
 HERE = Path(__file__).resolve().parent
@@ -117,13 +116,20 @@ def main(argv: list[str] | None = None) -> bool:
 
     resumed = torch.cat([first, second])
     same = torch.equal(resumed, uninterrupted)
-    print(f"resumed stream equals the uninterrupted one: {same} "
-          f"(max difference {(resumed - uninterrupted).abs().max().item():.1e})")
+    print(
+        f"resumed stream equals the uninterrupted one: {same} "
+        f"(max difference {(resumed - uninterrupted).abs().max().item():.1e})"
+    )
 
     fig = tt.plot.line_plot(
-        {"uninterrupted": uninterrupted[:, 0, 0], "stopped + resumed": resumed[:, 0, 0],
-         "restarted without states": cold[:, 0, 0]},
-        xlabel="step", ylabel="readout (channel 0)", title="streaming with save_states / load_states",
+        {
+            "uninterrupted": uninterrupted[:, 0, 0],
+            "stopped + resumed": resumed[:, 0, 0],
+            "restarted without states": cold[:, 0, 0],
+        },
+        xlabel="step",
+        ylabel="readout (channel 0)",
+        title="streaming with save_states / load_states",
     )
     lines = fig.axes[0].lines
     lines[0].set(linewidth=4, alpha=0.35)

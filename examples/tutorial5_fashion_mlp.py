@@ -30,9 +30,8 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "mnist"))
-from mnist_data import MnistUnavailable, load_mnist, pick_device, synthetic_mnist  # noqa: E402
-
 import tracetorch as tt  # noqa: E402
+from mnist_data import MnistUnavailable, load_mnist, pick_device, synthetic_mnist  # noqa: E402
 from tracetorch import snn  # noqa: E402
 
 CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
@@ -77,9 +76,13 @@ def main(argv: list[str] | None = None) -> float:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--hidden", type=int, default=1000, help="hidden LIF neurons")
-    p.add_argument("--loss", choices=("ce_count", "ce_rate", "mse_count"), default="mse_count",
-                   help="mse_count: tt.loss.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2) (default); "
-                   "ce_count: ce_count_loss; ce_rate: ce_rate_loss")
+    p.add_argument(
+        "--loss",
+        choices=("ce_count", "ce_rate", "mse_count"),
+        default="mse_count",
+        help="mse_count: tt.loss.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2) (default); "
+        "ce_count: ce_count_loss; ce_rate: ce_rate_loss",
+    )
     p.add_argument("--rate-bound", type=float, default=0.2, help="hidden firing rate above which a penalty applies")
     p.add_argument("--rate-penalty", type=float, default=1.0, help="strength of that penalty (0: none)")
     p.add_argument("--seed", type=int, default=0)
@@ -99,8 +102,11 @@ def main(argv: list[str] | None = None) -> float:
         try:
             x_train, y_train, x_test, y_test = load_mnist(args.data, download=False)
         except MnistUnavailable as e:
-            print(f"error: Fashion-MNIST: {e} Install it (Debian: apt-get install dataset-fashion-mnist), pass "
-                  "--data FOLDER, or run with --smoke.", file=sys.stderr)
+            print(
+                f"error: Fashion-MNIST: {e} Install it (Debian: apt-get install dataset-fashion-mnist), pass "
+                "--data FOLDER, or run with --smoke.",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
         x_train, y_train = x_train[: args.train_images], y_train[: args.train_images]
 
@@ -109,8 +115,10 @@ def main(argv: list[str] | None = None) -> float:
     tracker = tt.plot.MeasurementTracker(decays={"loss": (0.9,)})
     # Record the hidden layer's spikes during training (not detached: the rate penalty backpropagates).
     hidden = tt.Monitor(net, layers="2")
-    print(f"tutorial 5 on {'synthetic data' if args.smoke else 'Fashion-MNIST'} ({device}): {len(y_train)} training / "
-          f"{len(y_test)} test images, {args.steps} steps, rate coding")
+    print(
+        f"tutorial 5 on {'synthetic data' if args.smoke else 'Fashion-MNIST'} ({device}): {len(y_train)} training / "
+        f"{len(y_test)} test images, {args.steps} steps, rate coding"
+    )
 
     from tqdm import tqdm
 
@@ -151,21 +159,36 @@ def main(argv: list[str] | None = None) -> float:
         run(net, x_test[:n].to(device), args.steps, torch.Generator(device=device).manual_seed(args.seed))
     rates = mon.firing_rates(per_neuron=True)
     ops = mon.synaptic_operations(num_samples=n)
-    print(f"firing rates (spikes per step): hidden {float(rates['2'].mean()):.3f}, output {float(rates['4'].mean()):.3f}; "
-          f"silent hidden neurons {int((rates['2'] == 0).sum())} of {rates['2'].numel()}")
-    print(f"activation sparsity {mon.activation_sparsity():.3f}; synaptic operations per image: "
-          f"{ops['effective_acs']:.0f} accumulates of {ops['dense']:.0f} dense")
+    print(
+        f"firing rates (spikes per step): hidden {float(rates['2'].mean()):.3f}, output {float(rates['4'].mean()):.3f}; "
+        f"silent hidden neurons {int((rates['2'] == 0).sum())} of {rates['2'].numel()}"
+    )
+    print(
+        f"activation sparsity {mon.activation_sparsity():.3f}; synaptic operations per image: "
+        f"{ops['effective_acs']:.0f} accumulates of {ops['dense']:.0f} dense"
+    )
 
     args.out.mkdir(parents=True, exist_ok=True)
     tracker.plot(title="tutorial 5: Fashion-MNIST", path=args.out / "tutorial5_training.png")
     label = CLASSES[int(y_test[0])]
-    tt.plot.spike_raster(mon["2"][:, 0], show_rate=True, title=f"hidden layer reading a {label}",
-                         path=args.out / "tutorial5_raster.png")
-    tt.plot.spike_raster(mon["4"][:, 0], show_rate=True, title=f"output layer reading a {label}",
-                         ylabel="class", path=args.out / "tutorial5_output_raster.png")
-    tt.plot.histogram({"hidden": rates["2"].numpy(), "output": rates["4"].numpy()}, bins=25, density=True,
-                      xlabel="firing rate (spikes per step)", title="firing rates on test images",
-                      path=args.out / "tutorial5_rates.png")
+    tt.plot.spike_raster(
+        mon["2"][:, 0], show_rate=True, title=f"hidden layer reading a {label}", path=args.out / "tutorial5_raster.png"
+    )
+    tt.plot.spike_raster(
+        mon["4"][:, 0],
+        show_rate=True,
+        title=f"output layer reading a {label}",
+        ylabel="class",
+        path=args.out / "tutorial5_output_raster.png",
+    )
+    tt.plot.histogram(
+        {"hidden": rates["2"].numpy(), "output": rates["4"].numpy()},
+        bins=25,
+        density=True,
+        xlabel="firing rate (spikes per step)",
+        title="firing rates on test images",
+        path=args.out / "tutorial5_rates.png",
+    )
     mon.remove()
     print(f"final test accuracy {accuracy:.2%}; plots in {args.out}")
     return accuracy

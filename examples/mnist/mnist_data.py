@@ -50,8 +50,12 @@ def default_folder() -> Path:
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / stem, folder / f"{stem}.gz", folder / "MNIST" / "raw" / stem,
-                      folder / "MNIST" / "raw" / f"{stem}.gz"):
+    for candidate in (
+        folder / stem,
+        folder / f"{stem}.gz",
+        folder / "MNIST" / "raw" / stem,
+        folder / "MNIST" / "raw" / f"{stem}.gz",
+    ):
         if candidate.is_file():
             return candidate
     return None
@@ -95,8 +99,9 @@ def _read_idx(path: Path, count: int, image: bool) -> np.ndarray:
     header = 16 if image else 8
     shape = (n, 28, 28) if image else (n,)
     if magic != expected_magic or n != count or len(data) != header + int(np.prod(shape)):
-        raise MnistUnavailable(f"{path} is not the MNIST file it should be (bad header or size); delete it "
-                               "to download it again.")
+        raise MnistUnavailable(
+            f"{path} is not the MNIST file it should be (bad header or size); delete it to download it again."
+        )
     if image:
         rows, cols = struct.unpack(">II", data[8:16])
         if (rows, cols) != (28, 28):
@@ -138,8 +143,12 @@ def load_mnist(
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))
 
-    return (images(arrays["train_images"]), labels(arrays["train_labels"]),
-            images(arrays["test_images"]), labels(arrays["test_labels"]))
+    return (
+        images(arrays["train_images"]),
+        labels(arrays["train_labels"]),
+        images(arrays["test_images"]),
+        labels(arrays["test_labels"]),
+    )
 
 
 def synthetic_mnist(
@@ -164,8 +173,12 @@ def add_common_args(p, out_default: Path) -> None:
     """The command-line options both MNIST examples share."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--data", type=Path, default=default_folder(),
-                   help="folder with the MNIST files (default: ~/.cache/tracetorch/mnist)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=default_folder(),
+        help="folder with the MNIST files (default: ~/.cache/tracetorch/mnist)",
+    )
     p.add_argument("--no-download", action="store_true", help="never try to download MNIST")
     p.add_argument("--synthetic", action="store_true", help="train on a small synthetic stand-in (offline)")
     p.add_argument("--max-steps", type=int, default=None, help="at most this many batches per epoch")

@@ -26,9 +26,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_data import add_common_args, get_data, pick_device, train  # noqa: E402
-
 import tracetorch as tt  # noqa: E402
+from mnist_data import add_common_args, get_data, pick_device, train  # noqa: E402
 from tracetorch import snn  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -85,8 +84,9 @@ def main(argv: list[str] | None = None) -> float:
         args.epochs, args.timesteps, max_steps, args.batch_size = 1, 3, 3, 32
 
     model = RateCodedSNN().to(device)
-    print(f"rate-coded MNIST on {device}: {len(y_train)} training / {len(y_test)} test images, "
-          f"{args.timesteps} timesteps")
+    print(
+        f"rate-coded MNIST on {device}: {len(y_train)} training / {len(y_test)} test images, {args.timesteps} timesteps"
+    )
     forward = lambda m, xb, gen: run(m, xb, args.timesteps, gen)
     tracker, accuracy = train(model, forward, (x_train, y_train, x_test, y_test), args, device, max_steps)
 
@@ -99,9 +99,13 @@ def main(argv: list[str] | None = None) -> float:
         model.eval()
         run(model, x_test[:1].to(device), max(args.timesteps, 16))
     hook.remove()
-    tt.plot.spike_raster(torch.stack(recorded), max_neurons=2000, show_rate=True,
-                         title=f"first conv LIB layer reading a {int(y_test[0])} (first 2000 neurons)",
-                         path=args.out / "mnist_rate_raster.png")
+    tt.plot.spike_raster(
+        torch.stack(recorded),
+        max_neurons=2000,
+        show_rate=True,
+        title=f"first conv LIB layer reading a {int(y_test[0])} (first 2000 neurons)",
+        path=args.out / "mnist_rate_raster.png",
+    )
     tt.plot.parameter_distributions(model, ["beta", "threshold"], path=args.out / "mnist_rate_parameters.png")
     print(f"final test accuracy {accuracy:.2%}; plots in {args.out}")
     return accuracy

@@ -27,9 +27,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_data import add_common_args, get_data, pick_device, train  # noqa: E402
-
 import tracetorch as tt  # noqa: E402
+from mnist_data import add_common_args, get_data, pick_device, train  # noqa: E402
 from tracetorch import snn  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -57,8 +56,9 @@ class SequentialSNN(tt.Model):
         return self.net(x)
 
 
-def run(model: SequentialSNN, x: torch.Tensor, k: int, noise: float,
-        generator: torch.Generator | None = None) -> torch.Tensor:
+def run(
+    model: SequentialSNN, x: torch.Tensor, k: int, noise: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Read images ``x`` [B, 1, 28, 28] k pixels per step (with noise); return the last readout."""
     pixels = x.flatten(1)
     pad = (-pixels.shape[1]) % k
@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> float:
     steps = math.ceil(784 / args.pixels_per_step)
 
     model = SequentialSNN(args.pixels_per_step, steps).to(device)
-    print(f"sequential MNIST on {device}: {args.pixels_per_step} pixels per step, {steps} timesteps, "
-          f"noise {args.noise}")
+    print(
+        f"sequential MNIST on {device}: {args.pixels_per_step} pixels per step, {steps} timesteps, noise {args.noise}"
+    )
     forward = lambda m, xb, gen: run(m, xb, args.pixels_per_step, args.noise, gen)
     tracker, accuracy = train(model, forward, (x_train, y_train, x_test, y_test), args, device, max_steps, clip=1.0)
 
@@ -107,9 +108,12 @@ def main(argv: list[str] | None = None) -> float:
         model.eval()
         run(model, x_test[:1].to(device), args.pixels_per_step, args.noise)
     hook.remove()
-    tt.plot.spike_raster(torch.stack(recorded), show_rate=True,
-                         title=f"recurrent LIB layer reading a {int(y_test[0])}",
-                         path=args.out / "mnist_sequential_raster.png")
+    tt.plot.spike_raster(
+        torch.stack(recorded),
+        show_rate=True,
+        title=f"recurrent LIB layer reading a {int(y_test[0])}",
+        path=args.out / "mnist_sequential_raster.png",
+    )
     tt.plot.parameter_distributions(model, path=args.out / "mnist_sequential_parameters.png")
     print(f"final test accuracy {accuracy:.2%}; plots in {args.out}")
     return accuracy
