@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from ..core._layer import Layer, _forward_sequence
+from ..core._layer import Layer
 from ..core._walk import find_layers
 from ..metrics._metrics import (
     CONNECTION_TYPES,
@@ -261,7 +262,7 @@ class Monitor:
         d = layer.__dict__
         original = d.get("forward_sequence")  # None, or another recording monitor's wrapper
         bound = original if original is not None else layer.forward_sequence
-        steps_itself = type(layer).forward_sequence is _forward_sequence
+        steps_itself = inspect.unwrap(type(layer).forward_sequence) is Layer.forward_sequence
         need = tuple(n for n in e.names if n != "output")
         provided = set(getattr(type(layer), "emitted_sequence_names", ()))
         missing = () if steps_itself else tuple(n for n in need if n not in provided)
