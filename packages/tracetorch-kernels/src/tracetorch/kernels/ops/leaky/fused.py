@@ -41,7 +41,7 @@ from torch import Tensor
 
 from tracetorch.snn.functional import LeakyConfig
 
-from ._op import FLAG_NAMES, flags_config, saved_names
+from ._op import FLAG_NAMES, flags_config, saved_names, slot_constants
 
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
@@ -660,56 +660,20 @@ def _leaky_bwd_kernel(
         tl.store(gp_ptr + P_NEG_SCALE * E + offs, d_nsc, mask=mask)
 
 
-def _slot_key(name: str, twin: tuple[str, ...]) -> str:
-    """The kernel's name of a slot: the name it has in the dual configuration (the
-    single pathway of a non-dual layer is the kernel's positive one), upper case."""
-    return (name if name in twin else "pos_" + name).upper()
-
-
 def layout(cfg: LeakyConfig) -> dict[str, int]:
-    """The kernels' slot constants of one configuration, derived from ``cfg.layout``.
-
-    ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
-    ``cfg.layout.states``), ``P_<NAME>`` the row of a parameter in ``p`` (the order of
-    ``cfg.layout.params``) and ``V_<NAME>`` the row of a tensor the forward stores for
-    the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
-    (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
-    is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
+    """The kernels' slot constants of one configuration (`_op.slot_constants`).
 
     Raises:
-        ValueError: if the configuration has a slot the kernels do not know (a new
-            state or parameter needs its maths in the kernel body too).
+        ValueError: if the configuration has a slot the kernels do not know.
     """
-    lay = cfg.layout
-    tcfg = twin_cfg(cfg)
-    twin = tcfg.layout
-    consts = dict.fromkeys(_SLOT_ARGS, 0)
-    groups = (
-        ("I_", lay.states, twin.states),
-        ("P_", lay.params, twin.params),
-        ("V_", saved_names(cfg), saved_names(tcfg)),
-    )
-    for prefix, names, twin_names in groups:
-        for i, n in enumerate(names):
-            key = prefix + _slot_key(n, twin_names)
-            if key not in consts:
-                raise ValueError(f"tracetorch.kernels: {cfg.name} has a slot {n!r} ({key}) the leaky kernels do not implement.")
-            consts[key] = i
-    consts["NS"] = len(lay.states)
-    consts["NP"] = len(lay.params)
-    consts["NSAVE"] = len(saved_names(cfg))
-    return consts
-
-
-def twin_cfg(cfg: LeakyConfig) -> LeakyConfig:
-    """The dual configuration with the same parts as ``cfg``."""
-    return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output)
+    return slot_constants(cfg)
 
 
 _SLOT_ARGS = tuple(
     dict.fromkeys(a for k in (_leaky_fwd_kernel, _leaky_bwd_kernel) for a in k.arg_names if a[:2] in ("I_", "P_", "V_"))
 )
-"""Every slot constant the kernels take (read from their signatures)."""
+"""Every slot constant the kernels take (read from their signatures; equal to
+`_op.SLOT_ARGS`, which a test checks)."""
 
 
 def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) -> int:
