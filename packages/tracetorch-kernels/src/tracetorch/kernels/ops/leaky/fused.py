@@ -179,7 +179,7 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
-@triton.jit(do_not_specialize=["seed", "T", "E", "N"])
+@triton.jit(do_not_specialize=["seed", "T", "N"])
 def _leaky_fwd_kernel(
     x_ptr, s0_ptr, p_ptr, out_ptr, sf_ptr, sv_ptr,
     seed, T, E, N, SPARAM,
@@ -198,11 +198,13 @@ def _leaky_fwd_kernel(
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = (pid * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+    # elements per step, and ``t * E`` over the sequence much sooner
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
     nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
-    E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
+    E = E.to(tl.int64)
     TE = T * E
     # parameters (float32, per neuron)
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
@@ -383,7 +385,7 @@ def _recall(
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
 
 
-@triton.jit(do_not_specialize=["seed", "T", "E", "N"])
+@triton.jit(do_not_specialize=["seed", "T", "N"])
 def _leaky_bwd_kernel(
     x_ptr, s0_ptr, p_ptr, sv_ptr, gout_ptr, gsf_ptr, gx_ptr, gs0_ptr, gp_ptr,
     seed, T, E, N, SPARAM,
@@ -399,11 +401,13 @@ def _leaky_bwd_kernel(
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = (pid * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+    # elements per step, and ``t * E`` over the sequence much sooner
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
     nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
-    E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
+    E = E.to(tl.int64)
     TE = T * E
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
