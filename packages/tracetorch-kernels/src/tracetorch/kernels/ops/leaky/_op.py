@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
-from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig
+from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote
 
 from ..._backend import load_fused
 
@@ -284,7 +284,9 @@ def leaky_sequence(
 
     Equal to `tracetorch.kernels.ops.leaky.leaky_sequence_naive` (the snn package's
     reference loop): same operation order, float32 states and maths, outputs and
-    states cast to the dtype of ``x`` on store. Differentiable with respect to ``x``,
+    states stored in the dtype the reference steps in (``x`` promoted with the states
+    and parameters: a bf16 input with fp32 states runs in fp32). NaN propagates as in
+    the reference; an empty sequence (``T = 0``) returns empty outputs and the states. Differentiable with respect to ``x``,
     the initial states and the parameters (a hand-written BPTT kernel). Random
     quantisation draws come from in-kernel Philox streams seeded from torch's default
     generator: reproducible under ``torch.manual_seed``, but not the draws
@@ -317,6 +319,9 @@ def leaky_sequence(
             f"quant_fn={quant_fn!r} has no kernel (custom callables run on the reference path)."
         )
     flags, sparam = config_flags(cfg, spike_fn, quant_fn)
+    # the dtype stepping ends up in (a bf16 input with fp32 states or parameters runs,
+    # and returns, in fp32), as on the PyTorch path
+    x, states = promote(x, tuple(states), tuple(params))
     nd = x.ndim - 1
     if not -nd <= dim < nd:
         raise ValueError(f"tracetorch.kernels.leaky_sequence: dim={dim} is out of range for steps of {nd} dims.")
@@ -330,8 +335,8 @@ def leaky_sequence(
     T = x.shape[0]
     step_shape = tuple(x.shape[1:])
     N = step_shape[-1]
-    x2 = x.contiguous().view(T, -1)
-    E = x2.shape[1]
+    E = math.prod(step_shape)
+    x2 = x.contiguous().view(T, E)  # explicit E: T = 0 has no -1 to infer
     s0 = torch.stack([s.to(x.dtype).expand(step_shape) for s in states]).reshape(len(states), E).contiguous()
     p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
     save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (*states, *params)))

@@ -41,6 +41,7 @@ from torch import Tensor
 
 from tracetorch.snn.functional import LeakyConfig
 
+from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
 from ._op import FLAG_NAMES, flags_config, saved_names, slot_constants
 
 BLOCK_OVERRIDE = 0
@@ -102,7 +103,8 @@ def _dfire(v, SPIKE: tl.constexpr, SPARAM, QUANT: tl.constexpr):
         z = 1.5707963267948966 * SPARAM * v
         d = (SPARAM / 2.0) / (1.0 + z * z)
     elif SPIKE == 3:
-        d = tl.maximum(1.0 - tl.abs(v) / SPARAM, 0.0) / SPARAM
+        q = 1.0 - tl.abs(v) / SPARAM
+        d = tl.where(q < 0.0, 0.0, q) / SPARAM  # clamp(min=0) that keeps NaN, as torch.clamp
     else:
         d = tl.zeros_like(v) + SPARAM
     if QUANT == 2:
@@ -111,13 +113,16 @@ def _dfire(v, SPIKE: tl.constexpr, SPARAM, QUANT: tl.constexpr):
 
 
 @triton.jit
-def _pos(v):
-    return tl.maximum(v, 0.0)
+def _neg(v):
+    """``min(v, 0)`` as ``torch.clamp_max(v, 0.0)``: NaN stays NaN (``tl.minimum``
+    would drop it)."""
+    return tl.where(v > 0.0, 0.0, v)
 
 
 @triton.jit
-def _neg(v):
-    return v - tl.maximum(v, 0.0)
+def _pos(v):
+    """``v - min(v, 0)``, the reference's positive part (NaN and infinities as there)."""
+    return v - _neg(v)
 
 
 @triton.jit
@@ -680,17 +685,21 @@ _SLOT_ARGS = tuple(
 `_op.SLOT_ARGS`, which a test checks)."""
 
 
-def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) -> int:
-    """Elements per program. Chosen from ``ptxas`` register counts (sm_90, 4 warps, see
-    ``benchmarks/kernels/compile_check.py``): 4 elements per thread where a
-    configuration stays small (LIB forward 30, backward 62 registers), 2 where it is
-    large (DSRLITS backward 142 registers at 256, 248 at 512). Not yet tuned on a GPU:
+def _launch(E: int, device: torch.device, block: int, f: dict, backward: bool) -> tuple[int, int]:
+    """``(BLOCK, num_warps)``: `tracetorch.kernels._launch.launch_shape` from ``E``, the
+    device's SM count and the configuration's elements per thread; ``block`` (or the
+    tests' ``BLOCK_OVERRIDE``) forces the block with 4 warps. Not yet tuned on a GPU:
     ``benchmarks/kernels/leaky.py --block`` sweeps it."""
     if block or BLOCK_OVERRIDE:
-        return block or BLOCK_OVERRIDE
-    heavy = (f["DUAL"] and f["REC"]) or (backward and (f["DUAL"] or f["REC"] or f["KIND"] >= 3))
-    cap = 256 if heavy else 512
-    return max(16, min(cap, triton.next_power_of_2(E)))
+        return block or BLOCK_OVERRIDE, 4
+    ept = elements_per_thread(bool(f["DUAL"]), bool(f["REC"]), int(f["KIND"]), backward)
+    # device None: an H100/H200-sized device (132 SMs), for compiling without a GPU
+    return launch_shape(E, sm_count(device) if device is not None else 132, ept)
+
+
+def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) -> int:
+    """Elements per program (see `_launch`)."""
+    return _launch(E, device, block, f, backward)[0]
 
 
 def _flags(flags: tuple[int, ...]) -> dict[str, int]:
@@ -736,12 +745,13 @@ def leaky_forward(
     )
     if T == 0 or E == 0:
         return out, s0.clone(), sv
-    BLOCK = _block(E, x.device, block, f, backward=False)
+    BLOCK, warps = _launch(E, x.device, block, f, backward=False)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
-    _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
-        x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
-        SAVE=save, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False, **f, **consts,
-    )
+    with device_guard(x.device):
+        _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
+            x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
+            SAVE=save, BLOCK=BLOCK, num_warps=warps, enable_fp_fusion=False, **f, **consts,
+        )
     return out, sf, sv
 
 
@@ -782,10 +792,13 @@ def leaky_backward(
     gx = _empty_like(x)
     gs0 = _empty_like(s0)
     gp = _empty((lay["NP"], E), torch.float32, x.device)
-    BLOCK = _block(E, x.device, block, f, backward=True)
+    if E == 0:
+        return gx, gs0, gp
+    BLOCK, warps = _launch(E, x.device, block, f, backward=True)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
-    _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
-        x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
-        BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False, **f, **consts,
-    )
+    with device_guard(x.device):
+        _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
+            x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
+            BLOCK=BLOCK, num_warps=warps, enable_fp_fusion=False, **f, **consts,
+        )
     return gx, gs0, gp

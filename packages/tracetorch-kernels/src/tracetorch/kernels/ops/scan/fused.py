@@ -20,6 +20,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from ..._launch import device_guard
+
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
 
@@ -140,9 +142,10 @@ def scan_forward(a: Tensor, b: Tensor, h0: Tensor, block: int = 0) -> Tensor:
     K = E if per_step else a.numel()
     BLOCK = _block(E, b.device, block)
     grid = (triton.cdiv(E, BLOCK),)
-    _scan_fwd_kernel[grid](
-        a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False
-    )
+    with device_guard(b.device):
+        _scan_fwd_kernel[grid](
+            a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False
+        )
     return h
 
 
@@ -174,8 +177,9 @@ def scan_backward(
     ga = _empty_like(a) if per_step else _empty((E,), torch.float32, h.device)
     BLOCK = _block(E, h.device, block)
     grid = (triton.cdiv(E, BLOCK),)
-    _scan_bwd_kernel[grid](
-        grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4,
-        enable_fp_fusion=False,
-    )
+    with device_guard(h.device):
+        _scan_bwd_kernel[grid](
+            grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4,
+            enable_fp_fusion=False,
+        )
     return ga, gb, gh0
