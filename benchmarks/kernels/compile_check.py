@@ -1,14 +1,26 @@
-"""Compile every kernel configuration for a GPU target without a GPU (a check, not a benchmark).
+"""Compile the kernels for a GPU target without a GPU, as they run, and check the code.
 
 Triton compiles ahead of time on any machine: this runs the full pipeline
-(Triton IR -> LLVM -> PTX -> cubin with the bundled ``ptxas``) for the scan kernels
-and for the forward and BPTT kernels of all 32 spiking configurations (and every
-spike function and quantiser on the largest one), for float32 and bfloat16 inputs,
-and reports registers and spills from ``ptxas -v`` at the block sizes the launchers
-use for large inputs. It catches code that the CPU
-interpreter accepts but the compiler does not.
+(Triton IR -> TTGIR -> LLVM -> PTX -> cubin with the bundled ``ptxas``) for the scan
+kernels and for the forward and BPTT kernels of all 32 spiking configurations (and
+every spike function and quantiser on the largest one), for float32 and bfloat16
+inputs, at the block sizes the launchers pick for large inputs.
+
+Runtime-like specialisation: the launchers pass tensors, whose data pointers Triton
+specialises as 16-byte aligned (``tt.divisibility = 16``), and ``E`` (elements per
+step), which Triton specialises on divisibility by 16 when it is (the kernels no longer
+list it in ``do_not_specialize``). This compiles that variant – the one that runs for
+every aligned tensor with ``E % 16 == 0`` – and asserts, for every configuration:
+
+* vector global accesses (``ld.global.v4`` / ``.v2`` in the PTX) for the per-step data;
+* no register spills (``ptxas -v``);
+* no layout conversions (``ttg.convert_layout``) inside the time loop (TTGIR);
+* 64-bit block offsets: the program id is sign-extended to i64 before it is
+  multiplied by ``BLOCK`` (TTIR), so 2**31 or more elements per step do not wrap.
 
 Run: ``uv run python benchmarks/kernels/compile_check.py [--arch 90] [--quick]``
+(exit status 1 when a check fails). ``packages/tracetorch-kernels/tests`` runs
+``--quick`` (slow-marked); the full run takes several minutes on two cores.
 """
 
 from __future__ import annotations
@@ -21,9 +33,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.pop("TRITON_INTERPRET", None)  # compile, do not interpret
 
+import torch  # noqa: E402
 import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -34,9 +48,18 @@ from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig  # noqa: E402
 
 _BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 PTXAS = _BIN / "ptxas-blackwell" if (_BIN / "ptxas-blackwell").exists() else _BIN / "ptxas"
+DIV16 = [["tt.divisibility", 16]]
+
+KNOWN_SPILLS = {("DSRLITS", "fp32", 4, 0, True): 4, ("DSRLITS", "fp32", 4, 1, True): 4}
+"""Spills ``ptxas`` (CUDA 12.x bundled with Triton 3.9, sm_90) reports today and that
+are accepted, in bytes: the DSRLITS BPTT kernel with the straight-through Heaviside
+spike at 2 elements per thread (128 registers; 1 element per thread spills nothing but
+loses the vector accesses, 4 needs 233 registers). A spill elsewhere, or a larger one
+here, fails the check; to be weighed on a GPU (``benchmarks/kernels/leaky.py --block``)."""
 
 
-def ptxas_stats(ptx: str, arch: int) -> str:
+def ptxas_stats(ptx: str, arch: int) -> tuple[int, int]:
+    """``(registers, spill-store bytes)`` of a PTX module from ``ptxas -v``."""
     with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
         f.write(ptx)
         name = f.name
@@ -48,60 +71,159 @@ def ptxas_stats(ptx: str, arch: int) -> str:
     text = res.stderr + res.stdout
     regs = re.search(r"Used (\d+) registers", text)
     spill = re.search(r"(\d+) bytes spill stores", text)
-    return f"{regs.group(1) if regs else '?'} regs, {spill.group(1) if spill else '?'} B spill"
+    return (int(regs.group(1)) if regs else -1, int(spill.group(1)) if spill else -1)
 
 
-def compile_one(fn, sig: dict, consts: dict, target: GPUTarget, arch: int, fusion: bool) -> str:
-    src = ASTSource(fn, sig, constexprs=consts)
-    k = triton.compile(src, target=target, options={"num_warps": 4, "enable_fp_fusion": fusion})
-    return ptxas_stats(k.asm["ptx"], arch)
+def compile_kernel(fn: Any, sig: dict, consts: dict, aligned: tuple[str, ...], arch: int) -> dict[str, Any]:
+    """Compile ``fn`` with the arguments in ``aligned`` specialised as divisible by 16
+    (what the launcher's tensors and an ``E % 16 == 0`` get at run time)."""
+    attrs = {(fn.arg_names.index(a),): DIV16 for a in aligned}
+    src = ASTSource(fn, sig, constexprs=consts, attrs=attrs)
+    k = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": 4, "enable_fp_fusion": False})
+    regs, spills = ptxas_stats(k.asm["ptx"], arch)
+    return {"fn": fn, "warps": 4, "ttir": k.asm["ttir"], "ttgir": k.asm["ttgir"], "ptx": k.asm["ptx"], "regs": regs, "spills": spills}
+
+
+def loop_bodies(ir: str) -> list[str]:
+    """The text of every ``scf.for`` body of an MLIR module (nested ones included)."""
+    bodies = []
+    lines = ir.splitlines()
+    for i, line in enumerate(lines):
+        if "scf.for" not in line:
+            continue
+        depth = line.count("{") - line.count("}")
+        body = []
+        for nxt in lines[i + 1:]:
+            depth += nxt.count("{") - nxt.count("}")
+            if depth <= 0:
+                break
+            body.append(nxt)
+        bodies.append("\n".join(body))
+    return bodies
+
+
+def vector_accesses(ptx: str) -> int:
+    """Vector global loads and stores (``.v2`` / ``.v4``) in a PTX module."""
+    return len(re.findall(r"\b(?:ld|st)\.global(?:\.[a-z0-9]+)*\.v[24]\b", ptx))
+
+
+def pid_widened_first(ttir: str) -> bool:
+    """True when the program id reaches the block multiply as i64 (no i32 ``pid * BLOCK``)."""
+    m = re.search(r"(%[\w.]+) = tt\.get_program_id x : i32", ttir)
+    if not m:
+        return False
+    pid = re.escape(m.group(1))
+    if re.search(rf"arith\.muli (?:{pid}, [^:]*|[^,]*, {pid}) : i32", ttir):
+        return False
+    return re.search(rf"arith\.extsi {pid} : i32 to i64", ttir) is not None
+
+
+def specialises(fn: Any, name: str) -> bool:
+    """Whether the launcher lets Triton specialise argument ``name`` (divisibility by 16),
+    i.e. it is not in the kernel's ``do_not_specialize``: only then does the variant
+    compiled here (``E`` divisible by 16) run for real tensors."""
+    return not next(p for p in fn.params if p.name == name).do_not_specialize
+
+
+def problems(res: dict[str, Any], allowed_spill: int = 0) -> list[str]:
+    """What is wrong with one compiled kernel (empty when it passes every check);
+    ``allowed_spill`` bytes of spills are accepted (`KNOWN_SPILLS`)."""
+    out = []
+    if not specialises(res["fn"], "E"):
+        out.append("E is in do_not_specialize: the aligned variant checked here never runs")
+    if vector_accesses(res["ptx"]) == 0:
+        out.append("no vector global accesses (ld/st.global.v2/.v4)")
+    if res["spills"] > allowed_spill or res["spills"] < 0:
+        out.append(f"{res['spills']} B of register spills")
+    n = sum(b.count("ttg.convert_layout") for b in loop_bodies(res["ttgir"]))
+    if n:
+        out.append(f"{n} layout conversions inside the time loop")
+    if not pid_widened_first(res["ttir"]):
+        out.append("block offset multiplied in int32 (program id not widened to i64 first)")
+    return out
+
+
+def compile_scan(dt: str, per_step: bool, backward: bool, arch: int) -> dict[str, Any]:
+    if not backward:
+        sig = {"a_ptr": f"*{dt}", "b_ptr": f"*{dt}", "h0_ptr": f"*{dt}", "h_ptr": f"*{dt}", "T": "i32", "E": "i32",
+               "K": "i32", "A_PER_STEP": "constexpr", "BLOCK": "constexpr"}
+        fn = sf._scan_fwd_kernel
+    else:
+        sig = {"gh_ptr": f"*{dt}", "a_ptr": f"*{dt}", "h_ptr": f"*{dt}", "h0_ptr": f"*{dt}",
+               "ga_ptr": f"*{dt}" if per_step else "*fp32", "gb_ptr": f"*{dt}", "gh0_ptr": f"*{dt}",
+               "T": "i32", "E": "i32", "K": "i32", "A_PER_STEP": "constexpr", "BLOCK": "constexpr"}
+        fn = sf._scan_bwd_kernel
+    aligned = tuple(k for k, v in sig.items() if v.startswith("*")) + ("E",)
+    return compile_kernel(fn, sig, {"A_PER_STEP": per_step, "BLOCK": sf._block(2**22, torch.device("cuda"), 0)}, aligned, arch)
+
+
+def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, arch: int) -> dict[str, Any]:
+    cfg = LeakyConfig.from_name(name)
+    kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
+    lay = lf.layout(cfg)
+    consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    flags = dict(DUAL=cfg.dual, SYN=cfg.synaptic, REC=cfg.recurrent, KIND=kind, SPIKE=spike, QUANT=quant)
+    if not backward:
+        sig = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "out_ptr": f"*{dt}", "sf_ptr": f"*{dt}",
+               "sv_ptr": "*fp32", "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
+        extra = {"SAVE": True}
+        fn = lf._leaky_fwd_kernel
+    else:
+        sig = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "sv_ptr": "*fp32", "gout_ptr": f"*{dt}",
+               "gsf_ptr": f"*{dt}", "gx_ptr": f"*{dt}", "gs0_ptr": f"*{dt}", "gp_ptr": "*fp32",
+               "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
+        extra = {}
+        fn = lf._leaky_bwd_kernel
+    block, warps = lf._launch(2**22, None, 0, flags, backward)
+    if warps != 4:
+        raise RuntimeError(f"compile_check expects the 4-warp launch of large problems, got {warps} warps")
+    allc = {**flags, **consts, **extra, "BLOCK": block}
+    for k in allc:
+        sig[k] = "constexpr"
+    aligned = tuple(k for k, v in sig.items() if v.startswith("*")) + ("E",)
+    return compile_kernel(fn, sig, allc, aligned, arch)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", type=int, default=90)
-    ap.add_argument("--quick", action="store_true", help="a few configurations only")
+    ap.add_argument("--quick", action="store_true", help="a few configurations only (LIB, DSRLITS; scan fp32)")
     args = ap.parse_args()
-    target = GPUTarget("cuda", args.arch, 32)
     t0 = time.time()
     failures = 0
-    for dt in ("fp32", "bf16"):
-        for per_step in (True, False):
-            sig = {"a_ptr": f"*{dt}", "b_ptr": f"*{dt}", "h0_ptr": f"*{dt}", "h_ptr": f"*{dt}", "T": "i32", "E": "i32",
-                   "K": "i32", "A_PER_STEP": "constexpr", "BLOCK": "constexpr"}
-            st = compile_one(sf._scan_fwd_kernel, sig, {"A_PER_STEP": per_step, "BLOCK": 1024}, target, args.arch, False)
-            sigb = {"gh_ptr": f"*{dt}", "a_ptr": f"*{dt}", "h_ptr": f"*{dt}", "h0_ptr": f"*{dt}",
-                    "ga_ptr": f"*{dt}" if per_step else "*fp32", "gb_ptr": f"*{dt}", "gh0_ptr": f"*{dt}",
-                    "T": "i32", "E": "i32", "K": "i32", "A_PER_STEP": "constexpr", "BLOCK": "constexpr"}
-            stb = compile_one(sf._scan_bwd_kernel, sigb, {"A_PER_STEP": per_step, "BLOCK": 1024}, target, args.arch, False)
-            print(f"scan {dt} per_step={per_step}: fwd {st}; bwd {stb}", flush=True)
-    names = ["LIB", "DSRLITS", "SLIEMA", "DRLIT"] if args.quick else list(LAYER_NAMES)
+
+    def report(label: str, fn: Any, *a: Any, known: int = 0) -> None:
+        nonlocal failures
+        try:
+            res = fn(*a)
+        except Exception as e:  # report and go on
+            failures += 1
+            print(f"{label}: FAILED {type(e).__name__}: {str(e)[:2000]}", flush=True)
+            return
+        bad = problems(res, known)
+        failures += bool(bad)
+        status = "ok" if not bad else "FAIL " + "; ".join(bad)
+        if not bad and res["spills"] > 0:
+            status = f"ok (known spill, KNOWN_SPILLS allows {known} B)"
+        print(f"{label}: {res['regs']} regs, {res['spills']} B spill, {vector_accesses(res['ptx'])} vector accesses: {status}",
+              flush=True)
+
+    for dt in ("fp32",) if args.quick else ("fp32", "bf16"):
+        for per_step in (True,) if args.quick else (True, False):
+            for bwd in (False, True):
+                report(f"scan {dt} per_step={per_step} {'bwd' if bwd else 'fwd'}", compile_scan, dt, per_step, bwd, args.arch)
+    names = ["LIB", "DSRLITS"] if args.quick else list(LAYER_NAMES)
     variants = [(n, 2, 0) for n in names]
-    variants += [("DSRLITS", s, q) for s in range(5) for q in range(3) if (s, q) != (2, 0)]
-    for dt in ("fp32", "bf16") if not args.quick else ("fp32",):
+    if not args.quick:
+        variants += [("DSRLITS", s, q) for s in range(5) for q in range(3) if (s, q) != (2, 0)]
+    for dt in ("fp32", "bf16"):
         for name, spike, quant in variants:
-            cfg = LeakyConfig.from_name(name)
-            kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
-            lay = lf.layout(cfg)
-            consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
-            flags = dict(DUAL=cfg.dual, SYN=cfg.synaptic, REC=cfg.recurrent, KIND=kind, SPIKE=spike, QUANT=quant)
-            try:
-                sig = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "out_ptr": f"*{dt}", "sf_ptr": f"*{dt}",
-                       "sv_ptr": "*fp32", "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
-                for k in list(flags) + ["SAVE"] + list(consts) + ["BLOCK"]:
-                    sig[k] = "constexpr"
-                fwd = compile_one(lf._leaky_fwd_kernel, sig, {**flags, **consts, "SAVE": True, "BLOCK": lf._block(2**22, None, 0, flags, False)},
-                                  target, args.arch, False)
-                sigb = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "sv_ptr": "*fp32", "gout_ptr": f"*{dt}",
-                        "gsf_ptr": f"*{dt}", "gx_ptr": f"*{dt}", "gs0_ptr": f"*{dt}", "gp_ptr": "*fp32",
-                        "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
-                for k in list(flags) + list(consts) + ["BLOCK"]:
-                    sigb[k] = "constexpr"
-                bwd = compile_one(lf._leaky_bwd_kernel, sigb, {**flags, **consts, "BLOCK": lf._block(2**22, None, 0, flags, True)}, target, args.arch, False)
-                print(f"{name:8s} {dt} spike={spike} quant={quant}: fwd {fwd}; bwd {bwd}", flush=True)
-            except Exception as e:  # report and go on
-                failures += 1
-                print(f"{name:8s} {dt} spike={spike} quant={quant}: FAILED {type(e).__name__}: {str(e)[:2000]}", flush=True)
+            if args.quick and dt == "bf16" and name != "LIB":
+                continue
+            for bwd in (False, True):
+                report(f"{name:8s} {dt} spike={spike} quant={quant} {'bwd' if bwd else 'fwd'}",
+                       compile_leaky, name, dt, spike, quant, bwd, args.arch,
+                       known=KNOWN_SPILLS.get((name.strip(), dt, spike, quant, bwd), 0))
     print(f"{failures} failures, {time.time() - t0:.0f} s")
     sys.exit(1 if failures else 0)
 

@@ -1,7 +1,7 @@
 """Fused single-step kernel (issue 6) on a CUDA GPU: one launch per step.
 
 One timestep of LIB and DSRLITS, B x N in {2^16, 2^20, 2^22}, float32: the fused
-step kernel (`tracetorch.kernels.dispatch.leaky_step`) against the layer's eager
+step kernel (`tracetorch.kernels.dispatch._leaky_step`) against the layer's eager
 step (one PyTorch op per line of the update), forward and forward+backward over 32
 steps. Writes ``benchmarks/results/kernels_step.md``. Needs a CUDA GPU.
 
@@ -49,7 +49,7 @@ def main() -> None:
                 params = cfg.layout.pack(cfg.layout.params, layer._params(inp[0]))
                 outs = []
                 for t in range(T):
-                    o, st = dispatch.leaky_step(cfg, inp[t], st, params, TF.heaviside_atan(), TF.quant_round, use_kernels=True)
+                    o, st = dispatch._leaky_step(cfg, inp[t], st, params, TF.heaviside_atan(), TF.quant_round, use_kernels=True)
                     outs.append(o)
                 return torch.stack(outs)
 

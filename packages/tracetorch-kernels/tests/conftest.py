@@ -114,7 +114,7 @@ TRITON_FREE_CODE = textwrap.dedent(
     st = tuple(torch.zeros(2, 4) for _ in cfg.states)
     ps = tuple(torch.full((4,), 0.5) for _ in cfg.params)
     K.dispatch.leaky_sequence(cfg, x, st, ps, TF.sigmoid(), TF.quant_bernoulli)
-    K.dispatch.leaky_step(cfg, x[0], st, ps, TF.sigmoid(), TF.quant_bernoulli)
+    K.dispatch._leaky_step(cfg, x[0], st, ps, TF.sigmoid(), TF.quant_bernoulli)
     snn.LIB(4).forward_sequence(torch.randn(5, 2, 4))
     snn.DSLI(4).forward_sequence(torch.randn(5, 2, 4))
     rnn.SelectiveSSM(4, 4, 3).forward_sequence(torch.randn(5, 2, 4))

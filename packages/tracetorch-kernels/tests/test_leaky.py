@@ -234,6 +234,8 @@ LOW_TOL = {torch.bfloat16: 1e-2, torch.float16: 2e-3}
 def test_low_precision(device: str, poison, dtype: torch.dtype, name: str) -> None:
     poison(0)
     cfg, x, states, params = _case(name, 5, 3, 16, 1, device, dtype=dtype)
+    # a low-precision layer: parameters in that dtype too (fp32 ones would promote the run to fp32)
+    params = tuple(p.detach().to(dtype).requires_grad_() for p in params)
     out, fin = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
     assert out.dtype == dtype and all(s.dtype == dtype for s in fin)
     xf = x.detach().float().requires_grad_()

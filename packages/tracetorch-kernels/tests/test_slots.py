@@ -65,3 +65,55 @@ def test_the_kernels_register_through_their_entry_point(monkeypatch: pytest.Monk
         assert scan(torch.rand(3, 4), torch.randn(3, 4), None) is None
     finally:
         _internal.reset_kernels()
+
+
+def test_the_slot_list_matches_the_kernel_signatures() -> None:
+    from tracetorch.kernels.ops.leaky import fused
+    from tracetorch.kernels.ops.leaky._op import SLOT_ARGS
+
+    assert set(fused._SLOT_ARGS) == set(SLOT_ARGS)
+
+
+class _WithOptions(LeakyConfig):
+    """A classic configuration that reports neuron options (as the snn maths will)."""
+
+    @property
+    def options(self) -> tuple[tuple[str, object], ...]:
+        return (("reset", "zero"),)
+
+
+@pytest.mark.parametrize("name", ["LIB", "DSRLITS", "LI"])
+def test_configurations_with_options_are_declined(name: str) -> None:
+    from tracetorch.functional import SpikeFunction
+    from tracetorch.kernels import dispatch
+    from tracetorch.kernels.ops.leaky._op import supports
+
+    plain = LeakyConfig.from_name(name)
+    cfg = _WithOptions(plain.dual, plain.synaptic, plain.recurrent, plain.output)
+    sf, qf = SpikeFunction("heaviside_atan", 2.0), _internal.QUANT_FUNCTIONS["round"]
+    assert supports(plain, sf, qf)
+    assert not supports(cfg, sf, qf)
+    # even when forced, the dispatcher takes the PyTorch path for it
+    x = torch.randn(3, 2, 4)
+    assert not dispatch.wants_leaky(cfg, x, (), sf, qf, use_kernels=True)
+    assert dispatch.wants_leaky(plain, x, (), sf, qf, use_kernels=True)
+
+
+def test_an_unknown_slot_is_declined_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracetorch.kernels import _register, dispatch
+    from tracetorch.kernels.ops.leaky._op import supports
+
+    cfg = LeakyConfig.from_name("LIB")
+    lay = dataclasses.replace(cfg.layout, states=cfg.layout.states + ("adapt",))
+    object.__setattr__(cfg, "layout", lay)
+    from tracetorch.functional import SpikeFunction
+
+    sf, qf = SpikeFunction("heaviside_atan", 2.0), _internal.QUANT_FUNCTIONS["round"]
+    assert not supports(cfg, sf, qf)
+    x = torch.randn(3, 2, 4)
+    # the registered kernel declines (None: the PyTorch path runs) even when kernels are forced
+    assert not dispatch.wants_leaky(cfg, x, (), sf, qf, use_kernels=True)
+    states = tuple(torch.zeros(2, 4) for _ in cfg.layout.states)
+    params = tuple(torch.full((4,), 0.5) for _ in cfg.layout.params)
+    monkeypatch.setenv("TRACETORCH_KERNELS", "1")
+    assert _register._leaky_sequence(cfg, x, states, params, sf, qf, -1) is None

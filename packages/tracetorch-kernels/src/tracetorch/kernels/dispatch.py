@@ -38,7 +38,7 @@ from .ops.leaky import supports as leaky_supported
 from .ops.scan import linear_scan as _scan_kernel
 from .ops.scan import linear_scan_naive
 
-__all__ = ["use_kernels_for", "linear_scan", "leaky_sequence", "leaky_step", "leaky_supported", "wants_leaky"]
+__all__ = ["use_kernels_for", "linear_scan", "leaky_sequence", "leaky_supported", "wants_leaky"]
 
 
 def linear_scan(
@@ -92,7 +92,7 @@ def wants_leaky(
         use_kernels: As for `use_kernels_for`.
 
     Returns:
-        True to call `leaky_sequence` (or `leaky_step`) of this module.
+        True to call `leaky_sequence` of this module.
     """
     return leaky_supported(cfg, spike_fn, quant_fn) and use_kernels_for(x, *states, use_kernels=use_kernels)
 
@@ -135,7 +135,7 @@ def leaky_sequence(
     return (reference or leaky_sequence_naive)(cfg, x, states, params, spike_fn, quant_fn)
 
 
-def leaky_step(
+def _leaky_step(
     cfg: Any,
     x: Tensor,
     states: tuple[Tensor, ...],
@@ -148,6 +148,11 @@ def leaky_step(
     reference: Optional[Callable[..., tuple[Tensor, tuple[Tensor, ...]]]] = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """One timestep by the fused step kernel (one launch) or the reference.
+
+    Private: for tests and ``benchmarks/kernels/step.py`` only. Whether one launch per
+    step beats eager PyTorch stepping on a GPU has not been measured (no GPU so far),
+    so the layers' per-step ``forward`` does not use it; `tracetorch.kernels.leaky_step`
+    stays registered with core for ``tracetorch.snn.functional.leaky_step``.
 
     Args:
         cfg: A ``LeakyConfig``.

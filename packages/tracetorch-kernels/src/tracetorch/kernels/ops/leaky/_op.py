@@ -17,11 +17,11 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
-from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig
+from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote
 
 from ..._backend import load_fused
 
-__all__ = ["leaky_sequence", "leaky_step", "supports", "config_flags"]
+__all__ = ["leaky_sequence", "leaky_step", "supports", "config_flags", "slot_constants", "SLOT_ARGS"]
 
 FLAG_NAMES = ("DUAL", "SYN", "REC", "KIND", "SPIKE", "QUANT")
 """The kernels' compile-time flags, in the order of the flags list (`config_flags`)."""
@@ -42,12 +42,84 @@ def _quant_code(quant_fn: Any) -> Optional[int]:
     return None
 
 
+SLOT_ARGS = (
+    "I_POS_MEM", "I_NEG_MEM", "I_POS_SYN", "I_NEG_SYN", "I_POS_REC", "I_NEG_REC", "I_PREV_OUTPUT",
+    "P_POS_ALPHA", "P_NEG_ALPHA", "P_POS_BETA", "P_NEG_BETA", "P_POS_GAMMA", "P_NEG_GAMMA",
+    "P_THRESHOLD", "P_POS_THRESHOLD", "P_NEG_THRESHOLD", "P_POS_SCALE", "P_NEG_SCALE",
+    "P_POS_REC_WEIGHT", "P_NEG_REC_WEIGHT",
+    "V_POS_MEM_PRE", "V_NEG_MEM_PRE", "V_POS_SYN", "V_NEG_SYN", "V_POS_REC", "V_NEG_REC",
+)
+"""Every slot constant the Triton kernels take (``I_`` state rows, ``P_`` parameter
+rows, ``V_`` saved rows); a test checks it against the kernels' signatures."""
+
+
+def _slot_key(name: str, twin: tuple[str, ...]) -> str:
+    """The kernel's name of a slot: the name it has in the dual configuration (the
+    single pathway of a non-dual layer is the kernel's positive one), upper case."""
+    return (name if name in twin else "pos_" + name).upper()
+
+
+def twin_cfg(cfg: Any) -> LeakyConfig:
+    """The dual configuration with the same parts as ``cfg``."""
+    return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output)
+
+
+def slot_constants(cfg: Any) -> dict[str, int]:
+    """The kernels' slot constants of one configuration, derived from ``cfg.layout``.
+
+    ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
+    ``cfg.layout.states``), ``P_<NAME>`` the row of a parameter in ``p`` (the order of
+    ``cfg.layout.params``) and ``V_<NAME>`` the row of a tensor the forward stores for
+    the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
+    (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
+    is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
+
+    Raises:
+        ValueError: if the configuration has a slot the kernels do not know (a new
+            state or parameter needs its maths in the kernel body too).
+    """
+    lay = cfg.layout
+    tcfg = twin_cfg(cfg)
+    twin = tcfg.layout
+    consts = dict.fromkeys(SLOT_ARGS, 0)
+    groups = (
+        ("I_", lay.states, twin.states),
+        ("P_", lay.params, twin.params),
+        ("V_", saved_names(cfg), saved_names(tcfg)),
+    )
+    for prefix, names, twin_names in groups:
+        for i, n in enumerate(names):
+            key = prefix + _slot_key(n, twin_names)
+            if key not in consts:
+                raise ValueError(
+                    f"tracetorch.kernels: {getattr(cfg, 'name', cfg)} has a slot {n!r} ({key}) the leaky kernels "
+                    "do not implement."
+                )
+            consts[key] = i
+    consts["NS"] = len(lay.states)
+    consts["NP"] = len(lay.params)
+    consts["NSAVE"] = len(saved_names(cfg))
+    return consts
+
+
+def _known_slots(cfg: Any) -> bool:
+    """Whether every slot of ``cfg.layout`` is one the kernels implement."""
+    try:
+        slot_constants(cfg)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
 def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
     """Whether the kernels implement this configuration with these functions.
 
-    Every `LeakyConfig` is supported; spiking kinds need a built-in
-    `tracetorch.functional.SpikeFunction` and one of the built-in quantisation
-    functions (a custom callable has no known derivative: the reference runs).
+    The 32 classic `LeakyConfig` configurations are supported. Declined (False, so
+    the PyTorch path runs): a configuration with neuron ``options`` (a non-empty
+    ``getattr(cfg, "options", ())``: the kernels implement none of them), one whose
+    layout has a state, parameter or saved slot the kernels do not know, and spiking
+    kinds without a built-in `tracetorch.functional.SpikeFunction` and one of the
+    built-in quantisation functions (a custom callable has no known derivative).
 
     Args:
         cfg: A ``LeakyConfig`` (anything with ``dual``, ``synaptic``, ``recurrent``,
@@ -58,7 +130,11 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
     Returns:
         True when `leaky_sequence` can run it.
     """
-    if cfg.output not in _KINDS:
+    if getattr(cfg, "output", None) not in _KINDS:
+        return False
+    if getattr(cfg, "options", ()):
+        return False
+    if not _known_slots(cfg):
         return False
     if cfg.output in ("LI", "EMA"):
         return True
@@ -208,7 +284,9 @@ def leaky_sequence(
 
     Equal to `tracetorch.kernels.ops.leaky.leaky_sequence_naive` (the snn package's
     reference loop): same operation order, float32 states and maths, outputs and
-    states cast to the dtype of ``x`` on store. Differentiable with respect to ``x``,
+    states stored in the dtype the reference steps in (``x`` promoted with the states
+    and parameters: a bf16 input with fp32 states runs in fp32). NaN propagates as in
+    the reference; an empty sequence (``T = 0``) returns empty outputs and the states. Differentiable with respect to ``x``,
     the initial states and the parameters (a hand-written BPTT kernel). Random
     quantisation draws come from in-kernel Philox streams seeded from torch's default
     generator: reproducible under ``torch.manual_seed``, but not the draws
@@ -241,6 +319,9 @@ def leaky_sequence(
             f"quant_fn={quant_fn!r} has no kernel (custom callables run on the reference path)."
         )
     flags, sparam = config_flags(cfg, spike_fn, quant_fn)
+    # the dtype stepping ends up in (a bf16 input with fp32 states or parameters runs,
+    # and returns, in fp32), as on the PyTorch path
+    x, states = promote(x, tuple(states), tuple(params))
     nd = x.ndim - 1
     if not -nd <= dim < nd:
         raise ValueError(f"tracetorch.kernels.leaky_sequence: dim={dim} is out of range for steps of {nd} dims.")
@@ -254,8 +335,8 @@ def leaky_sequence(
     T = x.shape[0]
     step_shape = tuple(x.shape[1:])
     N = step_shape[-1]
-    x2 = x.contiguous().view(T, -1)
-    E = x2.shape[1]
+    E = math.prod(step_shape)
+    x2 = x.contiguous().view(T, E)  # explicit E: T = 0 has no -1 to infer
     s0 = torch.stack([s.to(x.dtype).expand(step_shape) for s in states]).reshape(len(states), E).contiguous()
     p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
     save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (*states, *params)))

@@ -41,7 +41,8 @@ from torch import Tensor
 
 from tracetorch.snn.functional import LeakyConfig
 
-from ._op import FLAG_NAMES, flags_config, saved_names
+from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
+from ._op import FLAG_NAMES, flags_config, saved_names, slot_constants
 
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
@@ -102,7 +103,8 @@ def _dfire(v, SPIKE: tl.constexpr, SPARAM, QUANT: tl.constexpr):
         z = 1.5707963267948966 * SPARAM * v
         d = (SPARAM / 2.0) / (1.0 + z * z)
     elif SPIKE == 3:
-        d = tl.maximum(1.0 - tl.abs(v) / SPARAM, 0.0) / SPARAM
+        q = 1.0 - tl.abs(v) / SPARAM
+        d = tl.where(q < 0.0, 0.0, q) / SPARAM  # clamp(min=0) that keeps NaN, as torch.clamp
     else:
         d = tl.zeros_like(v) + SPARAM
     if QUANT == 2:
@@ -111,13 +113,16 @@ def _dfire(v, SPIKE: tl.constexpr, SPARAM, QUANT: tl.constexpr):
 
 
 @triton.jit
-def _pos(v):
-    return tl.maximum(v, 0.0)
+def _neg(v):
+    """``min(v, 0)`` as ``torch.clamp_max(v, 0.0)``: NaN stays NaN (``tl.minimum``
+    would drop it)."""
+    return tl.where(v > 0.0, 0.0, v)
 
 
 @triton.jit
-def _neg(v):
-    return v - tl.maximum(v, 0.0)
+def _pos(v):
+    """``v - min(v, 0)``, the reference's positive part (NaN and infinities as there)."""
+    return v - _neg(v)
 
 
 @triton.jit
@@ -179,7 +184,7 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
-@triton.jit(do_not_specialize=["seed", "T", "E", "N"])
+@triton.jit(do_not_specialize=["seed", "T", "N"])
 def _leaky_fwd_kernel(
     x_ptr, s0_ptr, p_ptr, out_ptr, sf_ptr, sv_ptr,
     seed, T, E, N, SPARAM,
@@ -198,11 +203,13 @@ def _leaky_fwd_kernel(
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = (pid * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+    # elements per step, and ``t * E`` over the sequence much sooner
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
     nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
-    E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
+    E = E.to(tl.int64)
     TE = T * E
     # parameters (float32, per neuron)
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
@@ -383,7 +390,7 @@ def _recall(
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
 
 
-@triton.jit(do_not_specialize=["seed", "T", "E", "N"])
+@triton.jit(do_not_specialize=["seed", "T", "N"])
 def _leaky_bwd_kernel(
     x_ptr, s0_ptr, p_ptr, sv_ptr, gout_ptr, gsf_ptr, gx_ptr, gs0_ptr, gp_ptr,
     seed, T, E, N, SPARAM,
@@ -399,11 +406,13 @@ def _leaky_bwd_kernel(
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = (pid * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+    # elements per step, and ``t * E`` over the sequence much sooner
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
     nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
-    E = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
+    E = E.to(tl.int64)
     TE = T * E
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
@@ -660,69 +669,37 @@ def _leaky_bwd_kernel(
         tl.store(gp_ptr + P_NEG_SCALE * E + offs, d_nsc, mask=mask)
 
 
-def _slot_key(name: str, twin: tuple[str, ...]) -> str:
-    """The kernel's name of a slot: the name it has in the dual configuration (the
-    single pathway of a non-dual layer is the kernel's positive one), upper case."""
-    return (name if name in twin else "pos_" + name).upper()
-
-
 def layout(cfg: LeakyConfig) -> dict[str, int]:
-    """The kernels' slot constants of one configuration, derived from ``cfg.layout``.
-
-    ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
-    ``cfg.layout.states``), ``P_<NAME>`` the row of a parameter in ``p`` (the order of
-    ``cfg.layout.params``) and ``V_<NAME>`` the row of a tensor the forward stores for
-    the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
-    (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
-    is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
+    """The kernels' slot constants of one configuration (`_op.slot_constants`).
 
     Raises:
-        ValueError: if the configuration has a slot the kernels do not know (a new
-            state or parameter needs its maths in the kernel body too).
+        ValueError: if the configuration has a slot the kernels do not know.
     """
-    lay = cfg.layout
-    tcfg = twin_cfg(cfg)
-    twin = tcfg.layout
-    consts = dict.fromkeys(_SLOT_ARGS, 0)
-    groups = (
-        ("I_", lay.states, twin.states),
-        ("P_", lay.params, twin.params),
-        ("V_", saved_names(cfg), saved_names(tcfg)),
-    )
-    for prefix, names, twin_names in groups:
-        for i, n in enumerate(names):
-            key = prefix + _slot_key(n, twin_names)
-            if key not in consts:
-                raise ValueError(f"tracetorch.kernels: {cfg.name} has a slot {n!r} ({key}) the leaky kernels do not implement.")
-            consts[key] = i
-    consts["NS"] = len(lay.states)
-    consts["NP"] = len(lay.params)
-    consts["NSAVE"] = len(saved_names(cfg))
-    return consts
-
-
-def twin_cfg(cfg: LeakyConfig) -> LeakyConfig:
-    """The dual configuration with the same parts as ``cfg``."""
-    return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output)
+    return slot_constants(cfg)
 
 
 _SLOT_ARGS = tuple(
     dict.fromkeys(a for k in (_leaky_fwd_kernel, _leaky_bwd_kernel) for a in k.arg_names if a[:2] in ("I_", "P_", "V_"))
 )
-"""Every slot constant the kernels take (read from their signatures)."""
+"""Every slot constant the kernels take (read from their signatures; equal to
+`_op.SLOT_ARGS`, which a test checks)."""
+
+
+def _launch(E: int, device: torch.device, block: int, f: dict, backward: bool) -> tuple[int, int]:
+    """``(BLOCK, num_warps)``: `tracetorch.kernels._launch.launch_shape` from ``E``, the
+    device's SM count and the configuration's elements per thread; ``block`` (or the
+    tests' ``BLOCK_OVERRIDE``) forces the block with 4 warps. Not yet tuned on a GPU:
+    ``benchmarks/kernels/leaky.py --block`` sweeps it."""
+    if block or BLOCK_OVERRIDE:
+        return block or BLOCK_OVERRIDE, 4
+    ept = elements_per_thread(bool(f["DUAL"]), bool(f["REC"]), int(f["KIND"]), backward)
+    # device None: an H100/H200-sized device (132 SMs), for compiling without a GPU
+    return launch_shape(E, sm_count(device) if device is not None else 132, ept)
 
 
 def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) -> int:
-    """Elements per program. Chosen from ``ptxas`` register counts (sm_90, 4 warps, see
-    ``benchmarks/kernels/compile_check.py``): 4 elements per thread where a
-    configuration stays small (LIB forward 30, backward 62 registers), 2 where it is
-    large (DSRLITS backward 142 registers at 256, 248 at 512). Not yet tuned on a GPU:
-    ``benchmarks/kernels/leaky.py --block`` sweeps it."""
-    if block or BLOCK_OVERRIDE:
-        return block or BLOCK_OVERRIDE
-    heavy = (f["DUAL"] and f["REC"]) or (backward and (f["DUAL"] or f["REC"] or f["KIND"] >= 3))
-    cap = 256 if heavy else 512
-    return max(16, min(cap, triton.next_power_of_2(E)))
+    """Elements per program (see `_launch`)."""
+    return _launch(E, device, block, f, backward)[0]
 
 
 def _flags(flags: tuple[int, ...]) -> dict[str, int]:
@@ -768,12 +745,13 @@ def leaky_forward(
     )
     if T == 0 or E == 0:
         return out, s0.clone(), sv
-    BLOCK = _block(E, x.device, block, f, backward=False)
+    BLOCK, warps = _launch(E, x.device, block, f, backward=False)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
-    _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
-        x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
-        SAVE=save, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False, **f, **consts,
-    )
+    with device_guard(x.device):
+        _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
+            x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
+            SAVE=save, BLOCK=BLOCK, num_warps=warps, enable_fp_fusion=False, **f, **consts,
+        )
     return out, sf, sv
 
 
@@ -814,10 +792,13 @@ def leaky_backward(
     gx = _empty_like(x)
     gs0 = _empty_like(s0)
     gp = _empty((lay["NP"], E), torch.float32, x.device)
-    BLOCK = _block(E, x.device, block, f, backward=True)
+    if E == 0:
+        return gx, gs0, gp
+    BLOCK, warps = _launch(E, x.device, block, f, backward=True)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
-    _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
-        x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
-        BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False, **f, **consts,
-    )
+    with device_guard(x.device):
+        _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
+            x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
+            BLOCK=BLOCK, num_warps=warps, enable_fp_fusion=False, **f, **consts,
+        )
     return gx, gs0, gp

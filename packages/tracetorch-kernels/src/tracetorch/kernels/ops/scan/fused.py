@@ -20,6 +20,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from ..._launch import device_guard
+
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
 
@@ -40,7 +42,7 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> 
 __all__ = ["scan_forward", "scan_backward"]
 
 
-@triton.jit(do_not_specialize=["T", "E", "K"])
+@triton.jit(do_not_specialize=["T", "K"])
 def _scan_fwd_kernel(
     a_ptr,
     b_ptr,
@@ -53,10 +55,10 @@ def _scan_fwd_kernel(
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < E
-    offs64 = offs.to(tl.int64)
-    E64 = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
+    # 64-bit before the multiply: ``pid * BLOCK`` in int32 wraps at 2**31 elements
+    offs64 = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs64 < E
+    E64 = E.to(tl.int64)  # T * E may exceed 2**31 too
     h = tl.load(h0_ptr + offs64, mask=mask, other=0.0).to(tl.float32)
     if not A_PER_STEP:
         a = tl.load(a_ptr + offs64 % K, mask=mask, other=0.0).to(tl.float32)
@@ -69,7 +71,7 @@ def _scan_fwd_kernel(
         tl.store(h_ptr + idx, h.to(h_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.jit(do_not_specialize=["T", "E", "K"])
+@triton.jit(do_not_specialize=["T", "K"])
 def _scan_bwd_kernel(
     gh_ptr,
     a_ptr,
@@ -85,10 +87,10 @@ def _scan_bwd_kernel(
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < E
-    offs64 = offs.to(tl.int64)
-    E64 = E.to(tl.int64)  # 64-bit offsets: T * E may exceed 2**31
+    # 64-bit before the multiply: ``pid * BLOCK`` in int32 wraps at 2**31 elements
+    offs64 = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs64 < E
+    E64 = E.to(tl.int64)  # T * E may exceed 2**31 too
     carry = tl.zeros([BLOCK], dtype=tl.float32)
     ga_sum = tl.zeros([BLOCK], dtype=tl.float32)
     if not A_PER_STEP:
@@ -140,9 +142,10 @@ def scan_forward(a: Tensor, b: Tensor, h0: Tensor, block: int = 0) -> Tensor:
     K = E if per_step else a.numel()
     BLOCK = _block(E, b.device, block)
     grid = (triton.cdiv(E, BLOCK),)
-    _scan_fwd_kernel[grid](
-        a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False
-    )
+    with device_guard(b.device):
+        _scan_fwd_kernel[grid](
+            a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False
+        )
     return h
 
 
@@ -174,8 +177,9 @@ def scan_backward(
     ga = _empty_like(a) if per_step else _empty((E,), torch.float32, h.device)
     BLOCK = _block(E, h.device, block)
     grid = (triton.cdiv(E, BLOCK),)
-    _scan_bwd_kernel[grid](
-        grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4,
-        enable_fp_fusion=False,
-    )
+    with device_guard(h.device):
+        _scan_bwd_kernel[grid](
+            grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4,
+            enable_fp_fusion=False,
+        )
     return ga, gb, gh0
