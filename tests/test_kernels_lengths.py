@@ -77,3 +77,42 @@ def test_lengths_through_the_kernels_equal_each_sample_alone():
     for name in names:
         assert result[name]["kernel_calls"] >= 4, result  # the kernel ran the batch and the samples
         assert result[name]["max_err"] <= 1e-6, result
+
+
+DETERMINISTIC_WORKER = textwrap.dedent(
+    """
+    import json
+    import torch
+    import tracetorch as tt
+    from tracetorch import snn
+    from tracetorch.kernels.ops.leaky import supports
+
+    layer = snn.SLIB(4)  # default: sigmoid spike + Bernoulli draws
+    cfg, sf, qf = layer.config, layer.spike_fn, layer.quant_fn
+    out = {"free": supports(cfg, sf, qf)}
+    x = torch.rand(5, 3, 4) * 2
+    with tt.deterministic():
+        out["deterministic"] = supports(cfg, sf, qf)
+        runs = []
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            layer.zero_states()
+            runs.append(layer.forward_sequence(x))
+    rounded = snn.SLIB(4, quant_fn="round")
+    rounded.load_state_dict(layer.state_dict())
+    out["same_across_seeds"] = bool(torch.equal(runs[0], runs[1]))
+    out["equals_round"] = bool(torch.equal(runs[0], rounded.forward_sequence(x)))
+    print(json.dumps(out))
+    """
+)
+
+
+def test_the_kernels_leave_deterministic_mode_to_the_rounding_reference():
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1", TRACETORCH_KERNELS="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", DETERMINISTIC_WORKER], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"free": True, "deterministic": False, "same_across_seeds": True, "equals_round": True}

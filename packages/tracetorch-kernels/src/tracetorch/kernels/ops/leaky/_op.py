@@ -119,7 +119,8 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
     ``getattr(cfg, "options", ())``: the kernels implement none of them), one whose
     layout has a state, parameter or saved slot the kernels do not know, and spiking
     kinds without a built-in `tracetorch.functional.SpikeFunction` and one of the
-    built-in quantisation functions (a custom callable has no known derivative).
+    built-in quantisation functions (a custom callable has no known derivative), and
+    a random quantiser while `tracetorch.deterministic` is on (the PyTorch path rounds).
 
     Args:
         cfg: A ``LeakyConfig`` (anything with ``dual``, ``synaptic``, ``recurrent``,
@@ -138,8 +139,13 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
         return False
     if cfg.output in ("LI", "EMA"):
         return True
-    from tracetorch.functional import SpikeFunction
+    import tracetorch
+    from tracetorch._internal import skips_quantisation
+    from tracetorch.functional import SpikeFunction, quant_round
 
+    if tracetorch.is_deterministic() and quant_fn is not quant_round and not skips_quantisation(spike_fn, quant_fn):
+        # under tt.deterministic() the random quantisers round: the PyTorch path does that
+        return False
     return isinstance(spike_fn, SpikeFunction) and spike_fn.kind in _SPIKES and _quant_code(quant_fn) is not None
 
 
