@@ -39,12 +39,11 @@ os.environ.pop("TRITON_INTERPRET", None)  # compile, do not interpret
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from triton.backends.compiler import GPUTarget  # noqa: E402
-from triton.compiler import ASTSource  # noqa: E402
-
 from tracetorch.kernels.ops.leaky import fused as lf  # noqa: E402
 from tracetorch.kernels.ops.scan import fused as sf  # noqa: E402
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
 
 _BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 PTXAS = _BIN / "ptxas-blackwell" if (_BIN / "ptxas-blackwell").exists() else _BIN / "ptxas"
@@ -64,8 +63,11 @@ def ptxas_stats(ptx: str, arch: int) -> tuple[int, int]:
         f.write(ptx)
         name = f.name
     try:
-        res = subprocess.run([str(PTXAS), f"-arch=sm_{arch}a" if arch >= 90 else f"-arch=sm_{arch}", "-v", name, "-o", os.devnull],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [str(PTXAS), f"-arch=sm_{arch}a" if arch >= 90 else f"-arch=sm_{arch}", "-v", name, "-o", os.devnull],
+            capture_output=True,
+            text=True,
+        )
     finally:
         os.unlink(name)
     text = res.stderr + res.stdout
@@ -81,7 +83,15 @@ def compile_kernel(fn: Any, sig: dict, consts: dict, aligned: tuple[str, ...], a
     src = ASTSource(fn, sig, constexprs=consts, attrs=attrs)
     k = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": 4, "enable_fp_fusion": False})
     regs, spills = ptxas_stats(k.asm["ptx"], arch)
-    return {"fn": fn, "warps": 4, "ttir": k.asm["ttir"], "ttgir": k.asm["ttgir"], "ptx": k.asm["ptx"], "regs": regs, "spills": spills}
+    return {
+        "fn": fn,
+        "warps": 4,
+        "ttir": k.asm["ttir"],
+        "ttgir": k.asm["ttgir"],
+        "ptx": k.asm["ptx"],
+        "regs": regs,
+        "spills": spills,
+    }
 
 
 def loop_bodies(ir: str) -> list[str]:
@@ -93,7 +103,7 @@ def loop_bodies(ir: str) -> list[str]:
             continue
         depth = line.count("{") - line.count("}")
         body = []
-        for nxt in lines[i + 1:]:
+        for nxt in lines[i + 1 :]:
             depth += nxt.count("{") - nxt.count("}")
             if depth <= 0:
                 break
@@ -145,16 +155,38 @@ def problems(res: dict[str, Any], allowed_spill: int = 0) -> list[str]:
 
 def compile_scan(dt: str, per_step: bool, backward: bool, arch: int) -> dict[str, Any]:
     if not backward:
-        sig = {"a_ptr": f"*{dt}", "b_ptr": f"*{dt}", "h0_ptr": f"*{dt}", "h_ptr": f"*{dt}", "T": "i32", "E": "i32",
-               "K": "i32", "A_PER_STEP": "constexpr", "BLOCK": "constexpr"}
+        sig = {
+            "a_ptr": f"*{dt}",
+            "b_ptr": f"*{dt}",
+            "h0_ptr": f"*{dt}",
+            "h_ptr": f"*{dt}",
+            "T": "i32",
+            "E": "i32",
+            "K": "i32",
+            "A_PER_STEP": "constexpr",
+            "BLOCK": "constexpr",
+        }
         fn = sf._scan_fwd_kernel
     else:
-        sig = {"gh_ptr": f"*{dt}", "a_ptr": f"*{dt}", "h_ptr": f"*{dt}", "h0_ptr": f"*{dt}",
-               "ga_ptr": f"*{dt}" if per_step else "*fp32", "gb_ptr": f"*{dt}", "gh0_ptr": f"*{dt}",
-               "T": "i32", "E": "i32", "K": "i32", "A_PER_STEP": "constexpr", "BLOCK": "constexpr"}
+        sig = {
+            "gh_ptr": f"*{dt}",
+            "a_ptr": f"*{dt}",
+            "h_ptr": f"*{dt}",
+            "h0_ptr": f"*{dt}",
+            "ga_ptr": f"*{dt}" if per_step else "*fp32",
+            "gb_ptr": f"*{dt}",
+            "gh0_ptr": f"*{dt}",
+            "T": "i32",
+            "E": "i32",
+            "K": "i32",
+            "A_PER_STEP": "constexpr",
+            "BLOCK": "constexpr",
+        }
         fn = sf._scan_bwd_kernel
     aligned = tuple(k for k, v in sig.items() if v.startswith("*")) + ("E",)
-    return compile_kernel(fn, sig, {"A_PER_STEP": per_step, "BLOCK": sf._block(2**22, torch.device("cuda"), 0)}, aligned, arch)
+    return compile_kernel(
+        fn, sig, {"A_PER_STEP": per_step, "BLOCK": sf._block(2**22, torch.device("cuda"), 0)}, aligned, arch
+    )
 
 
 def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, arch: int) -> dict[str, Any]:
@@ -164,14 +196,38 @@ def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, ar
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     flags = dict(DUAL=cfg.dual, SYN=cfg.synaptic, REC=cfg.recurrent, KIND=kind, SPIKE=spike, QUANT=quant)
     if not backward:
-        sig = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "out_ptr": f"*{dt}", "sf_ptr": f"*{dt}",
-               "sv_ptr": "*fp32", "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
+        sig = {
+            "x_ptr": f"*{dt}",
+            "s0_ptr": f"*{dt}",
+            "p_ptr": "*fp32",
+            "out_ptr": f"*{dt}",
+            "sf_ptr": f"*{dt}",
+            "sv_ptr": "*fp32",
+            "seed": "i32",
+            "T": "i32",
+            "E": "i32",
+            "N": "i32",
+            "SPARAM": "fp32",
+        }
         extra = {"SAVE": True}
         fn = lf._leaky_fwd_kernel
     else:
-        sig = {"x_ptr": f"*{dt}", "s0_ptr": f"*{dt}", "p_ptr": "*fp32", "sv_ptr": "*fp32", "gout_ptr": f"*{dt}",
-               "gsf_ptr": f"*{dt}", "gx_ptr": f"*{dt}", "gs0_ptr": f"*{dt}", "gp_ptr": "*fp32",
-               "seed": "i32", "T": "i32", "E": "i32", "N": "i32", "SPARAM": "fp32"}
+        sig = {
+            "x_ptr": f"*{dt}",
+            "s0_ptr": f"*{dt}",
+            "p_ptr": "*fp32",
+            "sv_ptr": "*fp32",
+            "gout_ptr": f"*{dt}",
+            "gsf_ptr": f"*{dt}",
+            "gx_ptr": f"*{dt}",
+            "gs0_ptr": f"*{dt}",
+            "gp_ptr": "*fp32",
+            "seed": "i32",
+            "T": "i32",
+            "E": "i32",
+            "N": "i32",
+            "SPARAM": "fp32",
+        }
         extra = {}
         fn = lf._leaky_bwd_kernel
     block, warps = lf._launch(2**22, None, 0, flags, backward)
@@ -205,13 +261,22 @@ def main() -> None:
         status = "ok" if not bad else "FAIL " + "; ".join(bad)
         if not bad and res["spills"] > 0:
             status = f"ok (known spill, KNOWN_SPILLS allows {known} B)"
-        print(f"{label}: {res['regs']} regs, {res['spills']} B spill, {vector_accesses(res['ptx'])} vector accesses: {status}",
-              flush=True)
+        print(
+            f"{label}: {res['regs']} regs, {res['spills']} B spill, {vector_accesses(res['ptx'])} vector accesses: {status}",
+            flush=True,
+        )
 
     for dt in ("fp32",) if args.quick else ("fp32", "bf16"):
         for per_step in (True,) if args.quick else (True, False):
             for bwd in (False, True):
-                report(f"scan {dt} per_step={per_step} {'bwd' if bwd else 'fwd'}", compile_scan, dt, per_step, bwd, args.arch)
+                report(
+                    f"scan {dt} per_step={per_step} {'bwd' if bwd else 'fwd'}",
+                    compile_scan,
+                    dt,
+                    per_step,
+                    bwd,
+                    args.arch,
+                )
     names = ["LIB", "DSRLITS"] if args.quick else list(LAYER_NAMES)
     variants = [(n, 2, 0) for n in names]
     if not args.quick:
@@ -221,9 +286,17 @@ def main() -> None:
             if args.quick and dt == "bf16" and name != "LIB":
                 continue
             for bwd in (False, True):
-                report(f"{name:8s} {dt} spike={spike} quant={quant} {'bwd' if bwd else 'fwd'}",
-                       compile_leaky, name, dt, spike, quant, bwd, args.arch,
-                       known=KNOWN_SPILLS.get((name.strip(), dt, spike, quant, bwd), 0))
+                report(
+                    f"{name:8s} {dt} spike={spike} quant={quant} {'bwd' if bwd else 'fwd'}",
+                    compile_leaky,
+                    name,
+                    dt,
+                    spike,
+                    quant,
+                    bwd,
+                    args.arch,
+                    known=KNOWN_SPILLS.get((name.strip(), dt, spike, quant, bwd), 0),
+                )
     print(f"{failures} failures, {time.time() - t0:.0f} s")
     sys.exit(1 if failures else 0)
 

@@ -67,8 +67,9 @@ def spikingjelly_lif(dtype: torch.dtype):  # type: ignore[no-untyped-def]
         from spikingjelly.activation_based import neuron, surrogate
     except Exception as e:  # pragma: no cover - depends on the install
         return None, f"import failed: {type(e).__name__}"
-    kw = dict(tau=10.0, decay_input=False, v_threshold=1.0, v_reset=None,
-              surrogate_function=surrogate.ATan(), step_mode="m")
+    kw = dict(
+        tau=10.0, decay_input=False, v_threshold=1.0, v_reset=None, surrogate_function=surrogate.ATan(), step_mode="m"
+    )
     for extra, label in (({}, "auto dispatch"), ({"backend": "triton"}, "triton"), ({"backend": "cupy"}, "cupy")):
         try:
             node = neuron.LIFNode(**kw, **extra).to(_gpu.DEV)
@@ -166,23 +167,43 @@ def main() -> None:
                             sj = backend
                     gbs_f = bytes_moved(name, T, E, elt, False) / res["f1"] / 1e9
                     gbs_b = bytes_moved(name, T, E, elt, True) / res["b1"] / 1e9
-                    pct = (lambda g: f"{100 * g / peak:.0f}%" if peak else "?")
-                    rows.append([
-                        name, str(dtype).replace("torch.", ""), str(T), f"2^{E.bit_length() - 1}",
-                        f"{res['f1'] * 1e3:.3f}", f"{res['b1'] * 1e3:.3f}",
-                        f"{gbs_f:.0f} ({pct(gbs_f)})", f"{gbs_b:.0f} ({pct(gbs_b)})",
-                        f"{res['f0'] / res['f1']:.1f}x", f"{res['b0'] / res['b1']:.1f}x",
-                        f"{res['fs'] / res['f1']:.1f}x", f"{res['bs'] / res['b1']:.1f}x",
-                        f"{res['m1'] / 2**20:.0f} / {res['m0'] / 2**20:.0f} / {res['ms'] / 2**20:.0f}",
-                        sj,
-                    ])
+                    pct = lambda g: f"{100 * g / peak:.0f}%" if peak else "?"
+                    rows.append(
+                        [
+                            name,
+                            str(dtype).replace("torch.", ""),
+                            str(T),
+                            f"2^{E.bit_length() - 1}",
+                            f"{res['f1'] * 1e3:.3f}",
+                            f"{res['b1'] * 1e3:.3f}",
+                            f"{gbs_f:.0f} ({pct(gbs_f)})",
+                            f"{gbs_b:.0f} ({pct(gbs_b)})",
+                            f"{res['f0'] / res['f1']:.1f}x",
+                            f"{res['b0'] / res['b1']:.1f}x",
+                            f"{res['fs'] / res['f1']:.1f}x",
+                            f"{res['bs'] / res['b1']:.1f}x",
+                            f"{res['m1'] / 2**20:.0f} / {res['m0'] / 2**20:.0f} / {res['ms'] / 2**20:.0f}",
+                            sj,
+                        ]
+                    )
                     print(" | ".join(rows[-1]), flush=True)
                     del layer, x, xg, gout
                     torch.cuda.empty_cache()
     header = [
-        "layer", "dtype", "T", "B*N", "kernel fwd ms", "kernel fwd+bwd ms", "fwd GB/s (% HBM)",
-        "fwd+bwd GB/s (% HBM)", "fwd vs torch seq", "fwd+bwd vs torch seq", "fwd vs stepping",
-        "fwd+bwd vs stepping", "peak MiB kernel / torch seq / stepping", "SpikingJelly fwd+bwd ms",
+        "layer",
+        "dtype",
+        "T",
+        "B*N",
+        "kernel fwd ms",
+        "kernel fwd+bwd ms",
+        "fwd GB/s (% HBM)",
+        "fwd+bwd GB/s (% HBM)",
+        "fwd vs torch seq",
+        "fwd+bwd vs torch seq",
+        "fwd vs stepping",
+        "fwd+bwd vs stepping",
+        "peak MiB kernel / torch seq / stepping",
+        "SpikingJelly fwd+bwd ms",
     ]
     notes = (
         f"Plain device copy: {copy_bw:.0f} GB/s. 'vs' columns: time of the other path divided by the "

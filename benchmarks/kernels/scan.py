@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
 
-    from tracetorch.kernels import linear_scan
     from tracetorch.core._sequence import _TimedScan
+    from tracetorch.kernels import linear_scan
 
     def torch_scan(a, b, h0):  # the pure-PyTorch scan, bypassing the kernel registry
         return _TimedScan.apply(a.expand(b.shape), b, h0)
@@ -51,7 +51,9 @@ def main() -> None:
                     N = 1024
                     B = E // N
                     b = torch.randn(T, B, N, device=_gpu.DEV, dtype=dtype)
-                    a = (torch.rand(T, B, N, device=_gpu.DEV) if a_kind == "per step" else torch.rand(N, device=_gpu.DEV)).to(dtype)
+                    a = (
+                        torch.rand(T, B, N, device=_gpu.DEV) if a_kind == "per step" else torch.rand(N, device=_gpu.DEV)
+                    ).to(dtype)
                     h0 = torch.zeros(B, N, device=_gpu.DEV, dtype=dtype)
                     ag, bg = a.clone().requires_grad_(), b.clone().requires_grad_()
                     g = torch.randn_like(b)
@@ -74,18 +76,37 @@ def main() -> None:
                     t_copy = cuda_time(lambda: dhalf.copy_(half))
                     gbs = fwd_bytes / t_k / 1e9
                     gbs_b = (fwd_bytes + bwd_bytes) / t_kb / 1e9
-                    pct = (lambda v: f"{100 * v / peak:.0f}%" if peak else "?")
-                    rows.append([
-                        a_kind, str(dtype).replace("torch.", ""), str(T), f"2^{E.bit_length() - 1}",
-                        f"{t_k * 1e3:.3f}", f"{t_kb * 1e3:.3f}", f"{gbs:.0f} ({pct(gbs)})", f"{gbs_b:.0f} ({pct(gbs_b)})",
-                        f"{t_k / t_copy:.2f}x", f"{t_t / t_k:.1f}x", f"{t_tb / t_kb:.1f}x",
-                    ])
+                    pct = lambda v: f"{100 * v / peak:.0f}%" if peak else "?"
+                    rows.append(
+                        [
+                            a_kind,
+                            str(dtype).replace("torch.", ""),
+                            str(T),
+                            f"2^{E.bit_length() - 1}",
+                            f"{t_k * 1e3:.3f}",
+                            f"{t_kb * 1e3:.3f}",
+                            f"{gbs:.0f} ({pct(gbs)})",
+                            f"{gbs_b:.0f} ({pct(gbs_b)})",
+                            f"{t_k / t_copy:.2f}x",
+                            f"{t_t / t_k:.1f}x",
+                            f"{t_tb / t_kb:.1f}x",
+                        ]
+                    )
                     print(" | ".join(rows[-1]), flush=True)
                     del a, b, ag, bg, g, src, dst
                     torch.cuda.empty_cache()
     header = [
-        "a", "dtype", "T", "B*N", "fwd ms", "fwd+bwd ms", "fwd GB/s (% HBM)", "fwd+bwd GB/s (% HBM)",
-        "fwd / copy of same bytes", "torch scan / kernel (fwd)", "torch scan / kernel (fwd+bwd)",
+        "a",
+        "dtype",
+        "T",
+        "B*N",
+        "fwd ms",
+        "fwd+bwd ms",
+        "fwd GB/s (% HBM)",
+        "fwd+bwd GB/s (% HBM)",
+        "fwd / copy of same bytes",
+        "torch scan / kernel (fwd)",
+        "torch scan / kernel (fwd+bwd)",
     ]
     notes = "Target (issue 6): the scan within 1.5x of a plain copy of the same bytes."
     print(write("scan", "Linear-recurrence scan kernel", header, rows, notes))

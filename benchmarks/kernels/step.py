@@ -49,7 +49,9 @@ def main() -> None:
                 params = cfg.layout.pack(cfg.layout.params, layer._params(inp[0]))
                 outs = []
                 for t in range(T):
-                    o, st = dispatch._leaky_step(cfg, inp[t], st, params, TF.heaviside_atan(), TF.quant_round, use_kernels=True)
+                    o, st = dispatch._leaky_step(
+                        cfg, inp[t], st, params, TF.heaviside_atan(), TF.quant_round, use_kernels=True
+                    )
                     outs.append(o)
                 return torch.stack(outs)
 
@@ -57,13 +59,29 @@ def main() -> None:
                 te, tf = cuda_time(lambda: eager(x)), cuda_time(lambda: fused(x))
             teb = cuda_time(lambda: eager(xg).sum().backward())
             tfb = cuda_time(lambda: fused(xg).sum().backward())
-            rows.append([
-                name, f"2^{E.bit_length() - 1}", f"{te / T * 1e6:.1f}", f"{tf / T * 1e6:.1f}", f"{te / tf:.1f}x",
-                f"{teb / T * 1e6:.1f}", f"{tfb / T * 1e6:.1f}", f"{teb / tfb:.1f}x",
-            ])
+            rows.append(
+                [
+                    name,
+                    f"2^{E.bit_length() - 1}",
+                    f"{te / T * 1e6:.1f}",
+                    f"{tf / T * 1e6:.1f}",
+                    f"{te / tf:.1f}x",
+                    f"{teb / T * 1e6:.1f}",
+                    f"{tfb / T * 1e6:.1f}",
+                    f"{teb / tfb:.1f}x",
+                ]
+            )
             print(" | ".join(rows[-1]), flush=True)
-    header = ["layer", "B*N", "eager fwd us/step", "fused fwd us/step", "speed-up", "eager fwd+bwd us/step",
-              "fused fwd+bwd us/step", "speed-up"]
+    header = [
+        "layer",
+        "B*N",
+        "eager fwd us/step",
+        "fused fwd us/step",
+        "speed-up",
+        "eager fwd+bwd us/step",
+        "fused fwd+bwd us/step",
+        "speed-up",
+    ]
     print(write("step", "Fused single-step kernel", header, rows))
 
 

@@ -53,8 +53,8 @@ def _kernel_device() -> Optional[str]:
     """``"cpu"`` (interpreter), ``"cuda"`` (compiled) or None (kernels cannot run here)."""
     try:
         import triton  # noqa: F401
-        from triton.runtime.interpreter import InterpretedFunction
         import triton.language as tl
+        from triton.runtime.interpreter import InterpretedFunction
     except Exception:  # pragma: no cover - triton missing or broken
         return None
     interpreted = isinstance(tl.zeros, InterpretedFunction)
@@ -131,10 +131,10 @@ TRITON_FREE_CODE = textwrap.dedent(
     """
 )
 
-_BACKGROUND: dict[str, "subprocess.Popen[str]"] = {}
+_BACKGROUND: dict[str, subprocess.Popen[str]] = {}
 
 
-def _start_triton_free_run() -> "subprocess.Popen[str]":
+def _start_triton_free_run() -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "TRACETORCH_KERNELS")}
     env["OMP_NUM_THREADS"] = "1"
     return subprocess.Popen(
@@ -152,7 +152,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def triton_free_run() -> "subprocess.Popen[str]":
+def triton_free_run() -> subprocess.Popen[str]:
     """The background run of `TRITON_FREE_CODE` (started now if collection did not)."""
     proc = _BACKGROUND.pop("proc", None)
     return proc if proc is not None else _start_triton_free_run()

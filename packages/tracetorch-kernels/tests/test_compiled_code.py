@@ -39,4 +39,3 @@ def test_compiled_kernels_are_vectorised_spill_free_and_64_bit() -> None:
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     # scan fwd/bwd, LIB and DSRLITS fwd/bwd in fp32, LIB in bf16: all checked, all ok
     assert len(lines) == 8 and all(ln.endswith(": ok") for ln in lines), res.stdout
-

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 import torch
-
 import tracetorch.functional as TF
 from tracetorch.kernels import _backend, dispatch
 from tracetorch.kernels.ops.leaky import leaky_sequence_naive
@@ -104,8 +103,11 @@ def test_opcheck_scan(device: str) -> None:
     a = torch.rand(3, 6, device=device, requires_grad=True)
     b = torch.randn(3, 6, device=device, requires_grad=True)
     h0 = torch.randn(6, device=device)
-    torch.library.opcheck(torch.ops.tracetorch.linear_scan.default, (a, b, h0),
-                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    torch.library.opcheck(
+        torch.ops.tracetorch.linear_scan.default,
+        (a, b, h0),
+        test_utils=("test_schema", "test_faketensor", "test_autograd_registration"),
+    )
 
 
 def test_opcheck_leaky(device: str) -> None:
@@ -114,5 +116,8 @@ def test_opcheck_leaky(device: str) -> None:
     p = torch.rand(4, 4, device=device, requires_grad=True)  # DLIB: pos_beta, neg_beta, threshold
     flags = [1, 0, 0, 2, 2, 0]
     seed = torch.zeros((), dtype=torch.int64)
-    torch.library.opcheck(torch.ops.tracetorch.leaky_sequence.default, (x, s0, p[:3], flags, 2.0, seed, True),
-                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    torch.library.opcheck(
+        torch.ops.tracetorch.leaky_sequence.default,
+        (x, s0, p[:3], flags, 2.0, seed, True),
+        test_utils=("test_schema", "test_faketensor", "test_autograd_registration"),
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 import tracetorch.functional as TF
 from tracetorch import rnn, snn
 from tracetorch.kernels import dispatch, leaky_sequence, leaky_sequence_naive, linear_scan, linear_scan_naive

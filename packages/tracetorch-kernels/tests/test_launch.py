@@ -8,7 +8,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tracetorch.kernels._launch import device_guard, elements_per_thread, launch_shape, sm_count
 
 
@@ -43,7 +42,9 @@ def test_launch_shape_properties(E: int, sms: int, ept: int) -> None:
         assert -(-E // (ept * 32 * warps * 2)) < 2 * sms
 
 
-@pytest.mark.parametrize("bad", [dict(E=-1, sms=1, per_thread=4), dict(E=4, sms=0, per_thread=4), dict(E=4, sms=1, per_thread=0)])
+@pytest.mark.parametrize(
+    "bad", [dict(E=-1, sms=1, per_thread=4), dict(E=4, sms=0, per_thread=4), dict(E=4, sms=1, per_thread=0)]
+)
 def test_launch_shape_rejects_bad_sizes(bad: dict) -> None:
     with pytest.raises(ValueError, match="launch_shape"):
         launch_shape(**bad)
@@ -72,12 +73,12 @@ def test_device_guard_selects_the_tensors_gpu() -> None:
 
 
 def test_every_launch_goes_through_the_device_guard(device: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracetorch._internal import QUANT_FUNCTIONS
     from tracetorch.functional import SpikeFunction
     from tracetorch.kernels import dispatch
     from tracetorch.kernels.ops.leaky import fused as lf
     from tracetorch.kernels.ops.scan import fused as sf
     from tracetorch.snn.functional import LeakyConfig
-    from tracetorch._internal import QUANT_FUNCTIONS
 
     seen: list[torch.device] = []
 
@@ -91,8 +92,9 @@ def test_every_launch_goes_through_the_device_guard(device: str, monkeypatch: py
     x = torch.randn(3, 2, 4, device=device, requires_grad=True)
     st_ = tuple(torch.zeros(2, 4, device=device) for _ in cfg.states)
     ps = tuple(torch.full((4,), 0.5, device=device) for _ in cfg.params)
-    out, _ = dispatch.leaky_sequence(cfg, x, st_, ps, SpikeFunction("heaviside_atan", 2.0), QUANT_FUNCTIONS["round"],
-                                     use_kernels=True)
+    out, _ = dispatch.leaky_sequence(
+        cfg, x, st_, ps, SpikeFunction("heaviside_atan", 2.0), QUANT_FUNCTIONS["round"], use_kernels=True
+    )
     out.sum().backward()
     a, b = torch.rand(3, 4, device=device, requires_grad=True), torch.randn(3, 4, device=device)
     dispatch.linear_scan(a, b, use_kernels=True).sum().backward()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from tracetorch import rnn, snn
 from tracetorch.kernels import dispatch
 
@@ -29,9 +28,7 @@ def forced(device: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return ran
 
 
-@pytest.mark.parametrize(
-    "name,dim", [("LIB", -1), ("DSRLITS", -3), ("SLIEMA", -1), ("DRLIT", 1)]
-)
+@pytest.mark.parametrize("name,dim", [("LIB", -1), ("DSRLITS", -3), ("SLIEMA", -1), ("DRLIT", 1)])
 def test_snn_forward_sequence_uses_the_kernel(device: str, forced: list[str], name: str, dim: int) -> None:
     torch.manual_seed(0)
     cls = getattr(snn, name)

@@ -10,11 +10,10 @@ within 1e-6, parameter gradients (sums over time and batch in another order) wit
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import torch
-
 import tracetorch.functional as TF
 from tracetorch.kernels import leaky_sequence, leaky_sequence_naive, leaky_step
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig
@@ -44,8 +43,18 @@ def _loss(out: torch.Tensor, final: tuple[torch.Tensor, ...], g: torch.Tensor, g
     return (out.float() * g).sum() + sum((s.float() * h).sum() for s, h in zip(final, gs))
 
 
-def _compare(name: str, spike: Any = ATAN, quant: Any = TF.quant_round, *, T: int = 4, B: int = 2, N: int = 19,
-             rank: int = 1, device: str = "cpu", grads: bool = True) -> None:
+def _compare(
+    name: str,
+    spike: Any = ATAN,
+    quant: Any = TF.quant_round,
+    *,
+    T: int = 4,
+    B: int = 2,
+    N: int = 19,
+    rank: int = 1,
+    device: str = "cpu",
+    grads: bool = True,
+) -> None:
     cfg, x, states, params = _case(name, T, B, N, rank, device)
     out, final = leaky_sequence(cfg, x, states, params, spike, quant)
     ref, rfinal = leaky_sequence_naive(cfg, x, states, params, spike, quant)
@@ -73,7 +82,9 @@ def _compare(name: str, spike: Any = ATAN, quant: Any = TF.quant_round, *, T: in
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6, msg=lambda m: f"{name} input/state grad {i}: {m}")
         else:
             scale = max(1.0, float(b.abs().max()))
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale, msg=lambda m: f"{name} {cfg.param_names[i - n_in]}: {m}")
+            torch.testing.assert_close(
+                a, b, rtol=1e-5, atol=1e-5 * scale, msg=lambda m: f"{name} {cfg.param_names[i - n_in]}: {m}"
+            )
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)
@@ -184,7 +195,9 @@ def test_dim_minus3(device: str) -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.randn(T, B, C, H, W, generator=g).to(device).requires_grad_()
     states = tuple(torch.randn(B, C, H, W, generator=g).to(device) * 0.3 for _ in cfg.states)
-    params = tuple((torch.rand(C, generator=g) * 0.8 + 0.1).to(device).view(C, 1, 1).requires_grad_() for _ in cfg.params)
+    params = tuple(
+        (torch.rand(C, generator=g) * 0.8 + 0.1).to(device).view(C, 1, 1).requires_grad_() for _ in cfg.params
+    )
     out, fin = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round, dim=-3)
     ref, rfin = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
     assert torch.equal(out, ref)
@@ -274,7 +287,9 @@ def test_unsupported_functions_are_rejected() -> None:
     cfg = LeakyConfig.from_name("LIB")
     x = torch.zeros(2, 1, 3)
     with pytest.raises(ValueError, match="no kernel"):
-        leaky_sequence(cfg, x, (torch.zeros(1, 3),), (torch.full((3,), 0.5), torch.ones(3)), torch.sigmoid, TF.quant_round)
+        leaky_sequence(
+            cfg, x, (torch.zeros(1, 3),), (torch.full((3,), 0.5), torch.ones(3)), torch.sigmoid, TF.quant_round
+        )
 
 
 @pytest.mark.parametrize("name,shape", [("LIB", (1, 1)), ("DSRLIT", (2, 3, 4))])

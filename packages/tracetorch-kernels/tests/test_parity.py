@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 import tracetorch.functional as TF
 from tracetorch.kernels import leaky_sequence, leaky_sequence_naive
 from tracetorch.snn.functional import LeakyConfig

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from tracetorch.kernels import linear_scan, linear_scan_naive
 
 # fp32: same operation order and float32 state -> outputs equal to 1e-6; the gradient

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 
 
-def test_cpu_never_imports_triton(triton_free_run: "subprocess.Popen[str]") -> None:
+def test_cpu_never_imports_triton(triton_free_run: subprocess.Popen[str]) -> None:
     """On CPU tensors (the automatic rule) the reference runs and Triton is never
     imported: the package, the dispatch functions and the snn/rnn layers' sequence
     paths. One fresh interpreter for all checks, started in the background when the

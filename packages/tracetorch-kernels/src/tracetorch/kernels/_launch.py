@@ -82,7 +82,7 @@ def launch_shape(E: int, sms: int, per_thread: int, max_warps: int = MAX_WARPS) 
     return block, warps
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cuda_sms(index: int) -> int:
     return int(torch.cuda.get_device_properties(index).multi_processor_count)
 

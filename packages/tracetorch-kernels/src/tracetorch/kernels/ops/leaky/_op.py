@@ -15,7 +15,6 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
-
 from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
 from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote
 
@@ -43,11 +42,32 @@ def _quant_code(quant_fn: Any) -> Optional[int]:
 
 
 SLOT_ARGS = (
-    "I_POS_MEM", "I_NEG_MEM", "I_POS_SYN", "I_NEG_SYN", "I_POS_REC", "I_NEG_REC", "I_PREV_OUTPUT",
-    "P_POS_ALPHA", "P_NEG_ALPHA", "P_POS_BETA", "P_NEG_BETA", "P_POS_GAMMA", "P_NEG_GAMMA",
-    "P_THRESHOLD", "P_POS_THRESHOLD", "P_NEG_THRESHOLD", "P_POS_SCALE", "P_NEG_SCALE",
-    "P_POS_REC_WEIGHT", "P_NEG_REC_WEIGHT",
-    "V_POS_MEM_PRE", "V_NEG_MEM_PRE", "V_POS_SYN", "V_NEG_SYN", "V_POS_REC", "V_NEG_REC",
+    "I_POS_MEM",
+    "I_NEG_MEM",
+    "I_POS_SYN",
+    "I_NEG_SYN",
+    "I_POS_REC",
+    "I_NEG_REC",
+    "I_PREV_OUTPUT",
+    "P_POS_ALPHA",
+    "P_NEG_ALPHA",
+    "P_POS_BETA",
+    "P_NEG_BETA",
+    "P_POS_GAMMA",
+    "P_NEG_GAMMA",
+    "P_THRESHOLD",
+    "P_POS_THRESHOLD",
+    "P_NEG_THRESHOLD",
+    "P_POS_SCALE",
+    "P_NEG_SCALE",
+    "P_POS_REC_WEIGHT",
+    "P_NEG_REC_WEIGHT",
+    "V_POS_MEM_PRE",
+    "V_NEG_MEM_PRE",
+    "V_POS_SYN",
+    "V_NEG_SYN",
+    "V_POS_REC",
+    "V_NEG_REC",
 )
 """Every slot constant the Triton kernels take (``I_`` state rows, ``P_`` parameter
 rows, ``V_`` saved rows); a test checks it against the kernels' signatures."""
@@ -183,9 +203,7 @@ def _seed_tensor(flags: list[int]) -> Tensor:
 def _leaky_op(
     x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: Tensor, save: bool
 ) -> tuple[Tensor, Tensor, Tensor]:
-    out, sf, sv = load_fused("leaky", x.device).leaky_forward(
-        x, s0, p, tuple(flags), spike_param, int(seed), save
-    )
+    out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, int(seed), save)
     return out, sf, sv
 
 
@@ -215,8 +233,15 @@ def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, se
 
 @torch.library.custom_op("tracetorch::leaky_sequence_backward", mutates_args=())
 def _leaky_bwd_op(
-    x: Tensor, s0: Tensor, p: Tensor, sv: Tensor, grad_out: Tensor, grad_sf: Tensor,
-    flags: list[int], spike_param: float, seed: Tensor,
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    sv: Tensor,
+    grad_out: Tensor,
+    grad_sf: Tensor,
+    flags: list[int],
+    spike_param: float,
+    seed: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
     gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
         x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, int(seed)
@@ -257,7 +282,9 @@ class _LeakyFn(torch.autograd.Function):
     """Eager twin of the custom op (same launchers, less dispatch overhead)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool):  # type: ignore[override]
+    def forward(
+        ctx: Any, x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool
+    ):  # type: ignore[override]
         out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, seed, save)
         ctx.save_for_backward(x, s0, p, sv)
         ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed

@@ -38,11 +38,10 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
-
 from tracetorch.snn.functional import LeakyConfig
 
 from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
-from ._op import FLAG_NAMES, flags_config, saved_names, slot_constants
+from ._op import FLAG_NAMES, flags_config, slot_constants
 
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
@@ -60,6 +59,7 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> 
     if POISON:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
+
 
 __all__ = ["leaky_forward", "leaky_backward"]
 
@@ -127,8 +127,19 @@ def _pos(v):
 
 @triton.jit
 def _output_stage(
-    pp, pn, th, nth, psc, nsc, seed, cnt,
-    SPARAM, DUAL: tl.constexpr, KIND: tl.constexpr, SPIKE: tl.constexpr, QUANT: tl.constexpr,
+    pp,
+    pn,
+    th,
+    nth,
+    psc,
+    nsc,
+    seed,
+    cnt,
+    SPARAM,
+    DUAL: tl.constexpr,
+    KIND: tl.constexpr,
+    SPIKE: tl.constexpr,
+    QUANT: tl.constexpr,
 ):
     """Spikes, membranes after the reset, and output from the membranes before it.
 
@@ -186,20 +197,53 @@ def _ld(ptr, idx, mask):
 
 @triton.jit(do_not_specialize=["seed", "T", "N"])
 def _leaky_fwd_kernel(
-    x_ptr, s0_ptr, p_ptr, out_ptr, sf_ptr, sv_ptr,
-    seed, T, E, N, SPARAM,
-    DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
-    SPIKE: tl.constexpr, QUANT: tl.constexpr, SAVE: tl.constexpr,
+    x_ptr,
+    s0_ptr,
+    p_ptr,
+    out_ptr,
+    sf_ptr,
+    sv_ptr,
+    seed,
+    T,
+    E,
+    N,
+    SPARAM,
+    DUAL: tl.constexpr,
+    SYN: tl.constexpr,
+    REC: tl.constexpr,
+    KIND: tl.constexpr,
+    SPIKE: tl.constexpr,
+    QUANT: tl.constexpr,
+    SAVE: tl.constexpr,
     # state slots in s0/sf
-    I_POS_MEM: tl.constexpr, I_NEG_MEM: tl.constexpr, I_POS_SYN: tl.constexpr, I_NEG_SYN: tl.constexpr,
-    I_POS_REC: tl.constexpr, I_NEG_REC: tl.constexpr, I_PREV_OUTPUT: tl.constexpr,
+    I_POS_MEM: tl.constexpr,
+    I_NEG_MEM: tl.constexpr,
+    I_POS_SYN: tl.constexpr,
+    I_NEG_SYN: tl.constexpr,
+    I_POS_REC: tl.constexpr,
+    I_NEG_REC: tl.constexpr,
+    I_PREV_OUTPUT: tl.constexpr,
     # parameter rows in p
-    P_POS_ALPHA: tl.constexpr, P_NEG_ALPHA: tl.constexpr, P_POS_BETA: tl.constexpr, P_NEG_BETA: tl.constexpr,
-    P_POS_GAMMA: tl.constexpr, P_NEG_GAMMA: tl.constexpr, P_THRESHOLD: tl.constexpr, P_POS_THRESHOLD: tl.constexpr, P_NEG_THRESHOLD: tl.constexpr,
-    P_POS_SCALE: tl.constexpr, P_NEG_SCALE: tl.constexpr, P_POS_REC_WEIGHT: tl.constexpr, P_NEG_REC_WEIGHT: tl.constexpr,
+    P_POS_ALPHA: tl.constexpr,
+    P_NEG_ALPHA: tl.constexpr,
+    P_POS_BETA: tl.constexpr,
+    P_NEG_BETA: tl.constexpr,
+    P_POS_GAMMA: tl.constexpr,
+    P_NEG_GAMMA: tl.constexpr,
+    P_THRESHOLD: tl.constexpr,
+    P_POS_THRESHOLD: tl.constexpr,
+    P_NEG_THRESHOLD: tl.constexpr,
+    P_POS_SCALE: tl.constexpr,
+    P_NEG_SCALE: tl.constexpr,
+    P_POS_REC_WEIGHT: tl.constexpr,
+    P_NEG_REC_WEIGHT: tl.constexpr,
     # saved slots
-    V_POS_MEM_PRE: tl.constexpr, V_NEG_MEM_PRE: tl.constexpr, V_POS_SYN: tl.constexpr, V_NEG_SYN: tl.constexpr,
-    V_POS_REC: tl.constexpr, V_NEG_REC: tl.constexpr,
+    V_POS_MEM_PRE: tl.constexpr,
+    V_NEG_MEM_PRE: tl.constexpr,
+    V_POS_SYN: tl.constexpr,
+    V_NEG_SYN: tl.constexpr,
+    V_POS_REC: tl.constexpr,
+    V_NEG_REC: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -336,13 +380,38 @@ def _leaky_fwd_kernel(
 
 @triton.jit
 def _recall(
-    sv_ptr, s0_ptr, t, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
-    DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
-    SPIKE: tl.constexpr, QUANT: tl.constexpr,
-    I_POS_MEM: tl.constexpr, I_NEG_MEM: tl.constexpr, I_POS_SYN: tl.constexpr, I_NEG_SYN: tl.constexpr,
-    I_POS_REC: tl.constexpr, I_NEG_REC: tl.constexpr, I_PREV_OUTPUT: tl.constexpr,
-    V_POS_MEM_PRE: tl.constexpr, V_NEG_MEM_PRE: tl.constexpr, V_POS_SYN: tl.constexpr, V_NEG_SYN: tl.constexpr,
-    V_POS_REC: tl.constexpr, V_NEG_REC: tl.constexpr,
+    sv_ptr,
+    s0_ptr,
+    t,
+    offs,
+    mask,
+    E,
+    TE,
+    th,
+    nth,
+    psc,
+    nsc,
+    seed,
+    SPARAM,
+    DUAL: tl.constexpr,
+    SYN: tl.constexpr,
+    REC: tl.constexpr,
+    KIND: tl.constexpr,
+    SPIKE: tl.constexpr,
+    QUANT: tl.constexpr,
+    I_POS_MEM: tl.constexpr,
+    I_NEG_MEM: tl.constexpr,
+    I_POS_SYN: tl.constexpr,
+    I_NEG_SYN: tl.constexpr,
+    I_POS_REC: tl.constexpr,
+    I_NEG_REC: tl.constexpr,
+    I_PREV_OUTPUT: tl.constexpr,
+    V_POS_MEM_PRE: tl.constexpr,
+    V_NEG_MEM_PRE: tl.constexpr,
+    V_POS_SYN: tl.constexpr,
+    V_NEG_SYN: tl.constexpr,
+    V_POS_REC: tl.constexpr,
+    V_NEG_REC: tl.constexpr,
 ):
     """The forward values of step ``t`` (``t = -1``: the initial states), recomputed.
 
@@ -392,17 +461,52 @@ def _recall(
 
 @triton.jit(do_not_specialize=["seed", "T", "N"])
 def _leaky_bwd_kernel(
-    x_ptr, s0_ptr, p_ptr, sv_ptr, gout_ptr, gsf_ptr, gx_ptr, gs0_ptr, gp_ptr,
-    seed, T, E, N, SPARAM,
-    DUAL: tl.constexpr, SYN: tl.constexpr, REC: tl.constexpr, KIND: tl.constexpr,
-    SPIKE: tl.constexpr, QUANT: tl.constexpr,
-    I_POS_MEM: tl.constexpr, I_NEG_MEM: tl.constexpr, I_POS_SYN: tl.constexpr, I_NEG_SYN: tl.constexpr,
-    I_POS_REC: tl.constexpr, I_NEG_REC: tl.constexpr, I_PREV_OUTPUT: tl.constexpr,
-    P_POS_ALPHA: tl.constexpr, P_NEG_ALPHA: tl.constexpr, P_POS_BETA: tl.constexpr, P_NEG_BETA: tl.constexpr,
-    P_POS_GAMMA: tl.constexpr, P_NEG_GAMMA: tl.constexpr, P_THRESHOLD: tl.constexpr, P_POS_THRESHOLD: tl.constexpr, P_NEG_THRESHOLD: tl.constexpr,
-    P_POS_SCALE: tl.constexpr, P_NEG_SCALE: tl.constexpr, P_POS_REC_WEIGHT: tl.constexpr, P_NEG_REC_WEIGHT: tl.constexpr,
-    V_POS_MEM_PRE: tl.constexpr, V_NEG_MEM_PRE: tl.constexpr, V_POS_SYN: tl.constexpr, V_NEG_SYN: tl.constexpr,
-    V_POS_REC: tl.constexpr, V_NEG_REC: tl.constexpr,
+    x_ptr,
+    s0_ptr,
+    p_ptr,
+    sv_ptr,
+    gout_ptr,
+    gsf_ptr,
+    gx_ptr,
+    gs0_ptr,
+    gp_ptr,
+    seed,
+    T,
+    E,
+    N,
+    SPARAM,
+    DUAL: tl.constexpr,
+    SYN: tl.constexpr,
+    REC: tl.constexpr,
+    KIND: tl.constexpr,
+    SPIKE: tl.constexpr,
+    QUANT: tl.constexpr,
+    I_POS_MEM: tl.constexpr,
+    I_NEG_MEM: tl.constexpr,
+    I_POS_SYN: tl.constexpr,
+    I_NEG_SYN: tl.constexpr,
+    I_POS_REC: tl.constexpr,
+    I_NEG_REC: tl.constexpr,
+    I_PREV_OUTPUT: tl.constexpr,
+    P_POS_ALPHA: tl.constexpr,
+    P_NEG_ALPHA: tl.constexpr,
+    P_POS_BETA: tl.constexpr,
+    P_NEG_BETA: tl.constexpr,
+    P_POS_GAMMA: tl.constexpr,
+    P_NEG_GAMMA: tl.constexpr,
+    P_THRESHOLD: tl.constexpr,
+    P_POS_THRESHOLD: tl.constexpr,
+    P_NEG_THRESHOLD: tl.constexpr,
+    P_POS_SCALE: tl.constexpr,
+    P_NEG_SCALE: tl.constexpr,
+    P_POS_REC_WEIGHT: tl.constexpr,
+    P_NEG_REC_WEIGHT: tl.constexpr,
+    V_POS_MEM_PRE: tl.constexpr,
+    V_NEG_MEM_PRE: tl.constexpr,
+    V_POS_SYN: tl.constexpr,
+    V_NEG_SYN: tl.constexpr,
+    V_POS_REC: tl.constexpr,
+    V_NEG_REC: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -480,17 +584,75 @@ def _leaky_bwd_kernel(
     d_pw = zero
     d_nw = zero
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
-        sv_ptr, s0_ptr, T - 1, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
-        DUAL, SYN, REC, KIND, SPIKE, QUANT, I_POS_MEM, I_NEG_MEM, I_POS_SYN, I_NEG_SYN, I_POS_REC, I_NEG_REC, I_PREV_OUTPUT,
-        V_POS_MEM_PRE, V_NEG_MEM_PRE, V_POS_SYN, V_NEG_SYN, V_POS_REC, V_NEG_REC,
+        sv_ptr,
+        s0_ptr,
+        T - 1,
+        offs,
+        mask,
+        E,
+        TE,
+        th,
+        nth,
+        psc,
+        nsc,
+        seed,
+        SPARAM,
+        DUAL,
+        SYN,
+        REC,
+        KIND,
+        SPIKE,
+        QUANT,
+        I_POS_MEM,
+        I_NEG_MEM,
+        I_POS_SYN,
+        I_NEG_SYN,
+        I_POS_REC,
+        I_NEG_REC,
+        I_PREV_OUTPUT,
+        V_POS_MEM_PRE,
+        V_NEG_MEM_PRE,
+        V_POS_SYN,
+        V_NEG_SYN,
+        V_POS_REC,
+        V_NEG_REC,
     )
     for i in range(T):
         t = T - 1 - i
         idx = t * E + offs
         v_pp, v_pn, v_s1, v_s2, v_qp, v_qn, v_o, v_ps, v_ns, v_pr, v_nr = _recall(
-            sv_ptr, s0_ptr, t - 1, offs, mask, E, TE, th, nth, psc, nsc, seed, SPARAM,
-            DUAL, SYN, REC, KIND, SPIKE, QUANT, I_POS_MEM, I_NEG_MEM, I_POS_SYN, I_NEG_SYN, I_POS_REC, I_NEG_REC, I_PREV_OUTPUT,
-            V_POS_MEM_PRE, V_NEG_MEM_PRE, V_POS_SYN, V_NEG_SYN, V_POS_REC, V_NEG_REC,
+            sv_ptr,
+            s0_ptr,
+            t - 1,
+            offs,
+            mask,
+            E,
+            TE,
+            th,
+            nth,
+            psc,
+            nsc,
+            seed,
+            SPARAM,
+            DUAL,
+            SYN,
+            REC,
+            KIND,
+            SPIKE,
+            QUANT,
+            I_POS_MEM,
+            I_NEG_MEM,
+            I_POS_SYN,
+            I_NEG_SYN,
+            I_POS_REC,
+            I_NEG_REC,
+            I_PREV_OUTPUT,
+            V_POS_MEM_PRE,
+            V_NEG_MEM_PRE,
+            V_POS_SYN,
+            V_NEG_SYN,
+            V_POS_REC,
+            V_NEG_REC,
         )
         if SYN or DUAL or KIND == 1:  # the input is needed for these gradients only
             x = _ld(x_ptr, idx, mask)
@@ -749,8 +911,23 @@ def leaky_forward(
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     with device_guard(x.device):
         _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
-            x, s0, p, out, sf, sv, seed, T, E, N, float(spike_param),
-            SAVE=save, BLOCK=BLOCK, num_warps=warps, enable_fp_fusion=False, **f, **consts,
+            x,
+            s0,
+            p,
+            out,
+            sf,
+            sv,
+            seed,
+            T,
+            E,
+            N,
+            float(spike_param),
+            SAVE=save,
+            BLOCK=BLOCK,
+            num_warps=warps,
+            enable_fp_fusion=False,
+            **f,
+            **consts,
         )
     return out, sf, sv
 
@@ -798,7 +975,24 @@ def leaky_backward(
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     with device_guard(x.device):
         _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
-            x, s0, p, sv, grad_out, grad_sf, gx, gs0, gp, seed, T, E, N, float(spike_param),
-            BLOCK=BLOCK, num_warps=warps, enable_fp_fusion=False, **f, **consts,
+            x,
+            s0,
+            p,
+            sv,
+            grad_out,
+            grad_sf,
+            gx,
+            gs0,
+            gp,
+            seed,
+            T,
+            E,
+            N,
+            float(spike_param),
+            BLOCK=BLOCK,
+            num_warps=warps,
+            enable_fp_fusion=False,
+            **f,
+            **consts,
         )
     return gx, gs0, gp

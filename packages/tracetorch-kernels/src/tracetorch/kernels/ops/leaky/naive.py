@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from torch import Tensor
-
 from tracetorch.snn.functional import leaky_sequence_reference
 from tracetorch.snn.functional import make_fire as _snn_make_fire
 

@@ -108,11 +108,7 @@ def linear_scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None) -> Tensor:
     S = tuple(b.shape[1:])
     bf = b.to(dtype).contiguous().view(T, -1)
     E = bf.shape[1]
-    h0f = (
-        torch.zeros(E, dtype=dtype, device=b.device)
-        if h0 is None
-        else h0.to(dtype).expand(S).contiguous().view(E)
-    )
+    h0f = torch.zeros(E, dtype=dtype, device=b.device) if h0 is None else h0.to(dtype).expand(S).contiguous().view(E)
     if a.ndim == b.ndim:
         if a.shape[0] == T and T > 1:
             af = a.to(dtype).expand((T,) + S).contiguous().view(T, E)

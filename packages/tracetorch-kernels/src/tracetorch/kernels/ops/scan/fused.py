@@ -39,6 +39,7 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> 
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
 
+
 __all__ = ["scan_forward", "scan_backward"]
 
 
@@ -149,9 +150,7 @@ def scan_forward(a: Tensor, b: Tensor, h0: Tensor, block: int = 0) -> Tensor:
     return h
 
 
-def scan_backward(
-    grad_h: Tensor, a: Tensor, h: Tensor, h0: Tensor, block: int = 0
-) -> tuple[Tensor, Tensor, Tensor]:
+def scan_backward(grad_h: Tensor, a: Tensor, h: Tensor, h0: Tensor, block: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """Run the backward kernel (the adjoint recurrence, in reverse time).
 
     ``g_t = dL/dh_t + a_{t+1} g_{t+1}``; ``dL/db_t = g_t``, ``dL/da_t = g_t h_{t-1}``,
@@ -179,7 +178,19 @@ def scan_backward(
     grid = (triton.cdiv(E, BLOCK),)
     with device_guard(h.device):
         _scan_bwd_kernel[grid](
-            grad_h, a, h, h0, ga, gb, gh0, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4,
+            grad_h,
+            a,
+            h,
+            h0,
+            ga,
+            gb,
+            gh0,
+            T,
+            E,
+            K,
+            A_PER_STEP=per_step,
+            BLOCK=BLOCK,
+            num_warps=4,
             enable_fp_fusion=False,
         )
     return ga, gb, gh0
