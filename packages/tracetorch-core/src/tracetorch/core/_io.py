@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping, Union
+from typing import IO, Callable, Mapping, Union
 
 import torch
 from torch import Tensor
@@ -66,7 +66,7 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write states file {str(path)!r}: folder {str(directory)!r} does not exist.")
@@ -110,7 +110,7 @@ def write_states(path: PathLike, states: Mapping[str, Tensor]) -> None:
         from safetensors.torch import save
 
         payload = save({k: v.detach().cpu().contiguous() for k, v in states.items()}, metadata={"format": "tracetorch-states"})
-        _atomic_write(p, lambda f: f.write(payload))  # type: ignore[attr-defined]
+        _atomic_write(p, lambda f: f.write(payload))
 
 
 def read_states(path: PathLike) -> dict[str, Tensor]:

@@ -12,7 +12,7 @@ import copy
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -163,7 +163,7 @@ class Layer(nn.Module):
         spec = self._param_specs[name]
         raw = self._parameters.get(spec.raw_name)
         if raw is None:
-            raw = buffers[spec.raw_name]
+            raw = cast(Tensor, buffers[spec.raw_name])  # registered with a tensor; never None
         return spec.activation(raw)
 
     def _parameter_tensor(self, name: str, value: ParamValue, rank: int) -> Tensor:
@@ -652,7 +652,7 @@ class Layer(nn.Module):
             raw = self._parameters.pop(spec.raw_name, None)
             was_param = raw is not None
             if raw is None:
-                raw = self._buffers.pop(spec.raw_name)
+                raw = cast(Tensor, self._buffers.pop(spec.raw_name))  # registered with a tensor
                 self._non_persistent_buffers_set.discard(spec.raw_name)
             with torch.no_grad():
                 value = spec.activation(raw.detach()).clone()
@@ -669,7 +669,7 @@ class Layer(nn.Module):
         for name in list(self._compiled):
             raw, was_param, snapshot = self._compiled.pop(name)
             spec = self._param_specs[name]
-            value = self._buffers.pop(name)
+            value = cast(Tensor, self._buffers.pop(name))  # set by TTcompile; never None
             self._non_persistent_buffers_set.discard(name)
             with torch.no_grad():
                 unchanged = value.shape == snapshot.shape and torch.equal(

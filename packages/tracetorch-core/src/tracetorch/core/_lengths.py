@@ -14,7 +14,7 @@ constant: no gradient flows through them), and nothing of one sample reaches ano
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -173,7 +173,8 @@ def run_with_lengths(
             # a state no group created stays as it was (None)
             set_state(layer, name, None if all(p is None for p in parts) else _fill_none(parts, order))
             continue
-        full = torch.cat(parts, 0) if len(parts) > 1 else parts[0]
+        present = cast("list[Tensor]", parts)  # no None left (checked above)
+        full = torch.cat(present, 0) if len(present) > 1 else present[0]
         set_state(layer, name, full.index_select(0, inverse.to(full.device)))
     return out
 

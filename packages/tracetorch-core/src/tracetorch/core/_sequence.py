@@ -23,7 +23,7 @@ The backward is the same scan run backwards in time on the gradients
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import torch
 from torch import Tensor
@@ -195,7 +195,7 @@ class _LinearScan(torch.autograd.Function):
                 if need_a:
                     prev = h[t - 1] if t > 0 else h0
                     acc = r * prev if acc is None else acc.addcmul_(r, prev)
-        ga = _sum_to(acc, a) if need_a else None
+        ga = _sum_to(cast(Tensor, acc), a) if need_a else None  # need_a: acc was set (T >= 1)
         gh0 = _sum_to(gu[0] * a, h0) if ctx.needs_input_grad[2] else None
         return ga, (gu if ctx.needs_input_grad[1] else None), gh0
 

@@ -41,7 +41,8 @@ def _time_folded(module: nn.Module, x: Tensor, t: int) -> Tensor:
     return out.movedim(0, t)
 
 
-class Sequential(nn.Sequential, Model):
+# torch's stubs declare _modules differently in nn.Sequential and nn.Module (not our override)
+class Sequential(nn.Sequential, Model):  # pyright: ignore[reportIncompatibleVariableOverride]
     """A drop-in ``nn.Sequential`` that is also a `Model` and runs sequences layer by layer.
 
     Stepping (``seq(x_t)``) is exactly ``nn.Sequential``. `forward_sequence` runs the

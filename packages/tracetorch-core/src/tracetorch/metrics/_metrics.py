@@ -18,7 +18,7 @@ __all__ = [
     "CONNECTION_TYPES",
 ]
 
-CONNECTION_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+CONNECTION_TYPES: tuple[type[Union[nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d]], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 """The connection modules whose synaptic operations are counted (NeuroBench's stateless layers)."""
 
 _OVER_TIME = ("sum", "mean", "max", "last")

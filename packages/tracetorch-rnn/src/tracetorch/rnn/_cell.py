@@ -50,8 +50,8 @@ class TorchRecurrentLayer(Layer):
     """
 
     _GATES: ClassVar[int] = 1
-    _TORCH_MODULE: ClassVar[type[nn.RNNBase]] = nn.RNN
-    _TORCH_CELL: ClassVar[type[nn.Module]] = nn.RNNCell
+    _TORCH_MODULE: ClassVar[type[Union[nn.RNN, nn.LSTM, nn.GRU]]] = nn.RNN
+    _TORCH_CELL: ClassVar[type[nn.RNNCellBase]] = nn.RNNCell
     _STATE_NAMES: ClassVar[tuple[str, ...]] = ("h",)
 
     def __init__(

@@ -63,8 +63,8 @@ class GRU(TorchRecurrentLayer):
     """
 
     _GATES: ClassVar[int] = 3
-    _TORCH_MODULE: ClassVar[type[nn.RNNBase]] = nn.GRU
-    _TORCH_CELL: ClassVar[type[nn.Module]] = nn.GRUCell
+    _TORCH_MODULE: ClassVar[type[Union[nn.RNN, nn.LSTM, nn.GRU]]] = nn.GRU
+    _TORCH_CELL: ClassVar[type[nn.RNNCellBase]] = nn.GRUCell
 
     def __init__(
         self,

@@ -68,8 +68,8 @@ class LSTM(TorchRecurrentLayer):
     """
 
     _GATES: ClassVar[int] = 4
-    _TORCH_MODULE: ClassVar[type[nn.RNNBase]] = nn.LSTM
-    _TORCH_CELL: ClassVar[type[nn.Module]] = nn.LSTMCell
+    _TORCH_MODULE: ClassVar[type[Union[nn.RNN, nn.LSTM, nn.GRU]]] = nn.LSTM
+    _TORCH_CELL: ClassVar[type[nn.RNNCellBase]] = nn.LSTMCell
     _STATE_NAMES: ClassVar[tuple[str, ...]] = ("h", "c")
 
     def __init__(

@@ -9,7 +9,7 @@ states.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -188,7 +188,7 @@ class LeakyLayer(Layer):
             if v is None:
                 v = P.get(raw_name)
                 if v is None:
-                    v = B[raw_name]
+                    v = cast(Tensor, B[raw_name])  # registered with a tensor; never None
                 if act is not None:
                     v = act(v)
             vals[name] = v

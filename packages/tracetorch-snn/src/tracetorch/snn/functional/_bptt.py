@@ -65,8 +65,10 @@ class _SpikingBPTT(torch.autograd.Function):
             # the same 0/1 values as the spike function, in one kernel and no autograd.Function
             one = torch.ones((), dtype=x.dtype, device=x.device)
 
-            def step_fire(v: Tensor) -> Tensor:
+            def heaviside_fire(v: Tensor) -> Tensor:
                 return torch.heaviside(v, one)
+
+            step_fire = heaviside_fire
 
         y: Optional[Tensor] = None
         for t in range(T):
@@ -133,6 +135,8 @@ class _SpikingBPTT(torch.autograd.Function):
             acc[n] = u * v if a is None else a.addcmul_(u, v)
 
         gx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need["x"] else None
+        # every name is bound for every kind; each kind reads only its own (set below)
+        th = neg_hth = pth = nth = neg_hpth = neg_hnth = psc = nsc = zeros
         if kind == "B":
             th = P["threshold"]
             neg_hth = th * (-h)
@@ -159,6 +163,7 @@ class _SpikingBPTT(torch.autograd.Function):
             """State ``n`` before step t (its kept value after step t - 1)."""
             return kept[n][t - 1] if t > 0 else states0[n]
 
+        g_pp = g_np = g_u = d = zeros  # bound for every layout; each reads only its own
         for t in range(T - 1, -1, -1):
             xt = x[t]
             g_o = g_y[t] if g_y is not None else zeros
@@ -287,10 +292,16 @@ class _SpikingBPTT(torch.autograd.Function):
         g_params: list[Optional[Tensor]] = []
         for n in lay.params:
             a, b = acc[n], acc_neg[n]
-            if not need[n] or (a is None and b is None):
+            if not need[n]:
                 g_params.append(None)
                 continue
-            total = a if b is None else (-b if a is None else a - b)
+            if a is not None:
+                total = a if b is None else a - b
+            elif b is not None:
+                total = -b
+            else:
+                g_params.append(None)
+                continue
             g_params.append(_sum_to(total, P[n]))
         return (None,) * _N_OPTIONS + (gx, *g_states, *g_params)
 

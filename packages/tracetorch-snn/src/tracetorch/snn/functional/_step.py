@@ -169,6 +169,7 @@ def _step(
             u = d + P["rec_weight"] * rec
         else:
             u = d
+        r_amount: Optional[Tensor] = None  # set exactly when later
         if later:
             # the reset of the previous step's spike, applied now and undecayed
             if kind == "B":
@@ -185,7 +186,7 @@ def _step(
             mem_pre = beta * mem + u
         if rest != 0.0:
             mem_pre = mem_pre + (1.0 - beta) * rest
-        if later and reset == "subtract":
+        if r_amount is not None and reset == "subtract":
             mem_pre = mem_pre - r_amount
         if kind == "LI" or kind == "EMA":
             new["mem"] = mem_pre
@@ -267,6 +268,7 @@ def _step(
         u_neg = d_neg + P["neg_rec_weight"] * r_neg
     else:
         u_pos, u_neg = _parts(d)
+    r_amount: Optional[Tensor] = None  # set exactly when later
     if later:
         if kind == "B":
             r = S["prev_spike"]
@@ -287,7 +289,7 @@ def _step(
     if rest != 0.0:
         pos_pre = pos_pre + (1.0 - pb) * (rest * 0.5)
         neg_pre = neg_pre + (1.0 - nb) * (rest * 0.5)
-    if later and reset == "subtract":
+    if r_amount is not None and reset == "subtract":
         half_prev = r_amount * 0.5
         pos_pre = pos_pre - half_prev
         neg_pre = neg_pre - half_prev
@@ -297,6 +299,8 @@ def _step(
         new["pos_mem"] = pos_pre
         new["neg_mem"] = neg_pre
         return mem, new, extras
+    half: Optional[Tensor] = None  # set exactly when not later and reset == "subtract"
+    a: Optional[Tensor] = None  # set exactly when not later and reset == "value"
     if kind == "B":
         th = P["threshold"]
         s = fire(mem - th)  # type: ignore[misc]
@@ -331,10 +335,10 @@ def _step(
     if later or reset == "none":
         new["pos_mem"] = pos_pre
         new["neg_mem"] = neg_pre
-    elif reset == "subtract":
+    elif half is not None:  # reset == "subtract"
         new["pos_mem"] = pos_pre - half
         new["neg_mem"] = neg_pre - half
-    else:
+    elif a is not None:  # reset == "value"
         half_value = cfg.reset_value * 0.5
         new["pos_mem"] = _reset_to(pos_pre, a, half_value)
         new["neg_mem"] = _reset_to(neg_pre, a, half_value)

@@ -9,7 +9,7 @@ times the straight-through derivative of the quantisation (1 for
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import torch
 from torch import Tensor
@@ -34,7 +34,7 @@ def has_fire_derivative(spike_fn: Optional[Callable[[Tensor], Tensor]], quant_fn
     """
     return (
         type(spike_fn) is SpikeFunction
-        and spike_fn.kind in _KNOWN
+        and cast(SpikeFunction, spike_fn).kind in _KNOWN  # narrowed by the type() check
         and (quant_fn is quant_round or quant_fn is quant_bernoulli or quant_fn is quant_probabilistic)
     )
 
