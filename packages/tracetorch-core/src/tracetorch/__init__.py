@@ -12,8 +12,7 @@ __path__ = _pkgutil.extend_path(__path__, __name__)
 import importlib as _importlib
 from importlib import metadata as _metadata
 
-from . import functional, loss
-from . import encode, metrics
+from . import encode, functional, loss, metrics
 from .core import Layer, Model, Sequential, check_finite, is_checking_finite, last_valid
 from .functional._quant import deterministic, is_deterministic
 from .monitor import Monitor

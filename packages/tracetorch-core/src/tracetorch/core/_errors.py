@@ -18,9 +18,7 @@ def check_int(owner: str, name: str, value: Any, *, minimum: int | None = None) 
         ValueError: when ``value`` is below ``minimum``.
     """
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{owner}: `{name}` must be an int, got {type(value).__name__} ({value!r})."
-        )
+        raise TypeError(f"{owner}: `{name}` must be an int, got {type(value).__name__} ({value!r}).")
     if minimum is not None and value < minimum:
         raise ValueError(f"{owner}: `{name}` must be >= {minimum}, got {value}.")
     return value

@@ -45,7 +45,7 @@ class check_finite:
         self._previous = FLAGS.check_finite
         FLAGS.check_finite = enabled
 
-    def __enter__(self) -> "check_finite":
+    def __enter__(self) -> check_finite:
         return self
 
     def __exit__(

@@ -32,7 +32,7 @@ def check_rng(rng: Mapping[str, Tensor]) -> list[str]:
         if not isinstance(value, Tensor) or value.dtype != torch.uint8 or value.ndim != 1:
             problems.append(f"{key}: a generator state must be a 1-D uint8 tensor, got {value!r:.80}")
             continue
-        kind = key[len(RNG_PREFIX):]
+        kind = key[len(RNG_PREFIX) :]
         if kind == "cpu":
             continue
         if kind.startswith("cuda.") and kind[5:].isdigit():
@@ -49,7 +49,7 @@ def check_rng(rng: Mapping[str, Tensor]) -> list[str]:
 def restore_rng(rng: Mapping[str, Tensor]) -> None:
     """Restore generator states checked by `check_rng`."""
     for key, value in rng.items():
-        kind = key[len(RNG_PREFIX):]
+        kind = key[len(RNG_PREFIX) :]
         if kind == "cpu":
             torch.set_rng_state(value.cpu())
         else:
@@ -60,8 +60,7 @@ def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(
-            f"states file {str(path)!r} has an unknown extension {path.suffix!r}; "
-            f"use one of {', '.join(SUFFIXES)}."
+            f"states file {str(path)!r} has an unknown extension {path.suffix!r}; use one of {', '.join(SUFFIXES)}."
         )
     return suffix
 
@@ -109,7 +108,9 @@ def write_states(path: PathLike, states: Mapping[str, Tensor]) -> None:
     else:
         from safetensors.torch import save
 
-        payload = save({k: v.detach().cpu().contiguous() for k, v in states.items()}, metadata={"format": "tracetorch-states"})
+        payload = save(
+            {k: v.detach().cpu().contiguous() for k, v in states.items()}, metadata={"format": "tracetorch-states"}
+        )
         _atomic_write(p, lambda f: f.write(payload))
 
 

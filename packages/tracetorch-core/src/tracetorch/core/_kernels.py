@@ -92,4 +92,3 @@ def kernels_for(op: str, *tensors: Any) -> Optional[Callable[..., Any]]:
             return None
         load_kernels()
     return _REGISTRY.get(op)
-

@@ -39,9 +39,7 @@ class _ParamSpec:
 
 
 # Attribute names every Layer keeps for its own bookkeeping.
-_LAYER_INTERNALS = frozenset(
-    {"num_neurons", "dim", "_state_sizes", "_param_specs", "_compiled", "_input_width"}
-)
+_LAYER_INTERNALS = frozenset({"num_neurons", "dim", "_state_sizes", "_param_specs", "_compiled", "_input_width"})
 
 
 class Layer(nn.Module):
@@ -107,7 +105,7 @@ class Layer(nn.Module):
             cls.forward_sequence = _with_lengths(fs)  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ guards
-    def _replicate_for_data_parallel(self) -> "Layer":
+    def _replicate_for_data_parallel(self) -> Layer:
         raise RuntimeError(
             f"{type(self).__name__}: nn.DataParallel is not supported by traceTorch layers. It rebuilds "
             "the model's replicas on every forward call, so the hidden states the replicas write never "
@@ -116,7 +114,7 @@ class Layer(nn.Module):
             "instead: each process then owns its states. See the Production page of the docs."
         )
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "Layer":
+    def __deepcopy__(self, memo: dict[int, Any]) -> Layer:
         # Live states usually carry an autograd graph (right after a training step),
         # which torch cannot deepcopy: the copy gets detached copies of the states.
         cls = type(self)
@@ -170,8 +168,7 @@ class Layer(nn.Module):
         owner = type(self).__name__
         if isinstance(rank, bool) or not isinstance(rank, int) or rank not in (0, 1):
             raise ValueError(
-                f"{owner}: `{name}_rank` must be 0 (one value for the layer) or 1 "
-                f"(one value per neuron), got {rank!r}."
+                f"{owner}: `{name}_rank` must be 0 (one value for the layer) or 1 (one value per neuron), got {rank!r}."
             )
         dtype = torch.get_default_dtype()
         if isinstance(value, bool):
@@ -191,13 +188,9 @@ class Layer(nn.Module):
                 try:
                     t = torch.as_tensor(value)
                 except (TypeError, ValueError, RuntimeError) as e:
-                    raise TypeError(
-                        f"{owner}: `{name}` could not be read as a tensor ({e})."
-                    ) from e
+                    raise TypeError(f"{owner}: `{name}` could not be read as a tensor ({e}).") from e
             if t.dtype == torch.bool or t.is_complex():
-                raise TypeError(
-                    f"{owner}: `{name}` must hold real numbers, got a tensor of dtype {t.dtype}."
-                )
+                raise TypeError(f"{owner}: `{name}` must hold real numbers, got a tensor of dtype {t.dtype}.")
             t = t.to(dtype)  # parameters live in the default dtype; use .double() etc. to change
             if t.ndim == 0:
                 pass
@@ -210,8 +203,7 @@ class Layer(nn.Module):
                 )
         else:
             raise TypeError(
-                f"{owner}: `{name}` must be a float, a tensor, a list or a numpy array; "
-                f"got {type(value).__name__}."
+                f"{owner}: `{name}` must be a float, a tensor, a list or a numpy array; got {type(value).__name__}."
             )
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{owner}: `{name}` must be finite, got {t.tolist()}.")
@@ -301,21 +293,16 @@ class Layer(nn.Module):
             bounds=_bounds,
         )
 
-    def _check_range(
-        self, name: str, value: ParamValue, low: float, high: float, *, what: str
-    ) -> None:
+    def _check_range(self, name: str, value: ParamValue, low: float, high: float, *, what: str) -> None:
         if isinstance(value, str) or value is None:
             raise TypeError(
-                f"{type(self).__name__}: `{name}` must be a float or a tensor, got "
-                f"{type(value).__name__} ({value!r})."
+                f"{type(self).__name__}: `{name}` must be a float or a tensor, got {type(value).__name__} ({value!r})."
             )
         t = self._parameter_tensor(name, value, 0)
         bad = ~((t > low) & (t < high))
         if bool(bad.any()):
             shown = t[bad].flatten()[:4].tolist()
-            raise ValueError(
-                f"{type(self).__name__}: `{name}` must be {what}; got {shown if t.ndim else t.item()}."
-            )
+            raise ValueError(f"{type(self).__name__}: `{name}` must be {what}; got {shown if t.ndim else t.item()}.")
 
     def _register_decay(self, name: str, value: ParamValue, rank: int = 1, learnable: bool = True) -> None:
         """Register a decay in (0, 1).
@@ -335,9 +322,7 @@ class Layer(nn.Module):
         """
         what = "a decay strictly between 0 and 1"
         self._check_range(name, value, 0.0, 1.0, what=what)
-        self._register_parameter(
-            name, value, rank, learnable, sigmoid_inverse, torch.sigmoid, _bounds=(0.0, 1.0, what)
-        )
+        self._register_parameter(name, value, rank, learnable, sigmoid_inverse, torch.sigmoid, _bounds=(0.0, 1.0, what))
 
     def _register_threshold(self, name: str, value: ParamValue, rank: int = 1, learnable: bool = True) -> None:
         """Register a strictly positive value.
@@ -394,8 +379,7 @@ class Layer(nn.Module):
                     if bool(bad.any()):
                         shown = value[bad].flatten()[:4].tolist()
                         error_msgs.append(
-                            f"{owner}: `{value_key}` must be {what}; got {shown}. Nothing was "
-                            "loaded into this layer."
+                            f"{owner}: `{value_key}` must be {what}; got {shown}. Nothing was loaded into this layer."
                         )
                         refused = True
             elif spec.raw_name in self._parameters:  # learnable: the raw form is held
@@ -593,7 +577,7 @@ class Layer(nn.Module):
             if s is not None:
                 d[name] = s.detach()
 
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "Layer":  # type: ignore[override]
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Layer:  # type: ignore[override]
         super()._apply(fn, recurse)
         d = self.__dict__
         for name in self._state_sizes:

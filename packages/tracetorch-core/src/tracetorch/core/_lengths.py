@@ -63,8 +63,7 @@ def check_lengths(owner: str, lengths: Any, batch: int, steps: int) -> Tensor:
         )
     if batch and (int(lt.min()) < 1 or int(lt.max()) > steps):
         raise ValueError(
-            f"{owner}: every length must be between 1 and the number of timesteps ({steps}); got "
-            f"{lt.tolist()}."
+            f"{owner}: every length must be between 1 and the number of timesteps ({steps}); got {lt.tolist()}."
         )
     return lt
 
@@ -101,9 +100,7 @@ def run_with_lengths(
     owner = type(module).__name__
     t = check_time_dim(owner, x, time_dim)
     if x.ndim < 2:
-        raise ValueError(
-            f"{owner}.forward_sequence: lengths need a batch axis; the input has shape {tuple(x.shape)}."
-        )
+        raise ValueError(f"{owner}.forward_sequence: lengths need a batch axis; the input has shape {tuple(x.shape)}.")
     b_axis = _batch_axis(t)
     batch, steps = x.shape[b_axis], x.shape[t]
     lt = check_lengths(f"{owner}.forward_sequence", lengths, batch, steps)
@@ -141,9 +138,7 @@ def run_with_lengths(
             xg = x.index_select(b_axis, dev_idx).narrow(t, 0, length)
             yg = run(xg)
             if not isinstance(yg, Tensor):
-                raise TypeError(
-                    f"{owner}.forward_sequence: lengths need a tensor output, got {type(yg).__name__}."
-                )
+                raise TypeError(f"{owner}.forward_sequence: lengths need a tensor output, got {type(yg).__name__}.")
             if yg.ndim <= max(t, b_axis) or yg.shape[t] != length or yg.shape[b_axis] != idx.numel():
                 raise ValueError(
                     f"{owner}.forward_sequence: lengths need outputs with time on axis {t} and the batch "
@@ -181,7 +176,9 @@ def run_with_lengths(
 
 def _fill_none(parts: list[Optional[Tensor]], order: list[Tensor]) -> Tensor:
     like = next(p for p in parts if p is not None)
-    filled = [p if p is not None else like.new_zeros((idx.numel(),) + tuple(like.shape[1:])) for p, idx in zip(parts, order)]
+    filled = [
+        p if p is not None else like.new_zeros((idx.numel(),) + tuple(like.shape[1:])) for p, idx in zip(parts, order)
+    ]
     perm = torch.cat(order)
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(perm.numel())

@@ -250,8 +250,11 @@ class Model(nn.Module):
             if key in states:
                 device, dtype = _layer_home(layer)
                 value = states[key].detach()
-                value = value.to(device=device if device is not None else value.device,
-                                 dtype=dtype if dtype is not None else value.dtype, copy=True)
+                value = value.to(
+                    device=device if device is not None else value.device,
+                    dtype=dtype if dtype is not None else value.dtype,
+                    copy=True,
+                )
                 set_state(layer, name, value)
             elif strict:
                 set_state(layer, name, None)
@@ -271,7 +274,7 @@ class Model(nn.Module):
         """Alias of `TTdecompile`."""
         self.TTdecompile()
 
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "Model":  # type: ignore[override]
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Model:  # type: ignore[override]
         super()._apply(fn, recurse)
         if recurse:
             for f in find_layers(self):
@@ -312,7 +315,7 @@ class Model(nn.Module):
                 set_state(layer, name, st)
             raise
 
-    def _replicate_for_data_parallel(self) -> "Model":
+    def _replicate_for_data_parallel(self) -> Model:
         raise RuntimeError(
             f"{type(self).__name__}: nn.DataParallel is not supported by traceTorch models. It rebuilds "
             "the replicas on every forward call, so the hidden states the replicas write never reach "

@@ -39,8 +39,7 @@ def check_time_dim(owner: str, x: Tensor, time_dim: int) -> int:
         raise TypeError(f"{owner}.forward_sequence: time_dim must be an int, got {type(time_dim).__name__}.")
     if not -x.ndim <= time_dim < x.ndim:
         raise ValueError(
-            f"{owner}.forward_sequence: time_dim={time_dim} is out of range for an input of shape "
-            f"{tuple(x.shape)}."
+            f"{owner}.forward_sequence: time_dim={time_dim} is out of range for an input of shape {tuple(x.shape)}."
         )
     t = time_dim % x.ndim
     if x.shape[t] == 0:
@@ -53,7 +52,11 @@ def _stack(outs: list[Any], time_dim: int) -> Any:
     if isinstance(first, Tensor):
         return torch.stack(outs, time_dim)
     if isinstance(first, tuple):
-        return type(first)(_stack([o[i] for o in outs], time_dim) for i in range(len(first))) if not hasattr(first, "_fields") else type(first)(*(_stack([o[i] for o in outs], time_dim) for i in range(len(first))))
+        return (
+            type(first)(_stack([o[i] for o in outs], time_dim) for i in range(len(first)))
+            if not hasattr(first, "_fields")
+            else type(first)(*(_stack([o[i] for o in outs], time_dim) for i in range(len(first))))
+        )
     raise TypeError(f"forward_sequence: cannot stack step outputs of type {type(first).__name__}.")
 
 
@@ -160,7 +163,11 @@ class _TimedScan(torch.autograd.Function):
             r = torch.mul(a[t + 1], r, out=gu[t]).add_(g[t])
         ga = None
         if ctx.needs_input_grad[0]:
-            prev = torch.cat([h0.expand(h.shape[1:]).unsqueeze(0), h[:-1]]) if T > 1 else h0.expand(h.shape[1:]).unsqueeze(0)
+            prev = (
+                torch.cat([h0.expand(h.shape[1:]).unsqueeze(0), h[:-1]])
+                if T > 1
+                else h0.expand(h.shape[1:]).unsqueeze(0)
+            )
             ga = _sum_to(gu * prev, a)
         gh0 = _sum_to(gu[0] * a[0], h0) if ctx.needs_input_grad[2] else None
         return ga, (gu if ctx.needs_input_grad[1] else None), gh0

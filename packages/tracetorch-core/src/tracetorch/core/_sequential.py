@@ -26,8 +26,7 @@ def _time_folded(module: nn.Module, x: Tensor, t: int) -> Tensor:
     out = module(folded)
     if not isinstance(out, Tensor):
         raise TypeError(
-            f"Sequential.forward_sequence: {type(module).__name__} returned {type(out).__name__}, "
-            "expected a tensor."
+            f"Sequential.forward_sequence: {type(module).__name__} returned {type(out).__name__}, expected a tensor."
         )
     if out.ndim < 1 or out.shape[0] != folded.shape[0]:
         raise ValueError(

@@ -12,7 +12,14 @@ from ._layer import Layer, layer_internal_names
 
 _SKIP_ATTRS = frozenset(nn.Module().__dict__) | frozenset(layer_internal_names())
 _ATOMS = (str, bytes, int, float, complex, bool, type(None), torch.Tensor, torch.dtype, torch.device)
-_OPAQUE = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, torch.optim.Optimizer)
+_OPAQUE = (
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    torch.optim.Optimizer,
+)
 
 
 class FoundLayer(NamedTuple):

@@ -120,7 +120,13 @@ def rate(
 
 
 def _latency_times(
-    x: Tensor, num_steps: int, threshold: float, tau: float, first_spike_time: int, normalize: bool, linear: bool,
+    x: Tensor,
+    num_steps: int,
+    threshold: float,
+    tau: float,
+    first_spike_time: int,
+    normalize: bool,
+    linear: bool,
     epsilon: float,
 ) -> Tensor:
     if linear:
@@ -132,7 +138,9 @@ def _latency_times(
     if first_spike_time > 0:
         t = t + first_spike_time
     if normalize:
-        t = (t - first_spike_time) * (num_steps - first_spike_time - 1) / torch.max(t - first_spike_time) + first_spike_time
+        t = (t - first_spike_time) * (num_steps - first_spike_time - 1) / torch.max(
+            t - first_spike_time
+        ) + first_spike_time
     return t
 
 
@@ -285,9 +293,7 @@ def delta(
         if not isinstance(flag, bool):
             raise TypeError(f"tt.encode.delta: `{name}` must be a bool, got {type(flag).__name__}.")
     if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(
-            f"tt.encode.delta: data must be time-major [T, ...] with T >= 1, got shape {tuple(x.shape)}."
-        )
+        raise ValueError(f"tt.encode.delta: data must be time-major [T, ...] with T >= 1, got shape {tuple(x.shape)}.")
     xd = x.detach()
     previous = torch.cat((xd[:1] if padding else torch.zeros_like(xd[:1]), xd[:-1]))
     d = xd - previous

@@ -76,7 +76,7 @@ class deterministic:
         self._previous = FLAGS.deterministic
         FLAGS.deterministic = enabled
 
-    def __enter__(self) -> "deterministic":
+    def __enter__(self) -> deterministic:
         return self
 
     def __exit__(
@@ -176,9 +176,7 @@ def resolve_quant_fn(quant_fn: Union[str, Callable[[Tensor], Tensor], None]) -> 
             ) from None
     if callable(quant_fn):
         return quant_fn
-    raise TypeError(
-        f"quant_fn must be a name or a callable, got {type(quant_fn).__name__} ({quant_fn!r})."
-    )
+    raise TypeError(f"quant_fn must be a name or a callable, got {type(quant_fn).__name__} ({quant_fn!r}).")
 
 
 def skips_quantisation(spike_fn: object, quant_fn: object) -> bool:

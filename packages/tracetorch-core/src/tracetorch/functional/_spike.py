@@ -234,9 +234,7 @@ def heaviside_straight_through(scale: float = 1.0) -> SpikeFunction:
     Returns:
         A deterministic `SpikeFunction`.
     """
-    return SpikeFunction(
-        "heaviside_straight_through", _check_slope("heaviside_straight_through", "scale", scale)
-    )
+    return SpikeFunction("heaviside_straight_through", _check_slope("heaviside_straight_through", "scale", scale))
 
 
 SPIKE_FUNCTIONS: dict[str, Callable[[], SpikeFunction]] = {
@@ -275,6 +273,4 @@ def resolve_spike_fn(spike_fn: Union[str, Callable[[Tensor], Tensor], None]) -> 
             ) from None
     if callable(spike_fn):
         return spike_fn
-    raise TypeError(
-        f"spike_fn must be a name or a callable, got {type(spike_fn).__name__} ({spike_fn!r})."
-    )
+    raise TypeError(f"spike_fn must be a name or a callable, got {type(spike_fn).__name__} ({spike_fn!r}).")

@@ -12,7 +12,9 @@ __all__ = ["rate_l1", "rate_l2", "rate_lower_bound", "rate_upper_bound"]
 def _rates(func: str, spikes: object, time_dim: int) -> Tensor:
     """Per-sample, per-neuron firing rates ``[B, N]`` (events per step, ``|s|`` averaged over time)."""
     if not isinstance(spikes, Tensor):
-        raise TypeError(f"{func}: spikes must be a tensor [T, B, ...] (time, batch, neurons...), got {type(spikes).__name__}.")
+        raise TypeError(
+            f"{func}: spikes must be a tensor [T, B, ...] (time, batch, neurons...), got {type(spikes).__name__}."
+        )
     if not spikes.is_floating_point():
         raise TypeError(f"{func}: spikes must be floating point, got dtype {spikes.dtype}.")
     if isinstance(time_dim, bool) or not isinstance(time_dim, int) or not -spikes.ndim <= time_dim < spikes.ndim:

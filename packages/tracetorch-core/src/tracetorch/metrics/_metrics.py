@@ -6,7 +6,6 @@ from typing import Iterable, NamedTuple, Union
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 __all__ = [
     "accuracy",
@@ -18,7 +17,12 @@ __all__ = [
     "CONNECTION_TYPES",
 ]
 
-CONNECTION_TYPES: tuple[type[Union[nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d]], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+CONNECTION_TYPES: tuple[type[Union[nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d]], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+)
 """The connection modules whose synaptic operations are counted (NeuroBench's stateless layers)."""
 
 _OVER_TIME = ("sum", "mean", "max", "last")
@@ -193,7 +197,7 @@ class SynapticOps(NamedTuple):
     effective_macs: int
     dense: int
 
-    def __add__(self, other: object) -> "SynapticOps":  # type: ignore[override]
+    def __add__(self, other: object) -> SynapticOps:  # type: ignore[override]
         if not isinstance(other, SynapticOps):
             return NotImplemented
         return SynapticOps(*(a + b for a, b in zip(self, other)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +46,7 @@ class _Sink:
 class _Entry:
     """What one monitor records of one layer."""
 
-    def __init__(self, monitor: "Monitor", path: str, layer: Layer, names: tuple[str, ...]) -> None:
+    def __init__(self, monitor: Monitor, path: str, layer: Layer, names: tuple[str, ...]) -> None:
         self.monitor = monitor
         self.path = path
         self.layer = layer
@@ -318,7 +318,7 @@ class Monitor:
         """The dotted paths of the recorded layers, in model order."""
         return tuple(self._entries)
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:
         """Clear earlier recordings and start recording."""
         self.start(clear=True)
         return self
@@ -411,7 +411,9 @@ class Monitor:
             raise KeyError(f"tt.Monitor: {name!r} is not recorded for {path!r}; recorded: {list(e.data)}.")
         chunks = e.data[name]
         if not chunks:
-            raise ValueError(f"tt.Monitor: nothing recorded yet for {path!r} / {name!r}; run the model inside `with monitor:`.")
+            raise ValueError(
+                f"tt.Monitor: nothing recorded yet for {path!r} / {name!r}; run the model inside `with monitor:`."
+            )
         if len(chunks) == 1:
             return chunks[0]
         shapes = {tuple(c.shape[1:]) for c in chunks}
@@ -482,7 +484,9 @@ class Monitor:
             total = total + ops
         if num_samples is not None:
             if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-                raise ValueError(f"tt.Monitor.synaptic_operations: num_samples must be an int >= 1, got {num_samples!r}.")
+                raise ValueError(
+                    f"tt.Monitor.synaptic_operations: num_samples must be an int >= 1, got {num_samples!r}."
+                )
             div: float = float(num_samples)
         else:
             div = 1.0
@@ -493,4 +497,3 @@ class Monitor:
     def __repr__(self) -> str:
         state = "recording" if self._recording else ("attached" if self._attached else "removed")
         return f"Monitor({state}, layers={list(self._entries)})"
-

@@ -41,8 +41,15 @@ def _draw_hists(ax: Any, named: list[tuple[str, np.ndarray]], bins: int, density
     edges = _edges([a for _, a in named], bins)
     alpha = 1.0 if len(named) == 1 else 0.55
     for i, (label, arr) in enumerate(named):
-        _, _, bars = ax.hist(arr[np.isfinite(arr)], bins=edges, density=density, alpha=alpha, color=f"C{i % 10}",
-                             histtype="bar", edgecolor="none")
+        _, _, bars = ax.hist(
+            arr[np.isfinite(arr)],
+            bins=edges,
+            density=density,
+            alpha=alpha,
+            color=f"C{i % 10}",
+            histtype="bar",
+            edgecolor="none",
+        )
         bars.set_label(label)  # the BarContainer carries the label (legend entry and tests)
     if legend and len(named) <= 12:
         ax.legend(loc="best", fontsize="small")

@@ -211,11 +211,25 @@ def draw_series(
         if not decays or show_raw:
             raw_label = name if not decays else (f"{name} (raw)" if name else "raw")
             marker = "o" if len(y) <= 30 else None
-            ax.plot(x, y, color=color, alpha=0.3 if decays else 1.0, linewidth=1.0, label=raw_label,
-                    marker=marker, markersize=3)
+            ax.plot(
+                x,
+                y,
+                color=color,
+                alpha=0.3 if decays else 1.0,
+                linewidth=1.0,
+                label=raw_label,
+                marker=marker,
+                markersize=3,
+            )
         for k, d in enumerate(decays):
             label = f"{name} (decay {d:g})" if name else f"decay {d:g}"
-            ax.plot(x, smooth(y, d), color=color, alpha=1.0 if len(decays) == 1 else 0.55 + 0.45 * k / (len(decays) - 1),
-                    linewidth=1.5 + 0.5 * k, label=label)
+            ax.plot(
+                x,
+                smooth(y, d),
+                color=color,
+                alpha=1.0 if len(decays) == 1 else 0.55 + 0.45 * k / (len(decays) - 1),
+                linewidth=1.5 + 0.5 * k,
+                label=label,
+            )
     if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines) and len(ax.lines) > 1:
         ax.legend(loc="best", fontsize="small")

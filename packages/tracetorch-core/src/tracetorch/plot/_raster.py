@@ -90,9 +90,7 @@ def spike_raster(
     if s.ndim == 0:
         raise ValueError(f"tt.plot.{func}: `spikes` needs a time axis, got a 0-d value.")
     if not -s.ndim <= time_dim < s.ndim:
-        raise ValueError(
-            f"tt.plot.{func}: `time_dim`={time_dim} is out of range for spikes of shape {tuple(s.shape)}."
-        )
+        raise ValueError(f"tt.plot.{func}: `time_dim`={time_dim} is out of range for spikes of shape {tuple(s.shape)}.")
     s = np.moveaxis(s, time_dim, 0).reshape(s.shape[time_dim], -1)
     if max_neurons is not None:
         s = s[:, :max_neurons]
@@ -115,8 +113,14 @@ def spike_raster(
         if sign < 0 and t_idx.size == 0:
             continue
         ax.scatter(
-            t_idx, n_idx, s=mark**2, marker="|", linewidths=max(mark / 6.0, 1.0), c=color,
-            label=label, rasterized=many,
+            t_idx,
+            n_idx,
+            s=mark**2,
+            marker="|",
+            linewidths=max(mark / 6.0, 1.0),
+            c=color,
+            label=label,
+            rasterized=many,
         )
     ax.set_xlim(-0.5, num_steps - 0.5)
     ax.set_ylim(-0.5, num_neurons - 0.5)

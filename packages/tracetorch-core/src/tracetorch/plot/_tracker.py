@@ -28,8 +28,9 @@ def _scalar(value: Any, name: str) -> float:
     if isinstance(value, np.ndarray) and value.size == 1:
         return float(value.reshape(()))
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"MeasurementTracker: {name!r} must be a number or a one-element tensor, "
-                        f"got {type(value).__name__}.")
+        raise TypeError(
+            f"MeasurementTracker: {name!r} must be a number or a one-element tensor, got {type(value).__name__}."
+        )
     return float(value)
 
 
@@ -271,8 +272,9 @@ class MeasurementTracker:
             if xlabel:
                 ax.set_xlabel(xlabel)
             last = y[-1] if len(y) else math.nan
-            ax.annotate(f"last: {last:.4g}", xy=(1.0, 1.0), xycoords="axes fraction", ha="right", va="bottom",
-                        fontsize="small")
+            ax.annotate(
+                f"last: {last:.4g}", xy=(1.0, 1.0), xycoords="axes fraction", ha="right", va="bottom", fontsize="small"
+            )
         if title:
             fig.suptitle(title)
         return finish(fig, path, show, func)

@@ -7,14 +7,14 @@ along any feature axis ``dim``, and runs whole sequences with ``forward_sequence
 (PyTorch's fused RNN kernels, or the linear scan for `SelectiveSSM`).
 """
 
+# `linear_scan` is traceTorch's one linear-scan contract, defined in core; it is
+# re-exported here under its old public name (it used to be a separate rnn scan).
+from tracetorch._internal import linear_scan  # noqa: E402
+
 from ._gru import GRU
 from ._layer import Layer
 from ._lstm import LSTM
 from ._selective_ssm import SelectiveSSM
 from ._simple_rnn import SimpleRNN
-
-# `linear_scan` is traceTorch's one linear-scan contract, defined in core; it is
-# re-exported here under its old public name (it used to be a separate rnn scan).
-from tracetorch._internal import linear_scan  # noqa: E402
 
 __all__ = ["Layer", "SimpleRNN", "LSTM", "GRU", "SelectiveSSM", "linear_scan"]

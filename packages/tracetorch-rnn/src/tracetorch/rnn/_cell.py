@@ -14,7 +14,6 @@ from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
 
 import torch
 from torch import Tensor, nn
-
 from tracetorch._internal import check_int
 
 from ._layer import Layer

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import Tensor
-
 import tracetorch as tt
-from tracetorch._internal import check_int
-from tracetorch._internal import check_time_dim
+from torch import Tensor
+from tracetorch._internal import check_int, check_time_dim
 
 __all__ = ["Layer"]
 

@@ -8,7 +8,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
 from tracetorch._internal import check_int, linear_scan
 
 from ._layer import Layer
@@ -17,12 +16,12 @@ __all__ = ["SelectiveSSM"]
 
 _LN2 = math.log(2.0)
 
+
 def _decay_to_scale(owner: str, decay: Any, size: int) -> Any:
     """``-ln(decay) / ln 2``: the ``scale`` for which ``exp(-softplus(0) * scale) == decay``."""
     if isinstance(decay, bool) or decay is None or isinstance(decay, str):
         raise TypeError(
-            f"{owner}: `decay` must be a float or a tensor of floats in (0, 1), got "
-            f"{type(decay).__name__} ({decay!r})."
+            f"{owner}: `decay` must be a float or a tensor of floats in (0, 1), got {type(decay).__name__} ({decay!r})."
         )
     if isinstance(decay, (int, float)):
         if not 0.0 < decay < 1.0:
@@ -42,9 +41,7 @@ def _decay_to_scale(owner: str, decay: Any, size: int) -> Any:
         )
     bad = ~((t > 0) & (t < 1))
     if bool(bad.any()):
-        raise ValueError(
-            f"{owner}: `decay` must lie strictly between 0 and 1, got {t[bad].flatten()[:4].tolist()}."
-        )
+        raise ValueError(f"{owner}: `decay` must lie strictly between 0 and 1, got {t[bad].flatten()[:4].tolist()}.")
     return (-torch.log(t) / _LN2).to(torch.get_default_dtype())
 
 

@@ -82,13 +82,10 @@ class SimpleRNN(TorchRecurrentLayer):
         owner = type(self).__name__
         if not isinstance(nonlinearity, str):
             raise TypeError(
-                f"{owner}: `nonlinearity` must be a string, got "
-                f"{type(nonlinearity).__name__} ({nonlinearity!r})."
+                f"{owner}: `nonlinearity` must be a string, got {type(nonlinearity).__name__} ({nonlinearity!r})."
             )
         if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(
-                f"{owner}: `nonlinearity` must be 'tanh' or 'relu', got {nonlinearity!r}."
-            )
+            raise ValueError(f"{owner}: `nonlinearity` must be 'tanh' or 'relu', got {nonlinearity!r}.")
         super().__init__(
             in_features, out_features, bias=bias, dim=dim, batch_first=batch_first, device=device, dtype=dtype
         )

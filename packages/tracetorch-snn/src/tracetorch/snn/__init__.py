@@ -87,10 +87,10 @@ Example:
 """
 
 from . import _layers, functional
+from ._delay import Delay
 from ._layer import Layer
 from ._layers import *  # noqa: F403  (the 32 generated layer classes; names in _layers.__all__)
 from ._leaky import LeakyLayer
-from ._delay import Delay
 
 __all__ = ["Layer", "LeakyLayer", "functional"]
 __all__ += _layers.__all__

@@ -7,7 +7,6 @@ from typing import Any, Sequence, Union
 
 import torch
 from torch import Tensor
-
 from tracetorch._internal import FINITE_FLAGS, check_time_dim
 from tracetorch.core import Layer
 
@@ -35,18 +34,17 @@ def _delays_tensor(owner: str, delays: Any, num_neurons: int) -> Tensor:
     elif isinstance(delays, (list, tuple)):
         for i, v in enumerate(delays):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(
-                    f"{owner}: delays[{i}] must be an int, got {v!r} ({type(v).__name__}). {hint}"
-                )
+                raise TypeError(f"{owner}: delays[{i}] must be an int, got {v!r} ({type(v).__name__}). {hint}")
         values = torch.tensor([int(v) for v in delays], dtype=torch.int64)
     else:
-        raise TypeError(f"{owner}: delays must be an int, a sequence of ints or an integer tensor, got {type(delays).__name__}. {hint}")
+        raise TypeError(
+            f"{owner}: delays must be an int, a sequence of ints or an integer tensor, got {type(delays).__name__}. {hint}"
+        )
     if values.ndim == 0:
         values = values.expand(num_neurons).clone()
     elif values.ndim != 1 or values.shape[0] != num_neurons:
         raise ValueError(
-            f"{owner}: delays must have one value per neuron ({num_neurons}), got shape "
-            f"{tuple(values.shape)}. {hint}"
+            f"{owner}: delays must have one value per neuron ({num_neurons}), got shape {tuple(values.shape)}. {hint}"
         )
     if bool((values < 0).any()):
         bad = values[values < 0][:4].tolist()

@@ -13,12 +13,10 @@ from typing import Any, Callable, Optional, Sequence, Union, cast
 
 import torch
 from torch import Tensor, nn
-
-from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
-
 from tracetorch._internal import FINITE_FLAGS as _FINITE
 from tracetorch._internal import MONITOR_SINK_ATTR as _MONITOR_SINK
 from tracetorch._internal import check_time_dim, emit, emit_sequence, wants
+from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
 
 from ._layer import Layer
 from .functional._config import LeakyConfig, ParamInfo

@@ -11,8 +11,8 @@
   kept tensor; everything here addresses them by name.
 """
 
-from ._config import LAYER_NAMES, OUTPUT_KINDS, LeakyConfig, LeakyLayout, ParamInfo
 from ._bptt import spiking_sequence
+from ._config import LAYER_NAMES, OUTPUT_KINDS, LeakyConfig, LeakyLayout, ParamInfo
 from ._scan import linear_scan
 from ._sequence import leaky_sequence, leaky_sequence_reference, linear_sequence
 from ._step import leaky_step, make_fire, negative_part, positive_part, promote, spike_then_quant

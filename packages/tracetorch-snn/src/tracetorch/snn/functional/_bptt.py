@@ -52,7 +52,15 @@ _N_OPTIONS = 4
 
 class _SpikingBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, cfg: LeakyConfig, spike_fn: Any, quant_fn: Any, fire: Callable[[Tensor], Tensor], x: Tensor, *tensors: Tensor):  # type: ignore[override]
+    def forward(
+        ctx: Any,
+        cfg: LeakyConfig,
+        spike_fn: Any,
+        quant_fn: Any,
+        fire: Callable[[Tensor], Tensor],
+        x: Tensor,
+        *tensors: Tensor,
+    ):  # type: ignore[override]
         lay = cfg.layout
         states = tensors[: len(lay.states)]
         params = tensors[len(lay.states) :]

@@ -286,7 +286,7 @@ class LeakyConfig:
         return tuple(p.name for p in self.params)
 
     @classmethod
-    def from_name(cls, name: str) -> "LeakyConfig":
+    def from_name(cls, name: str) -> LeakyConfig:
         """Parse a layer name such as ``"DSRLITS"`` into its configuration.
 
         Args:

@@ -15,7 +15,6 @@ from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor
-
 from tracetorch._internal import kernels_for
 
 from ._bptt import spiking_sequence

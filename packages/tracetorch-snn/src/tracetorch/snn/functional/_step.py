@@ -19,7 +19,6 @@ from typing import Callable, Mapping, Optional
 
 import torch
 from torch import Tensor
-
 from tracetorch._internal import kernels_for, skips_quantisation
 
 from ._config import LeakyConfig

@@ -13,7 +13,6 @@ from typing import Callable, Optional, cast
 
 import torch
 from torch import Tensor
-
 from tracetorch._internal import SPIKE_KINDS
 from tracetorch.functional import SpikeFunction, quant_bernoulli, quant_probabilistic, quant_round
 
@@ -22,7 +21,9 @@ __all__ = ["fire_derivative", "has_fire_derivative"]
 _KNOWN = frozenset(SPIKE_KINDS)
 
 
-def has_fire_derivative(spike_fn: Optional[Callable[[Tensor], Tensor]], quant_fn: Optional[Callable[[Tensor], Tensor]]) -> bool:
+def has_fire_derivative(
+    spike_fn: Optional[Callable[[Tensor], Tensor]], quant_fn: Optional[Callable[[Tensor], Tensor]]
+) -> bool:
     """Whether `fire_derivative` knows this pair (built-in spike and quantisation functions).
 
     Args:
