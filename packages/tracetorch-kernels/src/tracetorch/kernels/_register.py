@@ -32,7 +32,9 @@ def _leaky_sequence(
 
     if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn):
         return None
-    return dispatch._leaky_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+    from .ops.leaky import leaky_sequence as kernel
+
+    return kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
 
 
 def _leaky_step(
@@ -48,7 +50,9 @@ def _leaky_step(
 
     if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn):
         return None
-    return dispatch._leaky_step_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+    from .ops.leaky import leaky_step as kernel
+
+    return kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
 
 
 def _linear_scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None) -> Optional[Tensor]:
@@ -56,7 +60,9 @@ def _linear_scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None) -> Optional[
 
     if not dispatch.use_kernels_for(a, b, h0):
         return None
-    return dispatch._scan_kernel(a, b, h0)
+    from .ops.scan import linear_scan as kernel
+
+    return kernel(a, b, h0)
 
 
 def register(register_kernels: Callable[..., None]) -> None:

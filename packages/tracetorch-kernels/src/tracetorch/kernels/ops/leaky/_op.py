@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
-from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote
+from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote  # pyright: ignore[reportMissingImports]
 
 from ..._backend import load_fused
 
@@ -101,7 +101,7 @@ def slot_constants(cfg: Any) -> dict[str, int]:
     lay = cfg.layout
     tcfg = twin_cfg(cfg)
     twin = tcfg.layout
-    consts = dict.fromkeys(SLOT_ARGS, 0)
+    consts: dict[str, int] = dict.fromkeys(SLOT_ARGS, 0)
     groups = (
         ("I_", lay.states, twin.states),
         ("P_", lay.params, twin.params),

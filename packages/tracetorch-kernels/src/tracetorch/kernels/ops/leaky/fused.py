@@ -21,7 +21,7 @@ Backward: one reverse walk over time (BPTT) with the adjoints in registers. The
 gradients of the parameters are summed over time in registers and written once per
 element (``[NP, E]`` float32); the caller sums them over rows – no atomics.
 
-Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so a membrane
+Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so a membrane  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
 is rounded exactly as in the reference (a fused multiply-add could move it across
 the threshold by one rounding and flip a spike).
 
@@ -38,7 +38,7 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
-from tracetorch.snn.functional import LeakyConfig
+from tracetorch.snn.functional import LeakyConfig  # pyright: ignore[reportMissingImports]
 
 from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
 from ._op import FLAG_NAMES, flags_config, slot_constants
@@ -924,8 +924,8 @@ def leaky_forward(
             float(spike_param),
             SAVE=save,
             BLOCK=BLOCK,
-            num_warps=warps,
-            enable_fp_fusion=False,
+            num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
+            enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             **f,
             **consts,
         )
@@ -990,8 +990,8 @@ def leaky_backward(
             N,
             float(spike_param),
             BLOCK=BLOCK,
-            num_warps=warps,
-            enable_fp_fusion=False,
+            num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
+            enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             **f,
             **consts,
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from torch import Tensor
-from tracetorch.snn.functional import leaky_sequence_reference
-from tracetorch.snn.functional import make_fire as _snn_make_fire
+from tracetorch.snn.functional import leaky_sequence_reference  # pyright: ignore[reportMissingImports]
+from tracetorch.snn.functional import make_fire as _snn_make_fire  # pyright: ignore[reportMissingImports]
 
 __all__ = ["leaky_sequence_naive", "make_fire"]
 

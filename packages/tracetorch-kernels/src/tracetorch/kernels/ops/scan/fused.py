@@ -1,6 +1,6 @@
 """Triton kernels of the diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t``.
 
-Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so the GPU
+Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so the GPU  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
 rounds every operation as the reference does.
 
 Loaded lazily by `tracetorch.kernels._backend.load_fused` (never imported at
@@ -145,7 +145,17 @@ def scan_forward(a: Tensor, b: Tensor, h0: Tensor, block: int = 0) -> Tensor:
     grid = (triton.cdiv(E, BLOCK),)
     with device_guard(b.device):
         _scan_fwd_kernel[grid](
-            a, b, h0, h, T, E, K, A_PER_STEP=per_step, BLOCK=BLOCK, num_warps=4, enable_fp_fusion=False
+            a,
+            b,
+            h0,
+            h,
+            T,
+            E,
+            K,
+            A_PER_STEP=per_step,
+            BLOCK=BLOCK,
+            num_warps=4,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
+            enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]
         )
     return h
 
@@ -190,7 +200,7 @@ def scan_backward(grad_h: Tensor, a: Tensor, h: Tensor, h0: Tensor, block: int =
             K,
             A_PER_STEP=per_step,
             BLOCK=BLOCK,
-            num_warps=4,
-            enable_fp_fusion=False,
+            num_warps=4,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
+            enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
         )
     return ga, gb, gh0
