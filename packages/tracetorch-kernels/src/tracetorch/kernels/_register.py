@@ -32,9 +32,8 @@ def _leaky_sequence(
 
     if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn):
         return None
-    from .ops.leaky import leaky_sequence as kernel
-
-    return kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+    # through dispatch's own name, so one patch of dispatch reaches every caller (tests spy on it)
+    return dispatch._leaky_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)  # pyright: ignore[reportPrivateImportUsage]
 
 
 def _leaky_step(
@@ -50,9 +49,8 @@ def _leaky_step(
 
     if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn):
         return None
-    from .ops.leaky import leaky_step as kernel
-
-    return kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
+    # through dispatch's own name, so one patch of dispatch reaches every caller (tests spy on it)
+    return dispatch._leaky_step_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)  # pyright: ignore[reportPrivateImportUsage]
 
 
 def _linear_scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None) -> Optional[Tensor]:
@@ -60,9 +58,7 @@ def _linear_scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None) -> Optional[
 
     if not dispatch.use_kernels_for(a, b, h0):
         return None
-    from .ops.scan import linear_scan as kernel
-
-    return kernel(a, b, h0)
+    return dispatch._scan_kernel(a, b, h0)  # pyright: ignore[reportPrivateImportUsage]
 
 
 def register(register_kernels: Callable[..., None]) -> None:
