@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 import tracetorch as tt
 from tracetorch import snn
 
@@ -191,7 +190,12 @@ def data_d() -> dict[str, np.ndarray]:
     """DLI: a slow positive membrane and a fast negative one, and their sum."""
     x = signed_input()
     r = run(snn.DLI(1, pos_beta=0.95, neg_beta=0.6), x, ("pos_mem", "neg_mem"))
-    return {"input": x.numpy().astype(np.float64), "pos_mem": r["pos_mem"], "neg_mem": r["neg_mem"], "output": r["output"]}
+    return {
+        "input": x.numpy().astype(np.float64),
+        "pos_mem": r["pos_mem"],
+        "neg_mem": r["neg_mem"],
+        "output": r["output"],
+    }
 
 
 def _options(x: torch.Tensor, variants: dict[str, dict]) -> dict[str, np.ndarray]:
@@ -276,9 +280,7 @@ def data_perf() -> dict[str, np.ndarray]:
     for r in rows:
         case = (r["B×N"], r["pass"])
         if case in PERF_CASES and r["implementation"] in PERF_IMPLEMENTATIONS:
-            us[PERF_CASES.index(case), PERF_IMPLEMENTATIONS.index(r["implementation"])] = float(
-                r["median µs / step"]
-            )
+            us[PERF_CASES.index(case), PERF_IMPLEMENTATIONS.index(r["implementation"])] = float(r["median µs / step"])
     if np.isnan(us).any():
         raise ValueError("benchmarks/RESULTS.md lacks a LIB per-step case; update PERF_CASES")
     return {"us_per_step": us}
@@ -366,9 +368,7 @@ def draw_spiking(title: str, out_label: str):
     def draw(d, theme, plt):
         t = np.arange(STEPS)
         thresholds = d["threshold"] if "threshold" in d else d["thresholds"]
-        fig, axes = plt.subplots(
-            3, 1, figsize=(7.5, 5.0), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.2]}
-        )
+        fig, axes = plt.subplots(3, 1, figsize=(7.5, 5.0), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.2]})
         axes[0].plot(t, d["input"], color=C_INPUT, lw=1.2)
         axes[0].set_ylabel("input $x_t$")
         axes[0].set_title(title)
@@ -449,7 +449,7 @@ def draw_options(title: str, labels: dict[str, str], threshold: float = 1.0):
         axes[1].axhline(threshold, color=C_SPIKE, ls="--", lw=1.0, label="threshold")
         axes[1].set_ylabel("membrane state")
         axes[1].legend(loc="upper left", fontsize="x-small", ncol=2)
-        for k, ((key, label), color) in enumerate(zip(labels.items(), colors)):
+        for k, (key, color) in enumerate(zip(labels, colors)):
             _spike_stems(axes[2 + k], t, d[f"{key}:spikes"], color)
             axes[2 + k].set_ylabel(key, fontsize=8)
             axes[2 + k].set_yticks([])
@@ -507,7 +507,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("lib-membrane-spikes", data_home, draw_home, "LIB membrane and a raster of 40 neurons"),
     Figure("neuron-li", data_li, draw_li, "LI and LIEMA membranes"),
     Figure(
-        "neuron-lib", data_lib, draw_spiking("LIB (β = 0.9, θ = 1, heaviside_atan)", "spikes"), "LIB membrane and spikes"
+        "neuron-lib",
+        data_lib,
+        draw_spiking("LIB (β = 0.9, θ = 1, heaviside_atan)", "spikes"),
+        "LIB membrane and spikes",
     ),
     Figure(
         "neuron-lit",
@@ -605,8 +608,7 @@ def render(fig: Figure, data: dict[str, np.ndarray], out_dir: Path) -> list[Path
 
 def manifest() -> dict[str, dict]:
     return {
-        fig.name: {"data_sha256": data_hash(fig.compute()), "files": files_of(fig), "alt": fig.alt}
-        for fig in FIGURES
+        fig.name: {"data_sha256": data_hash(fig.compute()), "files": files_of(fig), "alt": fig.alt} for fig in FIGURES
     }
 
 
