@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 import tracetorch as tt
 from tracetorch import snn
 
@@ -191,7 +190,50 @@ def data_d() -> dict[str, np.ndarray]:
     """DLI: a slow positive membrane and a fast negative one, and their sum."""
     x = signed_input()
     r = run(snn.DLI(1, pos_beta=0.95, neg_beta=0.6), x, ("pos_mem", "neg_mem"))
-    return {"input": x.numpy().astype(np.float64), "pos_mem": r["pos_mem"], "neg_mem": r["neg_mem"], "output": r["output"]}
+    return {
+        "input": x.numpy().astype(np.float64),
+        "pos_mem": r["pos_mem"],
+        "neg_mem": r["neg_mem"],
+        "output": r["output"],
+    }
+
+
+def _options(x: torch.Tensor, variants: dict[str, dict]) -> dict[str, np.ndarray]:
+    """One LIB neuron per variant (fixed parameters, heaviside_atan) on the same input.
+
+    Records the membrane state after each step (for ``reset_timing="next"`` that is the
+    kept, un-reset membrane) and the spikes.
+    """
+    out: dict[str, np.ndarray] = {"input": x.numpy().astype(np.float64)}
+    for key, kw in variants.items():
+        kw = {"beta": 0.9, "threshold": 1.0, "learn_beta": False, "learn_threshold": False, **kw}
+        r = run(snn.LIB(1, spike_fn="heaviside_atan", **kw), x, ("mem",))
+        out[f"{key}:mem"] = r["mem"]
+        out[f"{key}:spikes"] = r["output"]
+    return out
+
+
+def data_reset() -> dict[str, np.ndarray]:
+    """reset="subtract" against "value" (to 0) against "none"."""
+    return _options(
+        binary_input(),
+        {"subtract": {}, "value": {"reset": "value", "reset_value": 0.0}, "none": {"reset": "none"}},
+    )
+
+
+def data_timing() -> dict[str, np.ndarray]:
+    """reset_timing="same" against "next" (snnTorch's default Leaky)."""
+    return _options(binary_input() * 1.3, {"same": {}, "next": {"reset_timing": "next", "detach_reset": True}})
+
+
+def data_if() -> dict[str, np.ndarray]:
+    """Integrate-and-fire (beta = 1, fixed) against LIF (beta = 0.9)."""
+    return _options(binary_input() * 0.5, {"lif": {}, "if": {"beta": 1.0}})
+
+
+def data_decay_input() -> dict[str, np.ndarray]:
+    """decay_input=True ((1 - beta)*x enters) against the plain + x, threshold 0.3."""
+    return _options(binary_input(), {"plain": {"threshold": 0.3}, "ema": {"threshold": 0.3, "decay_input": True}})
 
 
 def data_surrogates() -> dict[str, np.ndarray]:
@@ -238,9 +280,7 @@ def data_perf() -> dict[str, np.ndarray]:
     for r in rows:
         case = (r["B×N"], r["pass"])
         if case in PERF_CASES and r["implementation"] in PERF_IMPLEMENTATIONS:
-            us[PERF_CASES.index(case), PERF_IMPLEMENTATIONS.index(r["implementation"])] = float(
-                r["median µs / step"]
-            )
+            us[PERF_CASES.index(case), PERF_IMPLEMENTATIONS.index(r["implementation"])] = float(r["median µs / step"])
     if np.isnan(us).any():
         raise ValueError("benchmarks/RESULTS.md lacks a LIB per-step case; update PERF_CASES")
     return {"us_per_step": us}
@@ -328,9 +368,7 @@ def draw_spiking(title: str, out_label: str):
     def draw(d, theme, plt):
         t = np.arange(STEPS)
         thresholds = d["threshold"] if "threshold" in d else d["thresholds"]
-        fig, axes = plt.subplots(
-            3, 1, figsize=(7.5, 5.0), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.2]}
-        )
+        fig, axes = plt.subplots(3, 1, figsize=(7.5, 5.0), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.2]})
         axes[0].plot(t, d["input"], color=C_INPUT, lw=1.2)
         axes[0].set_ylabel("input $x_t$")
         axes[0].set_title(title)
@@ -393,6 +431,34 @@ def draw_d(d, theme, plt):
     return fig, axes
 
 
+def draw_options(title: str, labels: dict[str, str], threshold: float = 1.0):
+    """Input, the variants' membranes overlaid, then one spike row per variant."""
+    colors = [C_MEM, C_SYN, C_REC]
+
+    def draw(d, theme, plt):
+        t = np.arange(STEPS)
+        n = len(labels)
+        fig, axes = plt.subplots(
+            2 + n, 1, figsize=(7.5, 3.6 + 0.7 * n), sharex=True, gridspec_kw={"height_ratios": [1, 2.4] + [0.7] * n}
+        )
+        axes[0].plot(t, d["input"], color=C_INPUT, lw=1.2)
+        axes[0].set_ylabel("input $x_t$")
+        axes[0].set_title(title)
+        for (key, label), color in zip(labels.items(), colors):
+            axes[1].plot(t, d[f"{key}:mem"], color=color, lw=1.3, label=label)
+        axes[1].axhline(threshold, color=C_SPIKE, ls="--", lw=1.0, label="threshold")
+        axes[1].set_ylabel("membrane state")
+        axes[1].legend(loc="upper left", fontsize="x-small", ncol=2)
+        for k, (key, color) in enumerate(zip(labels, colors)):
+            _spike_stems(axes[2 + k], t, d[f"{key}:spikes"], color)
+            axes[2 + k].set_ylabel(key, fontsize=8)
+            axes[2 + k].set_yticks([])
+        axes[-1].set_xlabel("timestep")
+        return fig, axes
+
+    return draw
+
+
 def draw_surrogates(d, theme, plt):
     v = d["v"]
     names = sorted({k.split(":")[0] for k in d if ":" in k}, key=list(tt.functional.SPIKE_FUNCTIONS).index)
@@ -441,7 +507,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("lib-membrane-spikes", data_home, draw_home, "LIB membrane and a raster of 40 neurons"),
     Figure("neuron-li", data_li, draw_li, "LI and LIEMA membranes"),
     Figure(
-        "neuron-lib", data_lib, draw_spiking("LIB (β = 0.9, θ = 1, heaviside_atan)", "spikes"), "LIB membrane and spikes"
+        "neuron-lib",
+        data_lib,
+        draw_spiking("LIB (β = 0.9, θ = 1, heaviside_atan)", "spikes"),
+        "LIB membrane and spikes",
     ),
     Figure(
         "neuron-lit",
@@ -458,6 +527,43 @@ FIGURES: tuple[Figure, ...] = (
     Figure("variant-s", data_s, draw_s, "SLIB synaptic trace and spikes against LIB"),
     Figure("variant-r", data_r, draw_r, "RLIB recurrent trace and spikes against LIB"),
     Figure("variant-d", data_d, draw_d, "DLI positive and negative membranes"),
+    Figure(
+        "option-reset",
+        data_reset,
+        draw_options(
+            "reset: subtract, value (to 0), none (LIB, β = 0.9, θ = 1)",
+            {"subtract": 'reset="subtract" (default)', "value": 'reset="value", reset_value=0', "none": 'reset="none"'},
+        ),
+        "one LIB neuron with each reset mode",
+    ),
+    Figure(
+        "option-reset-timing",
+        data_timing,
+        draw_options(
+            "reset_timing: same step against next step (snnTorch's Leaky)",
+            {"same": 'reset_timing="same" (default)', "next": 'reset_timing="next"'},
+        ),
+        "one LIB neuron with the reset on the same and on the next step",
+    ),
+    Figure(
+        "option-if",
+        data_if,
+        draw_options(
+            "integrate-and-fire (β = 1, learn_beta=False) against LIF (β = 0.9)",
+            {"lif": "LIF: beta=0.9", "if": "IF: beta=1.0, learn_beta=False"},
+        ),
+        "integrate-and-fire against a leaky neuron",
+    ),
+    Figure(
+        "option-decay-input",
+        data_decay_input,
+        draw_options(
+            "decay_input: (1 − β)·x against + x (β = 0.9, θ = 0.3)",
+            {"plain": "mem = β·mem + x (default)", "ema": "decay_input=True: mem = β·mem + (1 − β)·x"},
+            threshold=0.3,
+        ),
+        "one LIB neuron with and without decay_input",
+    ),
     Figure("surrogates", data_surrogates, draw_surrogates, "spike functions and their surrogate gradients"),
     Figure("perf-snn-step", data_perf, draw_perf, "LIB per-step time against a minimal module and peers"),
 )
@@ -502,8 +608,7 @@ def render(fig: Figure, data: dict[str, np.ndarray], out_dir: Path) -> list[Path
 
 def manifest() -> dict[str, dict]:
     return {
-        fig.name: {"data_sha256": data_hash(fig.compute()), "files": files_of(fig), "alt": fig.alt}
-        for fig in FIGURES
+        fig.name: {"data_sha256": data_hash(fig.compute()), "files": files_of(fig), "alt": fig.alt} for fig in FIGURES
     }
 
 
