@@ -103,7 +103,10 @@ def results_date(root: Path = ROOT) -> str:
     try:
         r = subprocess.run(
             ["git", "log", "-1", "--format=%cs", "--", "benchmarks/RESULTS.md"],
-            cwd=root, capture_output=True, text=True, timeout=30,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown (no git)"

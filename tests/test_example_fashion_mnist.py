@@ -56,15 +56,35 @@ def runs(tmp_path_factory):
         # the same run, interrupted after 5 of its 8 batches (mid second epoch) and resumed
         ("first_part", common + ["--out", str(tmp / "split"), "--max-batches", "5"]),
         ("resumed", common + ["--out", str(tmp / "split2"), "--resume", str(tmp / "split" / "checkpoint_latest.pt")]),
-        ("wrong_resume", common + ["--out", str(tmp / "w"), "--T", "3",
-                                   "--resume", str(tmp / "split" / "checkpoint_latest.pt")]),
-        ("no_data", ["--neuron", "lif", "--no-progress", "--no-download", "--data", str(tmp / "missing"),
-                     "--out", str(tmp / "x")]),
+        (
+            "wrong_resume",
+            common + ["--out", str(tmp / "w"), "--T", "3", "--resume", str(tmp / "split" / "checkpoint_latest.pt")],
+        ),
+        (
+            "no_data",
+            [
+                "--neuron",
+                "lif",
+                "--no-progress",
+                "--no-download",
+                "--data",
+                str(tmp / "missing"),
+                "--out",
+                str(tmp / "x"),
+            ],
+        ),
         ("if_neuron", ["--smoke", "--no-progress", "--out", str(tmp / "if")]),
     ]
     env = dict(os.environ, MPLBACKEND="agg", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(argv)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(argv)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-5000:]
     return tmp, json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -73,9 +93,12 @@ def test_smoke_run_trains_two_epochs_reports_and_writes_outputs(runs):
     tmp, results = runs
     r = results["full"]
     assert r["code"] == 0, r["stderr"][-3000:]
-    lines = re.findall(r"^epoch (\d)/2: train loss (\d\.\d+), train accuracy (\d+\.\d+)%, test loss (\d\.\d+), "
-                       r"test accuracy (\d+\.\d+)% \(best \d+\.\d+%\); (\d+) training images/s, (\d+) test images/s",
-                       r["stdout"], re.MULTILINE)
+    lines = re.findall(
+        r"^epoch (\d)/2: train loss (\d\.\d+), train accuracy (\d+\.\d+)%, test loss (\d\.\d+), "
+        r"test accuracy (\d+\.\d+)% \(best \d+\.\d+%\); (\d+) training images/s, (\d+) test images/s",
+        r["stdout"],
+        re.MULTILINE,
+    )
     assert [int(m[0]) for m in lines] == [1, 2], r["stdout"]
     h = r["history"]
     assert h["epoch"] == [1, 2]
@@ -83,8 +106,13 @@ def test_smoke_run_trains_two_epochs_reports_and_writes_outputs(runs):
     assert all(s > 0 for s in h["train_images_per_s"])
     # cosine schedule over 2 epochs, stepped once per epoch: lr 0.1 then 0.05
     assert h["lr"] == pytest.approx([0.1, 0.05])
-    for f in ("checkpoint_latest.pt", "checkpoint_best.pt", "history.json", "fashion_mnist_training.png",
-              "fashion_mnist_spikes.png"):
+    for f in (
+        "checkpoint_latest.pt",
+        "checkpoint_best.pt",
+        "history.json",
+        "fashion_mnist_training.png",
+        "fashion_mnist_spikes.png",
+    ):
         assert (tmp / "full" / f).stat().st_size > 0, f
     assert json.loads((tmp / "full" / "history.json").read_text())["history"] == h
     assert not list((tmp / "full").glob("*.part")), "a temporary checkpoint file was left behind"
@@ -98,8 +126,9 @@ def test_interrupted_and_resumed_run_matches_the_uninterrupted_one(runs):
     assert "resumed from" in resumed["stdout"] and "epoch 2, batch 1 of 4" in resumed["stdout"]
     # the epoch-1 line is printed once by the first part, epoch 2 by the resumed part; numbers identical
     timing = ("train_images_per_s", "test_images_per_s")
-    assert {k: v for k, v in resumed["history"].items() if k not in timing} == \
-        {k: v for k, v in full["history"].items() if k not in timing}
+    assert {k: v for k, v in resumed["history"].items() if k not in timing} == {
+        k: v for k, v in full["history"].items() if k not in timing
+    }
     a = torch.load(tmp / "full" / "checkpoint_latest.pt", weights_only=True)
     b = torch.load(tmp / "split2" / "checkpoint_latest.pt", weights_only=True)
     assert a["model"].keys() == b["model"].keys()
@@ -163,7 +192,11 @@ def test_idx_files_in_a_data_folder_are_read_and_bad_ones_rejected(tmp_path):
     x, y, xt, yt, folder = fmd.load_fashion_mnist(tmp_path, download=False)
     assert folder == tmp_path
     assert x.shape == (60000, 1, 28, 28) and xt.shape == (10000, 1, 28, 28) and x.dtype == torch.float32
-    assert float(x.min()) == 0.0 and float(x.max()) == pytest.approx(250 / 255) and float(x[0, 0, 0, 1]) == pytest.approx(1 / 255)
+    assert (
+        float(x.min()) == 0.0
+        and float(x.max()) == pytest.approx(250 / 255)
+        and float(x[0, 0, 0, 1]) == pytest.approx(1 / 255)
+    )
     assert y[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1] and yt.shape == (10000,)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01" + b"\x00" * 20))
     with pytest.raises(fmd.FashionMnistUnavailable, match="is not the Fashion-MNIST file it should be"):
@@ -178,15 +211,30 @@ def test_if_neuron_runs_or_says_it_is_not_available(runs):
         assert r["history"]["epoch"] == [1, 2]
     else:
         assert r["code"] == 2
-        assert r["stderr"].startswith("error: --neuron if needs the integrate-and-fire neuron with hard reset"), r["stderr"]
+        assert r["stderr"].startswith("error: --neuron if needs the integrate-and-fire neuron with hard reset"), r[
+            "stderr"
+        ]
         assert "Use --neuron lif" in r["stderr"] and "Traceback" not in r["stderr"]
 
 
 def test_csnn_has_spikingjellys_layers_and_runs_a_sequence():
     net = fm.make_csnn(8, "lif")
     kinds = [type(m).__name__ for m in net]
-    assert kinds == ["Conv2d", "BatchNorm2d", "LIB", "MaxPool2d", "Conv2d", "BatchNorm2d", "LIB", "MaxPool2d",
-                     "Flatten", "Linear", "LIB", "Linear", "LIB"]
+    assert kinds == [
+        "Conv2d",
+        "BatchNorm2d",
+        "LIB",
+        "MaxPool2d",
+        "Conv2d",
+        "BatchNorm2d",
+        "LIB",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "LIB",
+        "Linear",
+        "LIB",
+    ]
     assert all(getattr(m, "bias", None) is None for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
     assert net[9].in_features == 8 * 49 and net[9].out_features == 8 * 16
     x = torch.rand(3, 1, 28, 28) * 4
