@@ -634,3 +634,9 @@ def test_a_model_failing_mid_sequence_leaves_its_states_as_they_were():
     with pytest.raises(RuntimeError, match="boom"):
         net.forward_sequence(torch.randn(6, 2, 4))
     assert _same(before, net.save_states())
+
+
+# ---------------------------------------------------------------- 8. repr of a skipped quantiser
+def test_a_deterministic_layer_says_its_quantiser_is_skipped():
+    assert "quant_fn='quant_bernoulli (skipped: deterministic spike)'" in repr(snn.LIB(3, spike_fn="heaviside_atan"))
+    assert "quant_fn='quant_bernoulli')" in repr(snn.LIB(3))  # the default sigmoid spike does draw

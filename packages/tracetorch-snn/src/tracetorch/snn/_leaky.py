@@ -45,6 +45,8 @@ def _reaches_one(value: ParamArg) -> bool:
     """Whether a decay value holds an entry of exactly 1 (integrate-and-fire)."""
     if isinstance(value, bool) or isinstance(value, str) or value is None:
         return False
+    if isinstance(value, Tensor) and value.device.type == "meta":
+        return False  # no values to look at: the parameter checks say what is wrong
     try:
         t = torch.as_tensor(value, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
@@ -240,7 +242,9 @@ class LeakyLayer(Layer):
         a hand-written, memory-lean BPTT backward; other (custom callable) spike or
         quantisation functions fall back to a loop over `forward`. Random draws of
         ``"bernoulli"``/``"probabilistic"`` quantisation are made in the same order
-        as stepping, so under the same seed they are equal.
+        as stepping this layer alone, so under the same seed they are equal; in a
+        multi-layer `tracetorch.Sequential` the draws differ from stepping the whole
+        model (same distribution, other order).
 
         Args:
             x: Input with time along ``time_dim``; each timestep ``x.select(time_dim, t)``
@@ -285,6 +289,10 @@ class LeakyLayer(Layer):
     def extra_repr(self) -> str:
         s = f"num_neurons={self.num_neurons}, dim={self.dim}"
         if self.config.spiking:
-            s += f", spike_fn={self.__dict__['_spike_fn']!r}, quant_fn={getattr(self.__dict__['_quant_fn'], '__name__', self.__dict__['_quant_fn'])!r}"
+            d = self.__dict__
+            quant = getattr(d["_quant_fn"], "__name__", d["_quant_fn"])
+            if d["_fire"] is d["_spike_fn"]:  # a 0/1 spike: the quantiser is skipped, say so
+                quant = f"{quant} (skipped: deterministic spike)"
+            s += f", spike_fn={d['_spike_fn']!r}, quant_fn={quant!r}"
             s += "".join(f", {n}={v!r}" for n, v in self.config.options)
         return s
