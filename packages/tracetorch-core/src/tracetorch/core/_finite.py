@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Optional
+from .._switch import Switch
 
 
 class _Flags:
@@ -13,7 +12,7 @@ class _Flags:
 FLAGS = _Flags()
 
 
-class check_finite:
+class check_finite(Switch):
     """Make every traceTorch layer reject inputs that contain NaN or inf.
 
     By default a NaN or inf input is not checked (checking costs a device sync per
@@ -39,22 +38,8 @@ class check_finite:
         ```
     """
 
-    def __init__(self, enabled: bool = True) -> None:
-        if not isinstance(enabled, bool):
-            raise TypeError(f"check_finite: enabled must be a bool, got {type(enabled).__name__}.")
-        self._previous = FLAGS.check_finite
-        FLAGS.check_finite = enabled
-
-    def __enter__(self) -> check_finite:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        FLAGS.check_finite = self._previous
+    _flags = FLAGS
+    _flag = "check_finite"
 
 
 def is_checking_finite() -> bool:

@@ -7,12 +7,12 @@ is returned unchanged by all of them.
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 import torch
 from torch import Tensor
 
+from .._switch import Switch
 from ._spike import SpikeFunction
 
 __all__ = [
@@ -33,7 +33,7 @@ class _Flags:
 FLAGS = _Flags()
 
 
-class deterministic:
+class deterministic(Switch):
     """Make the stochastic quantisers round instead of sampling (for inference).
 
     While on, `quant_bernoulli` and `quant_probabilistic` return ``round(p)`` in the
@@ -70,22 +70,8 @@ class deterministic:
         ```
     """
 
-    def __init__(self, enabled: bool = True) -> None:
-        if not isinstance(enabled, bool):
-            raise TypeError(f"deterministic: enabled must be a bool, got {type(enabled).__name__}.")
-        self._previous = FLAGS.deterministic
-        FLAGS.deterministic = enabled
-
-    def __enter__(self) -> deterministic:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        FLAGS.deterministic = self._previous
+    _flags = FLAGS
+    _flag = "deterministic"
 
 
 def is_deterministic() -> bool:
