@@ -20,17 +20,13 @@ where to put the files; the example prints that and exits with status 2.
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
-import struct
-import tempfile
 import urllib.error
-import urllib.request
 from pathlib import Path
 
-import numpy as np
 import torch
+from idx_data import cache_folder as _cache_folder
+from idx_data import download_atomically, find_idx, read_idx, synthetic_images, to_tensors
 
 __all__ = [
     "CLASSES",
@@ -65,16 +61,11 @@ class FashionMnistUnavailable(RuntimeError):
 
 def cache_folder() -> Path:
     """``$XDG_CACHE_HOME/tracetorch/fashion-mnist`` (``~/.cache/tracetorch/fashion-mnist`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "tracetorch" / "fashion-mnist"
+    return _cache_folder("fashion-mnist")
 
 
 def _find(folder: Path, stem: str) -> Path | None:
-    for sub in (folder, folder / "FashionMNIST" / "raw"):
-        for name in (stem, f"{stem}.gz"):
-            if (sub / name).is_file():
-                return sub / name
-    return None
+    return find_idx(folder, stem, "FashionMNIST")
 
 
 def _complete(folder: Path) -> bool:
@@ -87,46 +78,17 @@ def _download(folder: Path, timeout: float) -> None:
         if _find(folder, stem) is not None:
             continue
         url = f"{URL}{stem}.gz"
-        part = None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with (
-                urllib.request.urlopen(url, timeout=timeout) as response,
-                tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp,
-            ):
-                part = tmp.name
-                shutil.copyfileobj(response, tmp)
-            os.replace(part, folder / f"{stem}.gz")
+            download_atomically(url, folder / f"{stem}.gz", timeout)
         except (urllib.error.URLError, OSError, TimeoutError) as e:
-            if part is not None and os.path.exists(part):
-                os.unlink(part)
             reason = getattr(e, "reason", None) or e
             raise FashionMnistUnavailable(
                 f"Fashion-MNIST is not on this machine and could not be downloaded ({url}: {reason}). {HOW_TO_GET}"
             ) from None
 
 
-def _read_idx(path: Path, count: int, image: bool) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise FashionMnistUnavailable(f"{path} is not a readable IDX file ({e}). Delete it and try again.") from None
-    header = 16 if image else 8
-    shape = (count, 28, 28) if image else (count,)
-    ok = len(data) >= header
-    if ok:
-        magic, n = struct.unpack(">II", data[:8])
-        ok = magic == (0x803 if image else 0x801) and n == count and len(data) == header + int(np.prod(shape))
-        if ok and image:
-            ok = struct.unpack(">II", data[8:16]) == (28, 28)
-    if not ok:
-        raise FashionMnistUnavailable(
-            f"{path} is not the Fashion-MNIST file it should be (expected {count} "
-            f"{'28x28 images' if image else 'labels'} in IDX format). Delete it and try again."
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+def _unusable(reason: str) -> FashionMnistUnavailable:
+    return FashionMnistUnavailable(f"{reason}; it is not the Fashion-MNIST file it should be. Delete it and try again.")
 
 
 def load_fashion_mnist(
@@ -163,36 +125,12 @@ def load_fashion_mnist(
         path = _find(found, stem)
         if path is None:  # the folder changed under us
             raise FashionMnistUnavailable(f"{stem}(.gz) disappeared from {found}. {HOW_TO_GET}")
-        arrays[key] = _read_idx(path, count, image=key.endswith("images"))
-
-    def images(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.copy()).unsqueeze(1).float().div_(255.0)
-
-    def labels(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.int64))
-
-    return (
-        images(arrays["train_images"]),
-        labels(arrays["train_labels"]),
-        images(arrays["test_images"]),
-        labels(arrays["test_labels"]),
-        found,
-    )
+        arrays[key] = read_idx(path, count, key.endswith("images"), _unusable)
+    return (*to_tensors(arrays), found)
 
 
 def synthetic_fashion_mnist(
     n_train: int = 256, n_test: int = 128, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """An offline stand-in with Fashion-MNIST's shapes: 10 fixed random blob patterns plus noise."""
-    gen = torch.Generator().manual_seed(seed)
-    templates = (torch.rand(10, 1, 7, 7, generator=gen) > 0.5).float()
-    templates = torch.nn.functional.interpolate(templates, size=(28, 28), mode="bilinear", align_corners=False)
-
-    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.randint(0, 10, (n,), generator=gen)
-        x = (templates[y] + 0.3 * torch.randn(n, 1, 28, 28, generator=gen)).clamp(0.0, 1.0)
-        return x, y
-
-    x_train, y_train = sample(n_train)
-    x_test, y_test = sample(n_test)
-    return x_train, y_train, x_test, y_test
+    return synthetic_images(n_train, n_test, seed, density=0.5)

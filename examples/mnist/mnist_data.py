@@ -14,17 +14,15 @@ offline in seconds.
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
-import struct
-import tempfile
+import sys
 import urllib.error
-import urllib.request
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # examples/: the shared IDX helpers
+from idx_data import cache_folder, download_atomically, find_idx, read_idx, synthetic_images, to_tensors  # noqa: E402
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -45,40 +43,19 @@ class MnistUnavailable(RuntimeError):
 
 def default_folder() -> Path:
     """``$XDG_CACHE_HOME/tracetorch/mnist`` (``~/.cache/tracetorch/mnist`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "tracetorch" / "mnist"
-
-
-def _find(folder: Path, stem: str) -> Path | None:
-    for candidate in (
-        folder / stem,
-        folder / f"{stem}.gz",
-        folder / "MNIST" / "raw" / stem,
-        folder / "MNIST" / "raw" / f"{stem}.gz",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
+    return cache_folder("mnist")
 
 
 def _download(folder: Path, stem: str, timeout: float) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     errors = []
     for mirror in MIRRORS:
         url = f"{mirror}{stem}.gz"
-        part = None
+        target = folder / f"{stem}.gz"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as tmp:
-                    part = tmp.name
-                    shutil.copyfileobj(response, tmp)
-            target = folder / f"{stem}.gz"
-            os.replace(part, target)  # a file is either complete or absent
+            download_atomically(url, target, timeout)
             return target
         except (urllib.error.URLError, OSError, TimeoutError) as e:  # try the next mirror
             errors.append(f"{url}: {getattr(e, 'reason', e)}")
-            if part is not None and os.path.exists(part):
-                os.unlink(part)
     raise MnistUnavailable(
         f"could not download MNIST file {stem}.gz:\n  " + "\n  ".join(errors) + "\n"
         f"Put the four MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
@@ -87,26 +64,8 @@ def _download(folder: Path, stem: str, timeout: float) -> Path:
     )
 
 
-def _read_idx(path: Path, count: int, image: bool) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise MnistUnavailable(f"{path} is not a readable MNIST file ({e}); delete it to download it again.") from None
-    magic, n = struct.unpack(">II", data[:8])
-    expected_magic = 0x803 if image else 0x801
-    header = 16 if image else 8
-    shape = (n, 28, 28) if image else (n,)
-    if magic != expected_magic or n != count or len(data) != header + int(np.prod(shape)):
-        raise MnistUnavailable(
-            f"{path} is not the MNIST file it should be (bad header or size); delete it to download it again."
-        )
-    if image:
-        rows, cols = struct.unpack(">II", data[8:16])
-        if (rows, cols) != (28, 28):
-            raise MnistUnavailable(f"{path}: expected 28x28 images, got {rows}x{cols}.")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+def _unusable(reason: str) -> MnistUnavailable:
+    return MnistUnavailable(f"{reason}; it is not the MNIST file it should be: delete it to download it again.")
 
 
 def load_mnist(
@@ -130,43 +89,20 @@ def load_mnist(
     folder = Path(folder) if folder is not None else default_folder()
     arrays = {}
     for key, (stem, count) in FILES.items():
-        path = _find(folder, stem)
+        path = find_idx(folder, stem, "MNIST")
         if path is None:
             if not download:
                 raise MnistUnavailable(f"MNIST file {stem}(.gz) not found in {folder}.")
             path = _download(folder, stem, timeout)
-        arrays[key] = _read_idx(path, count, image=key.endswith("images"))
-
-    def images(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.copy()).unsqueeze(1).float().div_(255.0)
-
-    def labels(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.int64))
-
-    return (
-        images(arrays["train_images"]),
-        labels(arrays["train_labels"]),
-        images(arrays["test_images"]),
-        labels(arrays["test_labels"]),
-    )
+        arrays[key] = read_idx(path, count, key.endswith("images"), _unusable)
+    return to_tensors(arrays)
 
 
 def synthetic_mnist(
     n_train: int = 256, n_test: int = 128, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A tiny offline stand-in with MNIST's shapes: 10 fixed random stroke patterns plus noise."""
-    gen = torch.Generator().manual_seed(seed)
-    templates = (torch.rand(10, 1, 7, 7, generator=gen) > 0.6).float()
-    templates = torch.nn.functional.interpolate(templates, size=(28, 28), mode="bilinear", align_corners=False)
-
-    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.randint(0, 10, (n,), generator=gen)
-        x = (templates[y] + 0.3 * torch.randn(n, 1, 28, 28, generator=gen)).clamp(0.0, 1.0)
-        return x, y
-
-    x_train, y_train = sample(n_train)
-    x_test, y_test = sample(n_test)
-    return x_train, y_train, x_test, y_test
+    return synthetic_images(n_train, n_test, seed, density=0.6)
 
 
 def add_common_args(p, out_default: Path) -> None:
