@@ -884,8 +884,9 @@ def _leaky_bwd_kernel(
             elif RESET == 1:
                 if DUAL:
                     g_a = g_pm * (RESET_VALUE * 0.5 - c_pp) + g_nm * (RESET_VALUE * 0.5 - c_pn)
-                    a_pp = g_pm * (1.0 - c_s1)
-                    a_pn = g_nm * (1.0 - c_s1)
+                    # g*(1 - s) written g - g*s: ptxas spills 4 B in the bf16 DLIB kernel otherwise
+                    a_pp = g_pm - g_pm * c_s1
+                    a_pn = g_nm - g_nm * c_s1
                 else:
                     g_a = g_pm * (RESET_VALUE - c_pp)
                     a_pp = g_pm * (1.0 - c_s1)
