@@ -368,6 +368,7 @@ def test_flags_round_trip_to_the_configuration() -> None:
     assert back.rest == cfg.rest and back.reset_value == cfg.reset_value
 
 
+@pytest.mark.slow
 def test_opcheck_leaky_with_options(device: str) -> None:
     """`torch.library.opcheck` of the custom op with option flags (pending spikes in s0)."""
     from tracetorch.kernels.ops.leaky._op import config_flags
