@@ -3,8 +3,10 @@
 Triton compiles ahead of time on any machine: this runs the full pipeline
 (Triton IR -> TTGIR -> LLVM -> PTX -> cubin with the bundled ``ptxas``) for the scan
 kernels and for the forward and BPTT kernels of all 32 spiking configurations (and
-every spike function and quantiser on the largest one), for float32 and bfloat16
-inputs, at the block sizes the launchers pick for large inputs.
+every spike function and quantiser on the largest one, and a few configurations with
+neuron options: `OPTION_VARIANTS`), for float32 and bfloat16 inputs, at the block
+sizes the launchers pick for large inputs (float32 LI/EMA with the output as the saved
+membrane, as they run).
 
 Runtime-like specialisation: the launchers pass tensors, whose data pointers Triton
 specialises as 16-byte aligned (``tt.divisibility = 16``), and ``E`` (elements per
@@ -18,7 +20,7 @@ every aligned tensor with ``E % 16 == 0`` – and asserts, for every configurati
 * 64-bit block offsets: the program id is sign-extended to i64 before it is
   multiplied by ``BLOCK`` (TTIR), so 2**31 or more elements per step do not wrap.
 
-Run: ``uv run python benchmarks/kernels/compile_check.py [--arch 90] [--quick]``
+Run: ``uv run python benchmarks/kernels/compile_check.py [--arch 90] [--quick] [--options]``
 (exit status 1 when a check fails). ``packages/tracetorch-kernels/tests`` runs
 ``--quick`` (slow-marked); the full run takes several minutes on two cores.
 """
@@ -37,8 +39,11 @@ from typing import Any
 
 os.environ.pop("TRITON_INTERPRET", None)  # compile, do not interpret
 
+import dataclasses  # noqa: E402
+
 import torch  # noqa: E402
 import triton  # noqa: E402
+from tracetorch.kernels.ops.leaky import _op as lop  # noqa: E402
 from tracetorch.kernels.ops.leaky import fused as lf  # noqa: E402
 from tracetorch.kernels.ops.scan import fused as sf  # noqa: E402
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig  # noqa: E402
@@ -55,6 +60,20 @@ are accepted, in bytes: the DSRLITS BPTT kernel with the straight-through Heavis
 spike at 2 elements per thread (128 registers; 1 element per thread spills nothing but
 loses the vector accesses, 4 needs 233 registers). A spill elsewhere, or a larger one
 here, fails the check; to be weighed on a GPU (``benchmarks/kernels/leaky.py --block``)."""
+
+
+OPTION_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "LIB+value,next,detach": ("LIB", dict(reset="value", reset_value=0.5, reset_timing="next", detach_reset=True)),
+    "DLIB+value": ("DLIB", dict(reset="value", reset_value=0.25, rest=0.1)),
+    "SLIT+none,decay": ("SLIT", dict(reset="none", decay_input=True, syn_input="add")),
+    "DSRLITS+all": (
+        "DSRLITS",
+        dict(reset_timing="next", detach_reset=True, decay_input=True, rest=-0.2, syn_input="add"),
+    ),
+    "DSRLITS+value,next": ("DSRLITS", dict(reset="value", reset_value=-0.5, reset_timing="next")),
+}
+"""Configurations with neuron options compiled besides the 32 classic ones (label:
+layer name and options)."""
 
 
 def ptxas_stats(ptx: str, arch: int) -> tuple[int, int]:
@@ -190,11 +209,15 @@ def compile_scan(dt: str, per_step: bool, backward: bool, arch: int) -> dict[str
 
 
 def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, arch: int) -> dict[str, Any]:
-    cfg = LeakyConfig.from_name(name)
+    base, options = OPTION_VARIANTS.get(name, (name, {}))
+    cfg = dataclasses.replace(LeakyConfig.from_name(base), **options)
     kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
-    lay = lf.layout(cfg)
+    full = [int(cfg.dual), int(cfg.synaptic), int(cfg.recurrent), kind, spike, quant] + lop.option_flags(cfg)
+    reuse = lop.reuses_output(full, torch.float32 if dt == "fp32" else torch.bfloat16)
+    lay = lf.layout(cfg, reuse)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
-    flags = dict(DUAL=cfg.dual, SYN=cfg.synaptic, REC=cfg.recurrent, KIND=kind, SPIKE=spike, QUANT=quant)
+    flags = lf._flags(tuple(full))
+    flags["PRE_IN_OUT"] = reuse
     if not backward:
         sig = {
             "x_ptr": f"*{dt}",
@@ -222,6 +245,7 @@ def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, ar
             "gx_ptr": f"*{dt}",
             "gs0_ptr": f"*{dt}",
             "gp_ptr": "*fp32",
+            "out_ptr": f"*{dt}",
             "seed": "i32",
             "T": "i32",
             "E": "i32",
@@ -244,6 +268,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", type=int, default=90)
     ap.add_argument("--quick", action="store_true", help="a few configurations only (LIB, DSRLITS; scan fp32)")
+    ap.add_argument("--options", action="store_true", help="only the configurations with neuron options")
     args = ap.parse_args()
     t0 = time.time()
     failures = 0
@@ -266,7 +291,7 @@ def main() -> None:
             flush=True,
         )
 
-    for dt in ("fp32",) if args.quick else ("fp32", "bf16"):
+    for dt in () if args.options else ("fp32",) if args.quick else ("fp32", "bf16"):
         for per_step in (True,) if args.quick else (True, False):
             for bwd in (False, True):
                 report(
@@ -281,6 +306,9 @@ def main() -> None:
     variants = [(n, 2, 0) for n in names]
     if not args.quick:
         variants += [("DSRLITS", s, q) for s in range(5) for q in range(3) if (s, q) != (2, 0)]
+        variants += [(label, 2, 0) for label in OPTION_VARIANTS] + [("DSRLITS+all", 0, 1)]
+    if args.options:
+        variants = [(label, 2, 0) for label in OPTION_VARIANTS] + [("DSRLITS+all", 0, 1)]
     for dt in ("fp32", "bf16"):
         for name, spike, quant in variants:
             if args.quick and dt == "bf16" and name != "LIB":

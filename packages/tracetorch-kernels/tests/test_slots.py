@@ -74,7 +74,9 @@ def test_the_slot_list_matches_the_kernel_signatures() -> None:
 
 
 @pytest.mark.parametrize("name", ["LIB", "DSRLITS", "SLIT"])
-def test_configurations_with_options_are_declined(name: str) -> None:
+def test_configurations_with_implemented_options_are_accepted(name: str) -> None:
+    """The kernels implement the neuron options (a whitelist: others are declined, see
+    ``test_options.py``)."""
     import dataclasses
 
     from tracetorch.functional import SpikeFunction
@@ -82,15 +84,22 @@ def test_configurations_with_options_are_declined(name: str) -> None:
     from tracetorch.kernels.ops.leaky._op import supports
 
     plain = LeakyConfig.from_name(name)
-    cfg = dataclasses.replace(plain, reset="value")  # a real neuron option of the snn maths
+    cfg = dataclasses.replace(plain, reset="value", reset_timing="next")  # neuron options of the snn maths
     assert cfg.options
     sf, qf = SpikeFunction("heaviside_atan", 2.0), _internal.QUANT_FUNCTIONS["round"]
     assert supports(plain, sf, qf)
-    assert not supports(cfg, sf, qf)
-    # even when forced, the dispatcher takes the PyTorch path for it
+    assert supports(cfg, sf, qf)
     x = torch.randn(3, 2, 4)
-    assert not dispatch.wants_leaky(cfg, x, (), sf, qf, use_kernels=True)
+    assert dispatch.wants_leaky(cfg, x, (), sf, qf, use_kernels=True)
     assert dispatch.wants_leaky(plain, x, (), sf, qf, use_kernels=True)
+    # the pending spikes of reset_timing="next" are state slots of their own
+    from tracetorch.kernels.ops.leaky import fused
+
+    consts = fused.layout(cfg)
+    for n in cfg.layout.states:
+        if n.startswith("prev_") and n != "prev_output":
+            assert consts["I_" + n.upper()] == cfg.layout.states.index(n)
+    assert consts["NS"] == len(plain.layout.states) + (1 if cfg.output == "B" else 2)
 
 
 def test_an_unknown_slot_is_declined_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -127,8 +127,8 @@ def leaky_sequence(
     autograd function with a hand-written BPTT (`tracetorch.snn.functional._bptt`);
     otherwise (custom callables, whose derivative is unknown, or neuron options, which
     the hand-written BPTT does not implement yet): the reference loop with autograd.
-    Neither kernels nor the BPTT function are asked for a configuration with options. Equal to
-    `leaky_sequence_reference`.
+    The BPTT function is not asked for a configuration with options; the kernels decline
+    the options they do not implement. Equal to `leaky_sequence_reference`.
 
     Args:
         cfg: The configuration.
@@ -145,8 +145,8 @@ def leaky_sequence(
         ``(outputs [T, ...], final_states)``.
     """
     x, states = promote(x, states, params)
-    # the kernels decline neuron options; ask them only for the classic configurations
-    kernel = None if cfg.options else kernels_for("leaky_sequence", x, *states)
+    # the kernels decline the neuron options they do not implement (a whitelist)
+    kernel = kernels_for("leaky_sequence", x, *states)
     if kernel is not None:
         res = kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
         if res is not None:

@@ -385,8 +385,8 @@ def leaky_step(
     with ``a`` the spike magnitude (dual: each pathway to ``reset_value/2``); ``"none"``: no
     reset; ``detach_reset``: the spike in the reset is detached; ``reset_timing = "next"``:
     the state keeps the un-reset membrane and the previous step's spike (a state) resets
-    it now, undecayed (``"subtract"`` after the leak, ``"value"`` before it). With any
-    option the kernels are not asked.
+    it now, undecayed (``"subtract"`` after the leak, ``"value"`` before it). The kernels
+    decline the options they do not implement.
 
     Args:
         cfg: The configuration.
@@ -405,7 +405,7 @@ def leaky_step(
     """
     if fire is None and spike_fn is not None and quant_fn is not None:
         fire = make_fire(spike_fn, quant_fn)
-    kernel = None if cfg.options else kernels_for("leaky_step", x, *states)
+    kernel = kernels_for("leaky_step", x, *states)
     if kernel is not None:
         xp, sp = promote(x, states, params)
         res = kernel(cfg, xp, sp, params, spike_fn, quant_fn, dim)

@@ -10,6 +10,7 @@ less per-call overhead. Nothing here imports Triton.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any, Optional
 
 import torch
@@ -20,10 +21,55 @@ from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote  # pyri
 
 from ..._backend import load_fused
 
-__all__ = ["leaky_sequence", "leaky_step", "supports", "config_flags", "slot_constants", "SLOT_ARGS"]
+__all__ = [
+    "leaky_sequence",
+    "leaky_step",
+    "supports",
+    "config_flags",
+    "slot_constants",
+    "SLOT_ARGS",
+    "KERNEL_OPTIONS",
+    "option_flags",
+    "reuses_output",
+]
 
-FLAG_NAMES = ("DUAL", "SYN", "REC", "KIND", "SPIKE", "QUANT")
-"""The kernels' compile-time flags, in the order of the flags list (`config_flags`)."""
+FLAG_NAMES = (
+    "DUAL",
+    "SYN",
+    "REC",
+    "KIND",
+    "SPIKE",
+    "QUANT",
+    # neuron options
+    "RESET",
+    "NEXT",
+    "DETACH",
+    "DECAY_IN",
+    "SYN_ADD",
+    "RESET_VALUE",
+    "REST",
+)
+"""The kernels' compile-time flags, in the order of the flags list (`config_flags`).
+
+The neuron options (`option_flags`): ``RESET`` (0 subtract, 1 value, 2 none), ``NEXT``
+(the reset lands on the next step: ``reset_timing="next"`` with a reset), ``DETACH``
+(``detach_reset``), ``DECAY_IN`` (``decay_input``), ``SYN_ADD`` (``syn_input="add"``),
+and the floats ``RESET_VALUE`` and ``REST``, which travel in the (integer) flags list
+as the bit patterns of their IEEE-754 doubles (`_float_bits`), so that the custom ops'
+schema stays ``list[int]``. A list of the first six flags only stands for the
+default options."""
+
+KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
+    "reset": ("subtract", "value", "none"),
+    "reset_value": (),
+    "reset_timing": ("same", "next"),
+    "detach_reset": (False, True),
+    "decay_input": (False, True),
+    "rest": (),
+    "syn_input": ("ema", "add"),
+}
+"""The neuron options the kernels implement, with the values they accept (``()``: any
+finite float). A configuration with any other option (or value) is declined."""
 
 _KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
 """The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
@@ -68,9 +114,73 @@ SLOT_ARGS = (
     "V_NEG_SYN",
     "V_POS_REC",
     "V_NEG_REC",
+    # neuron options: the pending spikes of reset_timing="next"
+    "I_PREV_SPIKE",
+    "I_PREV_POS_SPIKE",
+    "I_PREV_NEG_SPIKE",
 )
 """Every slot constant the Triton kernels take (``I_`` state rows, ``P_`` parameter
 rows, ``V_`` saved rows); a test checks it against the kernels' signatures."""
+
+
+def _float_bits(v: float) -> int:
+    """The IEEE-754 bit pattern of a double, as a signed 64-bit int (exact)."""
+    return struct.unpack("<q", struct.pack("<d", float(v)))[0]
+
+
+def _bits_float(b: int) -> float:
+    """The inverse of `_float_bits`."""
+    return struct.unpack("<d", struct.pack("<q", int(b)))[0]
+
+
+def _kernel_options(cfg: Any) -> Optional[dict[str, Any]]:
+    """The neuron options of ``cfg`` as keyword arguments of `LeakyConfig`, or None when
+    one of them (or its value) is not among `KERNEL_OPTIONS`."""
+    opts: dict[str, Any] = {}
+    for name, value in getattr(cfg, "options", ()):
+        valid = KERNEL_OPTIONS.get(name)
+        if valid is None:
+            return None
+        if valid and value not in valid:
+            return None
+        if not valid and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            return None
+        opts[name] = value
+    return opts
+
+
+def option_flags(cfg: Any) -> list[int]:
+    """The neuron-option flags of ``cfg`` (``RESET`` ... ``REST`` of `FLAG_NAMES`).
+
+    Raises:
+        ValueError: for an option the kernels do not implement (see `supports`).
+    """
+    opts = _kernel_options(cfg)
+    if opts is None:
+        raise ValueError(
+            f"tracetorch.kernels: {getattr(cfg, 'name', cfg)} has neuron options the leaky kernels do not "
+            f"implement ({getattr(cfg, 'options', ())}); they implement {', '.join(KERNEL_OPTIONS)}."
+        )
+    reset = opts.get("reset", "subtract")
+    later = opts.get("reset_timing", "same") == "next" and reset != "none"
+    return [
+        KERNEL_OPTIONS["reset"].index(reset),
+        int(later),
+        int(bool(opts.get("detach_reset", False))),
+        int(bool(opts.get("decay_input", False))),
+        int(opts.get("syn_input", "ema") == "add"),
+        _float_bits(opts.get("reset_value", 0.0)),
+        _float_bits(opts.get("rest", 0.0)),
+    ]
+
+
+def reuses_output(flags: Any, dtype: torch.dtype) -> bool:
+    """Whether the output doubles as the saved membrane: single-pathway LI/EMA layers
+    (output == membrane) with float32 outputs (the stored output is then bit-identical
+    to the float32 membrane the backward needs). The forward then saves no membrane
+    and the backward reads the output instead (4 bytes less per neuron-step)."""
+    f = dict(zip(FLAG_NAMES, flags))
+    return not f["DUAL"] and f["KIND"] <= 1 and dtype == torch.float32
 
 
 def _slot_key(name: str, twin: tuple[str, ...]) -> str:
@@ -80,11 +190,11 @@ def _slot_key(name: str, twin: tuple[str, ...]) -> str:
 
 
 def twin_cfg(cfg: Any) -> LeakyConfig:
-    """The dual configuration with the same parts as ``cfg``."""
-    return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output)
+    """The dual configuration with the same parts (and neuron options) as ``cfg``."""
+    return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output, **(_kernel_options(cfg) or {}))
 
 
-def slot_constants(cfg: Any) -> dict[str, int]:
+def slot_constants(cfg: Any, reuse: bool = False) -> dict[str, int]:
     """The kernels' slot constants of one configuration, derived from ``cfg.layout``.
 
     ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
@@ -93,6 +203,8 @@ def slot_constants(cfg: Any) -> dict[str, int]:
     the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
     (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
     is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
+    ``reuse``: the output doubles as the saved membrane (`reuses_output`), which then
+    has no row of its own.
 
     Raises:
         ValueError: if the configuration has a slot the kernels do not know (a new
@@ -105,7 +217,7 @@ def slot_constants(cfg: Any) -> dict[str, int]:
     groups = (
         ("I_", lay.states, twin.states),
         ("P_", lay.params, twin.params),
-        ("V_", saved_names(cfg), saved_names(tcfg)),
+        ("V_", saved_names(cfg, reuse), saved_names(tcfg)),
     )
     for prefix, names, twin_names in groups:
         for i, n in enumerate(names):
@@ -118,7 +230,7 @@ def slot_constants(cfg: Any) -> dict[str, int]:
             consts[key] = i
     consts["NS"] = len(lay.states)
     consts["NP"] = len(lay.params)
-    consts["NSAVE"] = len(saved_names(cfg))
+    consts["NSAVE"] = len(saved_names(cfg, reuse))
     return consts
 
 
@@ -134,9 +246,11 @@ def _known_slots(cfg: Any) -> bool:
 def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
     """Whether the kernels implement this configuration with these functions.
 
-    The 32 classic `LeakyConfig` configurations are supported. Declined (False, so
-    the PyTorch path runs): a configuration with neuron ``options`` (a non-empty
-    ``getattr(cfg, "options", ())``: the kernels implement none of them), one whose
+    The 32 classic `LeakyConfig` configurations are supported, and with them the neuron
+    options of `KERNEL_OPTIONS` (``reset``, ``reset_value``, ``reset_timing``,
+    ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``), alone or combined.
+    Declined (False, so the PyTorch path runs): a configuration with any other neuron
+    option (or an option value the kernels do not know: a whitelist), one whose
     layout has a state, parameter or saved slot the kernels do not know, and spiking
     kinds without a built-in `tracetorch.functional.SpikeFunction` and one of the
     built-in quantisation functions (a custom callable has no known derivative), and
@@ -153,7 +267,7 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
     """
     if getattr(cfg, "output", None) not in _KINDS:
         return False
-    if getattr(cfg, "options", ()):
+    if _kernel_options(cfg) is None:
         return False
     if not _known_slots(cfg):
         return False
@@ -170,8 +284,8 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
 
 
 def config_flags(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> tuple[list[int], float]:
-    """The kernel's compile-time flags ``[dual, synaptic, recurrent, kind, spike, quant]``
-    and the spike function's parameter."""
+    """The kernel's compile-time flags ``[dual, synaptic, recurrent, kind, spike, quant,
+    *option_flags(cfg)]`` (`FLAG_NAMES`) and the spike function's parameter."""
     kind = _KINDS[cfg.output]
     if kind >= 2:
         spike = _SPIKES[spike_fn.kind]
@@ -179,7 +293,8 @@ def config_flags(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> tuple[
         param = float(spike_fn.param)
     else:
         spike, quant, param = 0, 0, 1.0
-    return [int(cfg.dual), int(cfg.synaptic), int(cfg.recurrent), kind, spike, int(quant or 0)], param
+    base = [int(cfg.dual), int(cfg.synaptic), int(cfg.recurrent), kind, spike, int(quant or 0)]
+    return base + option_flags(cfg), param
 
 
 def _random(flags: list[int]) -> bool:
@@ -207,27 +322,46 @@ def _leaky_op(
     return out, sf, sv
 
 
-def saved_names(cfg: LeakyConfig) -> tuple[str, ...]:
+def saved_names(cfg: LeakyConfig, reuse: bool = False) -> tuple[str, ...]:
     """What the forward kernel stores per step for the backward, by slot name: the
-    membrane(s) before the reset and the synaptic and recurrent traces (float32).
-    Spikes are recomputed from the membranes, the previous output from the states."""
-    return cfg.layout.pre + cfg.layout.traces
+    membrane(s) before the reset (not when ``reuse``: the output is that membrane, see
+    `reuses_output`) and the synaptic and recurrent traces (float32). Spikes (the
+    pending ones of ``reset_timing="next"`` included) are recomputed from the
+    membranes, the previous output from the states."""
+    return (() if reuse else cfg.layout.pre) + cfg.layout.traces
 
 
 def flags_config(flags: Any) -> LeakyConfig:
-    """The configuration a flags list (`config_flags`) stands for."""
+    """The configuration a flags list (`config_flags`) stands for (neuron options
+    included; a list of the first six flags stands for the default options)."""
     f = dict(zip(FLAG_NAMES, flags))
-    return LeakyConfig(bool(f["DUAL"]), bool(f["SYN"]), bool(f["REC"]), OUTPUT_KINDS[f["KIND"]])
+    opts: dict[str, Any] = {}
+    reset = KERNEL_OPTIONS["reset"][f.get("RESET", 0)]
+    if reset != "subtract":
+        opts["reset"] = reset
+    if f.get("NEXT", 0):
+        opts["reset_timing"] = "next"
+    for flag, name in (("DETACH", "detach_reset"), ("DECAY_IN", "decay_input")):
+        if f.get(flag, 0):
+            opts[name] = True
+    if f.get("SYN_ADD", 0):
+        opts["syn_input"] = "add"
+    for flag, name in (("RESET_VALUE", "reset_value"), ("REST", "rest")):
+        value = _bits_float(f.get(flag, 0))
+        if value != 0.0:
+            opts[name] = value
+    return LeakyConfig(bool(f["DUAL"]), bool(f["SYN"]), bool(f["REC"]), OUTPUT_KINDS[f["KIND"]], **opts)
 
 
-def _nsave(flags: list[int]) -> int:
-    return len(saved_names(flags_config(flags)))
+def _nsave(flags: list[int], dtype: torch.dtype) -> int:
+    return len(saved_names(flags_config(flags), reuses_output(flags, dtype)))
 
 
 @_leaky_op.register_fake
 def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: Tensor, save: bool):
     T, E = x.shape
-    sv = x.new_empty((_nsave(flags), T, E), dtype=torch.float32) if save else x.new_empty(0, dtype=torch.float32)
+    nsave = _nsave(flags, x.dtype)
+    sv = x.new_empty((nsave, T, E), dtype=torch.float32) if save else x.new_empty(0, dtype=torch.float32)
     return torch.empty_like(x), torch.empty_like(s0), sv
 
 
@@ -242,15 +376,16 @@ def _leaky_bwd_op(
     flags: list[int],
     spike_param: float,
     seed: Tensor,
+    out: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
-        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, int(seed)
+        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, int(seed), out=out
     )
     return gx, gs0, gp
 
 
 @_leaky_bwd_op.register_fake
-def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed):  # type: ignore[no-untyped-def]
+def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, out=None):  # type: ignore[no-untyped-def]
     return torch.empty_like(x), torch.empty_like(s0), x.new_empty((p.shape[0], x.shape[1]), dtype=torch.float32)
 
 
@@ -262,16 +397,17 @@ def _reduce_gp(gp: Tensor, p: Tensor) -> Tensor:
 
 def _setup(ctx: Any, inputs: tuple, output: tuple) -> None:
     x, s0, p, flags, spike_param, seed, _save = inputs
-    ctx.save_for_backward(x, s0, p, output[2])
+    # LI/EMA in float32: the output is the saved membrane (kept for the backward)
+    ctx.save_for_backward(x, s0, p, output[2], output[0] if reuses_output(flags, x.dtype) else None)
     ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed
     ctx.mark_non_differentiable(output[2])
 
 
 def _op_backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):
-    x, s0, p, sv = ctx.saved_tensors
+    x, s0, p, sv, out = ctx.saved_tensors
     g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
     g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
-    gx, gs0, gp = _leaky_bwd_op(x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed)
+    gx, gs0, gp = _leaky_bwd_op(x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed, out)
     return gx, gs0, _reduce_gp(gp, p).to(p.dtype), None, None, None, None
 
 
@@ -286,7 +422,8 @@ class _LeakyFn(torch.autograd.Function):
         ctx: Any, x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool
     ):  # type: ignore[override]
         out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, seed, save)
-        ctx.save_for_backward(x, s0, p, sv)
+        # LI/EMA in float32: the output is the saved membrane (kept for the backward)
+        ctx.save_for_backward(x, s0, p, sv, out if reuses_output(flags, x.dtype) else None)
         ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed
         ctx.mark_non_differentiable(sv)
         return out, sf, sv
@@ -294,11 +431,11 @@ class _LeakyFn(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):  # type: ignore[override]
-        x, s0, p, sv = ctx.saved_tensors
+        x, s0, p, sv, out = ctx.saved_tensors
         g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
         g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
         gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
-            x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed
+            x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed, out=out
         )
         return gx, gs0, _reduce_gp(gp, p).to(p.dtype), None, None, None, None
 

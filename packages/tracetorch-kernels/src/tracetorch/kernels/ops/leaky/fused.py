@@ -5,6 +5,12 @@ compile-time flags – ``DUAL``, ``SYN`` (synaptic), ``REC`` (recurrent), ``KIND
 (0 LI, 1 EMA, 2 B, 3 T, 4 TS), ``SPIKE`` (0 sigmoid, 1 fast-sigmoid, 2 atan,
 3 triangle, 4 straight-through Heaviside) and ``QUANT`` (0 round, 1 bernoulli,
 2 probabilistic) – so every configuration compiles to its own straight-line kernel.
+The neuron options are compile-time flags too (`_op.FLAG_NAMES`): ``RESET`` (0
+subtract, 1 value, 2 none) with the float ``RESET_VALUE``, ``NEXT`` (the reset lands
+on the next step; the pending spikes are the states ``I_PREV_SPIKE`` or
+``I_PREV_POS_SPIKE``/``I_PREV_NEG_SPIKE``), ``DETACH`` (the backward only),
+``DECAY_IN``, the float ``REST`` and ``SYN_ADD``; the maths is the reference's
+``tracetorch.snn.functional._step``, operation by operation.
 
 One program owns ``BLOCK`` contiguous elements of one timestep (``E = rows x N``
 elements, neuron ``e % N``) and walks over time with every state in float32
@@ -15,7 +21,10 @@ membranes before the reset (one, or two for dual layers) and, for synaptic and
 recurrent layers, the synaptic and recurrent traces after each step – all float32
 (``[NSAVE, T, E]``). Spikes are not stored: the backward pass recomputes them from
 the saved membranes with the same instructions (and, for random quantisation, the
-same Philox counters), so they are bit-identical to the forward ones.
+same Philox counters), so they are bit-identical to the forward ones. Single-pathway
+LI/EMA layers with float32 outputs (``PRE_IN_OUT``) store no membrane: the output is
+that membrane, bit for bit, and the backward reads it instead (LI: 20 instead of 24
+bytes per neuron-step forward+backward in float32).
 
 Backward: one reverse walk over time (BPTT) with the adjoints in registers. The
 gradients of the parameters are summed over time in registers and written once per
@@ -34,6 +43,8 @@ negative spike of T/TS layers), ``seed`` drawn from torch's default generator, s
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import torch
 import triton
 import triton.language as tl
@@ -41,7 +52,7 @@ from torch import Tensor
 from tracetorch.snn.functional import LeakyConfig  # pyright: ignore[reportMissingImports]
 
 from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
-from ._op import FLAG_NAMES, flags_config, slot_constants
+from ._op import FLAG_NAMES, _bits_float, flags_config, reuses_output, slot_constants
 
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
@@ -126,6 +137,55 @@ def _pos(v):
 
 
 @triton.jit
+def _reset_to(mem, a, VALUE: tl.constexpr):
+    """``(1 - a)*mem + a*VALUE``: the membrane set to ``VALUE`` where ``a`` is 1 (the
+    reference's ``_reset_to``, same operations in the same order)."""
+    kept = (1.0 - a) * mem
+    if VALUE != 0.0:
+        kept = kept + a * VALUE
+    return kept
+
+
+@triton.jit
+def _pending(q1, q2, th, nth, KIND: tl.constexpr, RESET: tl.constexpr):
+    """The reset of the previous step's spikes ``q1`` (``q2``: the negative one of T/TS)
+    as ``reset_timing="next"`` applies it: scaled by the thresholds (subtract) or the
+    spike magnitude itself (value)."""
+    if KIND == 2:
+        if RESET == 0:
+            ra = q1 * th
+        else:
+            ra = q1
+    else:
+        if RESET == 0:
+            ra = q1 * th + q2 * nth
+        else:
+            ra = q1 - q2
+    return ra
+
+
+@triton.jit
+def _pending_grad(g_ra, q1, q2, th, nth, d_th, d_nth, KIND: tl.constexpr, RESET: tl.constexpr):
+    """The backward of `_pending`: the adjoints of the pending spikes from ``g_ra`` (the
+    adjoint of the pending reset), and the threshold gradients with its share added."""
+    g1 = g_ra
+    g2 = tl.zeros_like(g_ra)
+    if KIND == 2:
+        if RESET == 0:
+            g1 = g_ra * th
+            d_th += g_ra * q1
+    else:
+        if RESET == 0:
+            g1 = g_ra * th
+            g2 = g_ra * nth
+            d_th += g_ra * q1
+            d_nth += g_ra * q2
+        else:
+            g2 = -g_ra
+    return g1, g2, d_th, d_nth
+
+
+@triton.jit
 def _output_stage(
     pp,
     pn,
@@ -140,10 +200,17 @@ def _output_stage(
     KIND: tl.constexpr,
     SPIKE: tl.constexpr,
     QUANT: tl.constexpr,
+    # neuron options
+    RESET: tl.constexpr,
+    NEXT: tl.constexpr,
+    RESET_VALUE: tl.constexpr,
 ):
     """Spikes, membranes after the reset, and output from the membranes before it.
 
     ``th`` is the threshold of B layers and the positive threshold of T/TS layers.
+    ``RESET`` 0 subtracts the threshold, 1 sets the membrane to ``RESET_VALUE`` (dual:
+    each pathway to half of it), 2 (none) and ``NEXT`` (the reset lands on the next
+    step) leave it.
     """
     if DUAL:
         mem = pp + pn
@@ -165,7 +232,17 @@ def _output_stage(
     elif KIND == 2:
         s1 = _fire(mem - th, r1, SPIKE, SPARAM, QUANT)
         s2 = zero
-        if DUAL:
+        if NEXT or RESET == 2:
+            qp = pp
+            qn = pn
+        elif RESET == 1:
+            if DUAL:
+                qp = _reset_to(pp, s1, RESET_VALUE * 0.5)
+                qn = _reset_to(pn, s1, RESET_VALUE * 0.5)
+            else:
+                qp = _reset_to(pp, s1, RESET_VALUE)
+                qn = pn
+        elif DUAL:
             half = s1 * th * 0.5
             qp = pp - half
             qn = pn - half
@@ -176,7 +253,17 @@ def _output_stage(
     else:
         s1 = _fire(mem - th, r1, SPIKE, SPARAM, QUANT)
         s2 = -_fire(-nth - mem, r2, SPIKE, SPARAM, QUANT)
-        if DUAL:
+        if NEXT or RESET == 2:
+            qp = pp
+            qn = pn
+        elif RESET == 1:
+            if DUAL:
+                qp = _reset_to(pp, s1 - s2, RESET_VALUE * 0.5)
+                qn = _reset_to(pn, s1 - s2, RESET_VALUE * 0.5)
+            else:
+                qp = _reset_to(pp, s1 - s2, RESET_VALUE)
+                qn = pn
+        elif DUAL:
             half = (s1 * th + s2 * nth) * 0.5
             qp = pp - half
             qn = pn - half
@@ -245,6 +332,18 @@ def _leaky_fwd_kernel(
     V_POS_REC: tl.constexpr,
     V_NEG_REC: tl.constexpr,
     BLOCK: tl.constexpr,
+    # neuron options (defaults: the classic configurations); PRE_IN_OUT: the output is the saved membrane
+    RESET: tl.constexpr = 0,
+    NEXT: tl.constexpr = False,
+    DETACH: tl.constexpr = False,
+    DECAY_IN: tl.constexpr = False,
+    SYN_ADD: tl.constexpr = False,
+    RESET_VALUE: tl.constexpr = 0.0,
+    REST: tl.constexpr = 0.0,
+    I_PREV_SPIKE: tl.constexpr = 0,
+    I_PREV_POS_SPIKE: tl.constexpr = 0,
+    I_PREV_NEG_SPIKE: tl.constexpr = 0,
+    PRE_IN_OUT: tl.constexpr = False,
 ):
     pid = tl.program_id(0)
     # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
@@ -308,11 +407,23 @@ def _leaky_fwd_kernel(
         o = _ld(s0_ptr, I_PREV_OUTPUT * E + offs, mask)
         if DUAL:
             nr = _ld(s0_ptr, I_NEG_REC * E + offs, mask)
+    q1 = zero  # the pending spikes of reset_timing="next"
+    q2 = zero
+    if NEXT:
+        if KIND == 2:
+            q1 = _ld(s0_ptr, I_PREV_SPIKE * E + offs, mask)
+        else:
+            q1 = _ld(s0_ptr, I_PREV_POS_SPIKE * E + offs, mask)
+            q2 = _ld(s0_ptr, I_PREV_NEG_SPIKE * E + offs, mask)
     for t in range(T):
         idx = t * E + offs
         x = _ld(x_ptr, idx, mask)
         if DUAL:
-            if SYN:
+            if SYN and SYN_ADD:
+                ps = pa * ps + _pos(x)
+                ns = na * ns + _neg(x)
+                d = ps + ns
+            elif SYN:
                 ps = pa * ps + (1.0 - pa) * _pos(x)
                 ns = na * ns + (1.0 - na) * _neg(x)
                 d = ps + ns
@@ -327,14 +438,29 @@ def _leaky_fwd_kernel(
             else:
                 up = _pos(d)
                 un = _neg(d)
-            if KIND == 1:
+            if NEXT:
+                ra = _pending(q1, q2, th, nth, KIND, RESET)
+                if RESET == 1:
+                    pm = _reset_to(pm, ra, RESET_VALUE * 0.5)
+                    nm = _reset_to(nm, ra, RESET_VALUE * 0.5)
+            if KIND == 1 or DECAY_IN:
                 pp = pb * pm + (1.0 - pb) * up
                 pn = nb * nm + (1.0 - nb) * un
             else:
                 pp = pb * pm + up
                 pn = nb * nm + un
+            if REST != 0.0:
+                pp = pp + (1.0 - pb) * (REST * 0.5)
+                pn = pn + (1.0 - nb) * (REST * 0.5)
+            if NEXT and RESET == 0:
+                half_prev = ra * 0.5
+                pp = pp - half_prev
+                pn = pn - half_prev
         else:
-            if SYN:
+            if SYN and SYN_ADD:
+                ps = pa * ps + x
+                d = ps
+            elif SYN:
                 ps = pa * ps + (1.0 - pa) * x
                 d = ps
             else:
@@ -344,15 +470,29 @@ def _leaky_fwd_kernel(
                 u = d + pw * pr
             else:
                 u = d
-            if KIND == 1:
+            if NEXT:
+                ra = _pending(q1, q2, th, nth, KIND, RESET)
+                if RESET == 1:
+                    pm = _reset_to(pm, ra, RESET_VALUE)
+            if KIND == 1 or DECAY_IN:
                 pp = pb * pm + (1.0 - pb) * u
             else:
                 pp = pb * pm + u
+            if REST != 0.0:
+                pp = pp + (1.0 - pb) * REST
+            if NEXT and RESET == 0:
+                pp = pp - ra
             pn = zero
-        s1, s2, pm, nm, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
+        s1, s2, pm, nm, o = _output_stage(
+            pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
+        )
+        if NEXT:
+            q1 = s1
+            q2 = s2
         tl.store(out_ptr + idx, o.to(out_ptr.dtype.element_ty), mask=mask)
         if SAVE:
-            tl.store(sv_ptr + V_POS_MEM_PRE * TE + idx, pp, mask=mask)
+            if not PRE_IN_OUT:
+                tl.store(sv_ptr + V_POS_MEM_PRE * TE + idx, pp, mask=mask)
             if DUAL:
                 tl.store(sv_ptr + V_NEG_MEM_PRE * TE + idx, pn, mask=mask)
             if SYN:
@@ -376,6 +516,12 @@ def _leaky_fwd_kernel(
         tl.store(sf_ptr + I_PREV_OUTPUT * E + offs, o.to(ty), mask=mask)
         if DUAL:
             tl.store(sf_ptr + I_NEG_REC * E + offs, nr.to(ty), mask=mask)
+    if NEXT:
+        if KIND == 2:
+            tl.store(sf_ptr + I_PREV_SPIKE * E + offs, q1.to(ty), mask=mask)
+        else:
+            tl.store(sf_ptr + I_PREV_POS_SPIKE * E + offs, q1.to(ty), mask=mask)
+            tl.store(sf_ptr + I_PREV_NEG_SPIKE * E + offs, q2.to(ty), mask=mask)
 
 
 @triton.jit
@@ -412,11 +558,22 @@ def _recall(
     V_NEG_SYN: tl.constexpr,
     V_POS_REC: tl.constexpr,
     V_NEG_REC: tl.constexpr,
+    # neuron options
+    out_ptr,
+    RESET: tl.constexpr,
+    NEXT: tl.constexpr,
+    RESET_VALUE: tl.constexpr,
+    I_PREV_SPIKE: tl.constexpr,
+    I_PREV_POS_SPIKE: tl.constexpr,
+    I_PREV_NEG_SPIKE: tl.constexpr,
+    PRE_IN_OUT: tl.constexpr,
 ):
     """The forward values of step ``t`` (``t = -1``: the initial states), recomputed.
 
     Returns the membranes before the reset, the spikes, the membranes after the
-    reset, the output and the synaptic and recurrent traces of that step.
+    reset, the output and the synaptic and recurrent traces of that step. With
+    ``NEXT`` the spikes of ``t = -1`` are the pending ones of the initial states;
+    with ``PRE_IN_OUT`` the membrane is read from the output.
     """
     zero = tl.zeros_like(th)
     pn = zero
@@ -428,7 +585,10 @@ def _recall(
     s2 = zero
     if t >= 0:
         idx = t * E + offs
-        pp = _ld(sv_ptr, V_POS_MEM_PRE * TE + idx, mask)
+        if PRE_IN_OUT:
+            pp = _ld(out_ptr, idx, mask)
+        else:
+            pp = _ld(sv_ptr, V_POS_MEM_PRE * TE + idx, mask)
         if DUAL:
             pn = _ld(sv_ptr, V_NEG_MEM_PRE * TE + idx, mask)
         if SYN:
@@ -439,7 +599,9 @@ def _recall(
             pr = _ld(sv_ptr, V_POS_REC * TE + idx, mask)
             if DUAL:
                 nr = _ld(sv_ptr, V_NEG_REC * TE + idx, mask)
-        s1, s2, qp, qn, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
+        s1, s2, qp, qn, o = _output_stage(
+            pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
+        )
     else:
         pp = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
         if DUAL:
@@ -454,6 +616,12 @@ def _recall(
             o = _ld(s0_ptr, I_PREV_OUTPUT * E + offs, mask)
             if DUAL:
                 nr = _ld(s0_ptr, I_NEG_REC * E + offs, mask)
+        if NEXT:
+            if KIND == 2:
+                s1 = _ld(s0_ptr, I_PREV_SPIKE * E + offs, mask)
+            else:
+                s1 = _ld(s0_ptr, I_PREV_POS_SPIKE * E + offs, mask)
+                s2 = _ld(s0_ptr, I_PREV_NEG_SPIKE * E + offs, mask)
         qp = pp
         qn = pn
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
@@ -470,6 +638,7 @@ def _leaky_bwd_kernel(
     gx_ptr,
     gs0_ptr,
     gp_ptr,
+    out_ptr,
     seed,
     T,
     E,
@@ -508,6 +677,18 @@ def _leaky_bwd_kernel(
     V_POS_REC: tl.constexpr,
     V_NEG_REC: tl.constexpr,
     BLOCK: tl.constexpr,
+    # neuron options (defaults: the classic configurations); PRE_IN_OUT: the output is the saved membrane
+    RESET: tl.constexpr = 0,
+    NEXT: tl.constexpr = False,
+    DETACH: tl.constexpr = False,
+    DECAY_IN: tl.constexpr = False,
+    SYN_ADD: tl.constexpr = False,
+    RESET_VALUE: tl.constexpr = 0.0,
+    REST: tl.constexpr = 0.0,
+    I_PREV_SPIKE: tl.constexpr = 0,
+    I_PREV_POS_SPIKE: tl.constexpr = 0,
+    I_PREV_NEG_SPIKE: tl.constexpr = 0,
+    PRE_IN_OUT: tl.constexpr = False,
 ):
     pid = tl.program_id(0)
     # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
@@ -570,6 +751,14 @@ def _leaky_bwd_kernel(
         g_o = _ld(gsf_ptr, I_PREV_OUTPUT * E + offs, mask)
         if DUAL:
             g_nr = _ld(gsf_ptr, I_NEG_REC * E + offs, mask)
+    g_q1 = zero  # adjoints of the pending spikes of reset_timing="next"
+    g_q2 = zero
+    if NEXT:
+        if KIND == 2:
+            g_q1 = _ld(gsf_ptr, I_PREV_SPIKE * E + offs, mask)
+        else:
+            g_q1 = _ld(gsf_ptr, I_PREV_POS_SPIKE * E + offs, mask)
+            g_q2 = _ld(gsf_ptr, I_PREV_NEG_SPIKE * E + offs, mask)
     # parameter gradients, summed over time
     d_pa = zero
     d_na = zero
@@ -616,6 +805,14 @@ def _leaky_bwd_kernel(
         V_NEG_SYN,
         V_POS_REC,
         V_NEG_REC,
+        out_ptr,
+        RESET,
+        NEXT,
+        RESET_VALUE,
+        I_PREV_SPIKE,
+        I_PREV_POS_SPIKE,
+        I_PREV_NEG_SPIKE,
+        PRE_IN_OUT,
     )
     for i in range(T):
         t = T - 1 - i
@@ -653,8 +850,16 @@ def _leaky_bwd_kernel(
             V_NEG_SYN,
             V_POS_REC,
             V_NEG_REC,
+            out_ptr,
+            RESET,
+            NEXT,
+            RESET_VALUE,
+            I_PREV_SPIKE,
+            I_PREV_POS_SPIKE,
+            I_PREV_NEG_SPIKE,
+            PRE_IN_OUT,
         )
-        if SYN or DUAL or KIND == 1:  # the input is needed for these gradients only
+        if SYN or DUAL or KIND == 1 or DECAY_IN:  # the input is needed for these gradients only
             x = _ld(x_ptr, idx, mask)
         else:
             x = zero
@@ -664,16 +869,43 @@ def _leaky_bwd_kernel(
             mem = c_pp + c_pn
         else:
             mem = c_pp
+        # a_pp, a_pn: the adjoints of the membranes before the reset through the reset itself
+        a_pp = g_pm
+        a_pn = g_nm
         if KIND <= 1:
             g_mem = go
         elif KIND == 2:
             ds = _dfire(mem - th, SPIKE, SPARAM, QUANT)
-            if DUAL:
+            if NEXT or RESET == 2:
+                g_s = go
+                if NEXT and not DETACH:
+                    g_s = go + g_q1
+                d_th += -g_s * ds
+            elif RESET == 1:
+                if DUAL:
+                    g_a = g_pm * (RESET_VALUE * 0.5 - c_pp) + g_nm * (RESET_VALUE * 0.5 - c_pn)
+                    # g*(1 - s) written g - g*s: ptxas spills 4 B in the bf16 DLIB kernel otherwise
+                    a_pp = g_pm - g_pm * c_s1
+                    a_pn = g_nm - g_nm * c_s1
+                else:
+                    g_a = g_pm * (RESET_VALUE - c_pp)
+                    a_pp = g_pm * (1.0 - c_s1)
+                g_s = go
+                if not DETACH:
+                    g_s = go + g_a
+                d_th += -g_s * ds
+            elif DUAL:
                 g_half = -(g_pm + g_nm)
-                g_s = go + g_half * th * 0.5
+                if DETACH:
+                    g_s = go
+                else:
+                    g_s = go + g_half * th * 0.5
                 d_th += g_half * c_s1 * 0.5 - g_s * ds
             else:
-                g_s = go - th * g_pm
+                if DETACH:
+                    g_s = go
+                else:
+                    g_s = go - th * g_pm
                 d_th += -c_s1 * g_pm - g_s * ds
             g_mem = g_s * ds
         else:
@@ -687,21 +919,43 @@ def _leaky_bwd_kernel(
             else:
                 g_sp = go
                 g_sn = go
-            if DUAL:
+            if NEXT or RESET == 2:
+                if NEXT and not DETACH:
+                    g_sp += g_q1
+                    g_sn += g_q2
+                d_th += -g_sp * dsp
+                d_nth += g_sn * dsn
+            elif RESET == 1:
+                a = c_s1 - c_s2
+                if DUAL:
+                    g_a = g_pm * (RESET_VALUE * 0.5 - c_pp) + g_nm * (RESET_VALUE * 0.5 - c_pn)
+                    a_pp = g_pm * (1.0 - a)
+                    a_pn = g_nm * (1.0 - a)
+                else:
+                    g_a = g_pm * (RESET_VALUE - c_pp)
+                    a_pp = g_pm * (1.0 - a)
+                if not DETACH:
+                    g_sp += g_a
+                    g_sn -= g_a
+                d_th += -g_sp * dsp
+                d_nth += g_sn * dsn
+            elif DUAL:
                 g_half = -(g_pm + g_nm)
-                g_sp += g_half * 0.5 * th
-                g_sn += g_half * 0.5 * nth
+                if not DETACH:
+                    g_sp += g_half * 0.5 * th
+                    g_sn += g_half * 0.5 * nth
                 d_th += g_half * 0.5 * c_s1 - g_sp * dsp
                 d_nth += g_half * 0.5 * c_s2 + g_sn * dsn
             else:
-                g_sp -= th * g_pm
-                g_sn -= nth * g_pm
+                if not DETACH:
+                    g_sp -= th * g_pm
+                    g_sn -= nth * g_pm
                 d_th += -c_s1 * g_pm - g_sp * dsp
                 d_nth += -c_s2 * g_pm + g_sn * dsn
             g_mem = g_sp * dsp + g_sn * dsn
         if DUAL:
-            g_pp = g_pm + g_mem
-            g_pn = g_nm + g_mem
+            g_pp = a_pp + g_mem
+            g_pn = a_pn + g_mem
             # ---- recompute the drive of step t
             if SYN:
                 d = c_ps + c_ns
@@ -714,19 +968,37 @@ def _leaky_bwd_kernel(
             else:
                 up = _pos(d)
                 un = _neg(d)
-            # ---- membranes
-            if KIND == 1:
-                d_pb += g_pp * (v_qp - up)
-                d_nb += g_pn * (v_qn - un)
+            # ---- membranes (m_p, m_n: the membranes the leak starts from)
+            m_p = v_qp
+            m_n = v_qn
+            if NEXT:
+                ra = _pending(v_s1, v_s2, th, nth, KIND, RESET)
+                if RESET == 1:
+                    m_p = _reset_to(v_qp, ra, RESET_VALUE * 0.5)
+                    m_n = _reset_to(v_qn, ra, RESET_VALUE * 0.5)
+            if KIND == 1 or DECAY_IN:
+                d_pb += g_pp * (m_p - up)
+                d_nb += g_pn * (m_n - un)
                 g_up = g_pp * (1.0 - pb)
                 g_un = g_pn * (1.0 - nb)
             else:
-                d_pb += g_pp * v_qp
-                d_nb += g_pn * v_qn
+                d_pb += g_pp * m_p
+                d_nb += g_pn * m_n
                 g_up = g_pp
                 g_un = g_pn
+            if REST != 0.0:
+                d_pb -= g_pp * (REST * 0.5)
+                d_nb -= g_pn * (REST * 0.5)
             g_pm = pb * g_pp
             g_nm = nb * g_pn
+            if NEXT:
+                if RESET == 1:
+                    g_ra = g_pm * (RESET_VALUE * 0.5 - v_qp) + g_nm * (RESET_VALUE * 0.5 - v_qn)
+                    g_pm = g_pm * (1.0 - ra)
+                    g_nm = g_nm * (1.0 - ra)
+                else:
+                    g_ra = -(g_pp + g_pn) * 0.5
+                g_q1, g_q2, d_th, d_nth = _pending_grad(g_ra, v_s1, v_s2, th, nth, d_th, d_nth, KIND, RESET)
             g_d = tl.where(d >= 0.0, g_up, g_un)
             # ---- recurrence
             if REC:
@@ -741,7 +1013,15 @@ def _leaky_bwd_kernel(
                 g_nr = ng * g_nrt
                 g_o = tl.where(v_o >= 0.0, (1.0 - pg) * g_prt, (1.0 - ng) * g_nrt)
             # ---- synapses
-            if SYN:
+            if SYN and SYN_ADD:
+                g_pst = g_d + g_ps
+                g_nst = g_d + g_ns
+                d_pa += g_pst * v_ps
+                d_na += g_nst * v_ns
+                g_ps = pa * g_pst
+                g_ns = na * g_nst
+                g_x = tl.where(x >= 0.0, g_pst, g_nst)
+            elif SYN:
                 g_pst = g_d + g_ps
                 g_nst = g_d + g_ns
                 d_pa += g_pst * (v_ps - _pos(x))
@@ -752,7 +1032,7 @@ def _leaky_bwd_kernel(
             else:
                 g_x = g_d
         else:
-            g_pp = g_pm + g_mem
+            g_pp = a_pp + g_mem
             if SYN:
                 d = c_ps
             else:
@@ -761,20 +1041,39 @@ def _leaky_bwd_kernel(
                 u = d + pw * c_pr
             else:
                 u = d
-            if KIND == 1:
-                d_pb += g_pp * (v_qp - u)
+            m_p = v_qp
+            if NEXT:
+                ra = _pending(v_s1, v_s2, th, nth, KIND, RESET)
+                if RESET == 1:
+                    m_p = _reset_to(v_qp, ra, RESET_VALUE)
+            if KIND == 1 or DECAY_IN:
+                d_pb += g_pp * (m_p - u)
                 g_u = g_pp * (1.0 - pb)
             else:
-                d_pb += g_pp * v_qp
+                d_pb += g_pp * m_p
                 g_u = g_pp
+            if REST != 0.0:
+                d_pb -= g_pp * REST
             g_pm = pb * g_pp
+            if NEXT:
+                if RESET == 1:
+                    g_ra = g_pm * (RESET_VALUE - v_qp)
+                    g_pm = g_pm * (1.0 - ra)
+                else:
+                    g_ra = -g_pp
+                g_q1, g_q2, d_th, d_nth = _pending_grad(g_ra, v_s1, v_s2, th, nth, d_th, d_nth, KIND, RESET)
             if REC:
                 d_pw += g_u * c_pr
                 g_rt = g_u * pw + g_pr
                 d_pg += g_rt * (v_pr - v_o)
                 g_pr = pg * g_rt
                 g_o = (1.0 - pg) * g_rt
-            if SYN:
+            if SYN and SYN_ADD:
+                g_st = g_u + g_ps
+                d_pa += g_st * v_ps
+                g_ps = pa * g_st
+                g_x = g_st
+            elif SYN:
                 g_st = g_u + g_ps
                 d_pa += g_st * (v_ps - x)
                 g_ps = pa * g_st
@@ -806,6 +1105,12 @@ def _leaky_bwd_kernel(
         tl.store(gs0_ptr + I_PREV_OUTPUT * E + offs, g_o.to(ty), mask=mask)
         if DUAL:
             tl.store(gs0_ptr + I_NEG_REC * E + offs, g_nr.to(ty), mask=mask)
+    if NEXT:
+        if KIND == 2:
+            tl.store(gs0_ptr + I_PREV_SPIKE * E + offs, g_q1.to(ty), mask=mask)
+        else:
+            tl.store(gs0_ptr + I_PREV_POS_SPIKE * E + offs, g_q1.to(ty), mask=mask)
+            tl.store(gs0_ptr + I_PREV_NEG_SPIKE * E + offs, g_q2.to(ty), mask=mask)
     # parameter gradients: one row per parameter, [NP, E] float32 (summed over rows by the caller)
     tl.store(gp_ptr + P_POS_BETA * E + offs, d_pb, mask=mask)
     if DUAL:
@@ -831,13 +1136,14 @@ def _leaky_bwd_kernel(
         tl.store(gp_ptr + P_NEG_SCALE * E + offs, d_nsc, mask=mask)
 
 
-def layout(cfg: LeakyConfig) -> dict[str, int]:
-    """The kernels' slot constants of one configuration (`_op.slot_constants`).
+def layout(cfg: LeakyConfig, reuse: bool = False) -> dict[str, int]:
+    """The kernels' slot constants of one configuration (`_op.slot_constants`);
+    ``reuse``: the output doubles as the saved membrane (`_op.reuses_output`).
 
     Raises:
         ValueError: if the configuration has a slot the kernels do not know.
     """
-    return slot_constants(cfg)
+    return slot_constants(cfg, reuse)
 
 
 _SLOT_ARGS = tuple(
@@ -864,16 +1170,29 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
     return _launch(E, device, block, f, backward)[0]
 
 
-def _flags(flags: tuple[int, ...]) -> dict[str, int]:
-    f = dict(zip(FLAG_NAMES, flags))
-    return {k: (bool(v) if k in ("DUAL", "SYN", "REC") else v) for k, v in f.items()}
+_OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0}
+
+
+def _flags(flags: tuple[int, ...]) -> dict[str, Any]:
+    """The kernels' constexpr flags from a flags list (`_op.config_flags`); a list of
+    the first six flags gets the default neuron options."""
+    f = {**_OPTION_DEFAULTS, **dict(zip(FLAG_NAMES, flags))}
+    out: dict[str, Any] = {}
+    for k, v in f.items():
+        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD"):
+            out[k] = bool(v)
+        elif k in ("RESET_VALUE", "REST"):
+            out[k] = _bits_float(v)
+        else:
+            out[k] = v
+    return out
 
 
 def leaky_forward(
     x: Tensor,
     s0: Tensor,
     p: Tensor,
-    flags: tuple[int, int, int, int, int, int],
+    flags: tuple[int, ...],
     spike_param: float,
     seed: int,
     save: bool,
@@ -885,19 +1204,23 @@ def leaky_forward(
         x: ``[T, E]`` contiguous input (neuron ``e % N``).
         s0: ``[NS, E]`` initial states (order of ``LeakyConfig.states``), dtype of ``x``.
         p: ``[NP, N]`` float32 activated parameters (order of ``LeakyConfig.param_names``).
-        flags: ``(dual, synaptic, recurrent, kind, spike, quant)`` as ints.
+        flags: ``(dual, synaptic, recurrent, kind, spike, quant, *neuron options)`` as
+            ints (`_op.FLAG_NAMES`; the options may be left out: the defaults).
         spike_param: The spike function's slope / width parameter.
         seed: Philox seed for random quantisation.
         save: Store what the backward pass needs.
         block: Elements per program (power of two); 0 picks one.
 
     Returns:
-        ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``.
+        ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``;
+        for single-pathway LI/EMA in float32 the output is the saved membrane (not in
+        ``saved``: pass ``out`` to `leaky_backward`).
     """
     T, E = x.shape
     N = p.shape[1]
     f = _flags(flags)
-    lay = layout(flags_config(flags))
+    reuse = reuses_output(flags, x.dtype)
+    lay = layout(flags_config(flags), reuse)
     out = _empty_like(x)
     sf = _empty_like(s0)
     sv = (
@@ -923,6 +1246,7 @@ def leaky_forward(
             N,
             float(spike_param),
             SAVE=save,
+            PRE_IN_OUT=reuse,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
@@ -939,10 +1263,11 @@ def leaky_backward(
     sv: Tensor,
     grad_out: Tensor,
     grad_sf: Tensor,
-    flags: tuple[int, int, int, int, int, int],
+    flags: tuple[int, ...],
     spike_param: float,
     seed: int,
     block: int = 0,
+    out: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the BPTT kernel.
 
@@ -957,15 +1282,26 @@ def leaky_backward(
         spike_param: As given to `leaky_forward`.
         seed: As given to `leaky_forward` (the same seed regenerates the same draws).
         block: Elements per program; 0 picks one.
+        out: The forward's output; required where it doubles as the saved membrane
+            (`_op.reuses_output`: single-pathway LI/EMA in float32), ignored otherwise.
 
     Returns:
         ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
         over time; the caller sums it over the rows that share a neuron.
+
+    Raises:
+        ValueError: if the output is needed and not given.
     """
     T, E = x.shape
     N = p.shape[1]
     f = _flags(flags)
-    lay = layout(flags_config(flags))
+    reuse = reuses_output(flags, x.dtype)
+    if reuse and out is None and T > 0 and E > 0:
+        raise ValueError(
+            "tracetorch.kernels.leaky_backward: this configuration saves no membrane (the float32 output is "
+            "the membrane): pass the forward's output as `out=`."
+        )
+    lay = layout(flags_config(flags), reuse)
     gx = _empty_like(x)
     gs0 = _empty_like(s0)
     gp = _empty((lay["NP"], E), torch.float32, x.device)
@@ -984,11 +1320,13 @@ def leaky_backward(
             gx,
             gs0,
             gp,
+            out if reuse and out is not None else x,  # read only where the output is the saved membrane
             seed,
             T,
             E,
             N,
             float(spike_param),
+            PRE_IN_OUT=reuse,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
