@@ -456,3 +456,21 @@ def test_the_matrix_and_adaptation_parameters_save_and_load():
     assert torch.equal(fixed.rec_matrix, a.rec_matrix)
     with pytest.raises(RuntimeError, match="rec_matrix"):
         snn.RLIB(5, all_to_all=True).load_state_dict(a.state_dict())
+
+
+@pytest.mark.parametrize("name", ["LIB", "DSLIT", "SRLITS"])
+def test_adaptation_and_refractory_period_act_per_neuron_along_any_dim(name):
+    # the new states and rank-1 parameters follow the neuron axis, as every other one
+    cls = getattr(snn, name)
+    kw = dict(FIXED, adaptive=True, refractory=2, adapt_decay=torch.linspace(0.5, 0.9, 4), adapt_strength=0.7)
+    torch.manual_seed(0)
+    conv = cls(4, dim=-3, **kw)
+    torch.manual_seed(0)
+    last = cls(4, dim=-1, **kw)
+    x = torch.randn(10, 2, 4, 3, 3) * 2
+    y_conv = conv.forward_sequence(x)
+    y_last = last.forward_sequence(x.movedim(-3, -1))
+    assert y_conv.ne(0).any()
+    torch.testing.assert_close(y_conv.movedim(-3, -1), y_last, rtol=0, atol=1e-6)
+    torch.testing.assert_close(conv.adapt.movedim(-3, -1), last.adapt, rtol=0, atol=1e-6)
+    assert torch.equal(conv.refrac.movedim(-3, -1), last.refrac)
