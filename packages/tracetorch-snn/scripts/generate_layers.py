@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import pathlib
+import re
 import sys
 import textwrap
 from collections.abc import Iterable
@@ -349,8 +350,10 @@ def docstring(cfg: LeakyConfig) -> list[str]:
 
 
 def _wrap(text: str) -> list[str]:
-    """``text`` as docstring lines of at most 108 columns (no word is broken)."""
-    return textwrap.wrap(text, width=108, break_long_words=False, break_on_hyphens=False)
+    """``text`` as docstring lines of about 108 columns (no word nor ````code```` span is broken)."""
+    glued = re.sub(r"``[^`]*``", lambda m: m.group(0).replace(" ", "\0"), text)
+    lines = textwrap.wrap(glued, width=108, break_long_words=False, break_on_hyphens=False)
+    return [line.replace("\0", " ") for line in lines]
 
 
 def adaptive_doc(cfg: LeakyConfig) -> list[str]:
@@ -377,12 +380,12 @@ def adaptive_doc(cfg: LeakyConfig) -> list[str]:
 
 def refractory_doc(cfg: LeakyConfig) -> list[str]:
     """The paragraph on ``refractory`` of a spiking class."""
-    mem = "both membranes keep" if cfg.dual else "the membrane keeps"
+    mem = "both membranes keep their values" if cfg.dual else "the membrane keeps its value"
     traces = [n for n, on in (("synaptic", cfg.synaptic), ("recurrent", cfg.recurrent)) if on]
     go_on = f"; the {' and '.join(traces)} trace{'s go' if len(traces) > 1 else ' goes'} on" if traces else ""
     return _wrap(
         "Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the "
-        f"steps left. While ``refrac > 0`` the neuron does not fire, {mem} its value after any pending reset "
+        f"steps left. While ``refrac > 0`` the neuron does not fire, {mem} after any pending reset "
         f"(this step's input is ignored{go_on}) and ``refrac`` drops by 1; a spike sets it to ``k``."
     )
 

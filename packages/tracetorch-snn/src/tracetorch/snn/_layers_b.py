@@ -234,8 +234,8 @@ class DLIB(LeakyLayer):
     ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="B")
@@ -339,9 +339,9 @@ class DSLIB(LeakyLayer):
     ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it to
-    ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="B")
@@ -685,14 +685,14 @@ class DRLIB(LeakyLayer):
     ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it to
-    ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
 
     All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
     (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
-    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds ``u_pos
-    = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
     ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
@@ -842,14 +842,14 @@ class DSRLIB(LeakyLayer):
     ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a spike
-    sets it to ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a
+    spike sets it to ``k``.
 
     All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
     (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
-    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds ``u_pos
-    = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
     ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 

@@ -43,9 +43,9 @@ class LITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. Not with
-    ``reset="subtract"`` and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
     left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
@@ -145,9 +145,9 @@ class SLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. Not with
-    ``reset="subtract"`` and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
     left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
@@ -262,14 +262,14 @@ class DLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. The adapted
-    thresholds apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"``
-    and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="TS")
@@ -389,15 +389,15 @@ class DSLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. The adapted
-    thresholds apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"``
-    and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it to
-    ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="TS")
@@ -524,9 +524,9 @@ class RLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. Not with
-    ``reset="subtract"`` and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
     left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
@@ -667,9 +667,9 @@ class SRLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. Not with
-    ``reset="subtract"`` and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
     left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
@@ -830,20 +830,20 @@ class DRLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. The adapted
-    thresholds apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"``
-    and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it to
-    ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
 
     All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
     (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
-    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds ``u_pos
-    = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
     ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
@@ -1019,20 +1019,20 @@ class DSRLITS(LeakyLayer):
     Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
     and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
     ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
-    step), also in the ``"subtract"`` reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay)
-    * (s_pos - s_neg)``. A spike of either polarity raises both thresholds by the same amount. The adapted
-    thresholds apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"``
-    and ``reset_timing="next"``.
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
 
     Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
-    left. While ``refrac > 0`` the neuron does not fire, both membranes keep its value after any pending reset
-    (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a spike
-    sets it to ``k``.
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a
+    spike sets it to ``k``.
 
     All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
     (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
-    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds ``u_pos
-    = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
     ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
