@@ -189,9 +189,11 @@ def test_refractory_with_next_step_timing_holds_the_membrane_after_the_pending_r
 
 
 # ----------------------------------------------------------------------------- all-to-all recurrence
-def test_all_to_all_membrane_input_is_the_matrix_times_the_trace_plus_bias():
+@pytest.mark.parametrize("bias_rank", [0, 1])
+def test_all_to_all_membrane_input_is_the_matrix_times_the_trace_plus_bias(bias_rank):
     g = torch.Generator().manual_seed(0)
     w, b = torch.randn(3, 3, generator=g), torch.randn(3, generator=g)
+    b = b if bias_rank else b[0]
     layer = _fixed(snn.RLIB, 3, beta=0.5, gamma=0.25, threshold=50.0, all_to_all=True, rec_matrix=w, rec_bias=b)
     rec0, out0, mem0 = torch.randn(2, 3, generator=g), torch.ones(2, 3), torch.randn(2, 3, generator=g)
     layer.rec, layer.prev_output, layer.mem = rec0.clone(), out0.clone(), mem0.clone()
