@@ -129,12 +129,11 @@ class LeakyLayer(Layer):
         used = set(cfg.param_names)
         for name, (value, rank, learnable) in given.items():
             if name not in used and not _is_default(value, rank, learnable, known[name]):
-                why = (
-                    "all_to_all=True replaces it by `rec_matrix` and `rec_bias`"
-                    if name.endswith("rec_weight")
-                    else ("it is used only with adaptive=True" if name.startswith("adapt_") else "")
-                )
-                if not why:
+                if name.endswith("rec_weight"):
+                    why = "all_to_all=True replaces it by `rec_matrix` and `rec_bias`"
+                elif name.startswith("adapt_"):
+                    why = "it is used only with adaptive=True"
+                else:  # rec_matrix, rec_bias
                     why = "it is used only with all_to_all=True (recurrent layers)"
                 raise ValueError(f"{owner}: `{name}` (or its rank / learn flag) was given, but {why}.")
         if cfg.all_to_all and self.dim != -1:
