@@ -100,7 +100,8 @@ class LeakyLayout:
         params: Parameter names, in the order of the ``params`` tuples.
         membranes: The membrane state(s): ``("mem",)`` or ``("pos_mem", "neg_mem")``.
         traces: The other states kept per step by the sequence backward (synaptic and
-            recurrent traces; ``prev_output`` is the output itself).
+            recurrent traces, and ``adapt``, ``refrac`` with those options; ``prev_output``
+            is the output itself).
         pre: The membrane(s) before the reset, as the step reports them
             (``"mem_pre"``, or ``"pos_mem_pre"`` and ``"neg_mem_pre"``).
         spikes: The spikes the step reports: ``()`` (LI/EMA), ``("spike",)`` (B) or
