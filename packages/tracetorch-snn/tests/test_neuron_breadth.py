@@ -122,6 +122,30 @@ def test_adaptive_dual_layers_adapt_the_threshold_of_the_summed_membrane():
     torch.testing.assert_close(layer.adapt, torch.tensor([[0.625]]))
 
 
+def test_adaptive_lib_is_the_lsnn_alif_neuron_written_out():
+    # Bellec et al. 2018, one ALIF neuron per entry, written plainly:
+    # v = beta*v + x; B = b0 + beta_a*a; z = H(v - B); v -= z*B; a = rho*a + (1 - rho)*z
+    beta, b0, beta_a, rho = 0.9, 0.6, 1.8, 0.97
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(150, 3, 4, generator=g) * 0.5
+    v, a, zs, vs = torch.zeros(3, 4), torch.zeros(3, 4), [], []
+    rho_t = torch.tensor(rho)  # in float32, as the layer holds it (1 - rho rounds differently in float64)
+    for xt in x:
+        v = beta * v + xt
+        b = b0 + beta_a * a
+        z = (v - b >= 0).float()
+        v = v - z * b
+        a = rho_t * a + (1 - rho_t) * z
+        zs.append(z)
+        vs.append(v)
+    layer = _fixed(snn.LIB, 4, beta=beta, threshold=b0, adaptive=True, adapt_decay=rho, adapt_strength=beta_a)
+    with torch.no_grad():
+        out = [(layer(xt), layer.mem) for xt in x]
+    spikes = torch.stack([o for o, _ in out])
+    assert spikes.sum() > 50 and torch.equal(spikes, torch.stack(zs))
+    torch.testing.assert_close(torch.stack([m for _, m in out]), torch.stack(vs), rtol=0, atol=1e-6)
+
+
 def test_adaptation_lowers_the_firing_rate_under_constant_input():
     x = torch.full((300, 1, 3), 0.35)
     plain = _fixed(snn.LIB, 3, beta=0.9, threshold=1.0)
