@@ -30,7 +30,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import pathlib
+import re
 import sys
+import textwrap
 from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -234,6 +236,7 @@ def signature(cfg: LeakyConfig) -> list[str]:
     if cfg.spiking:
         sig += ["spike_fn: SpikeFnArg = None", "quant_fn: QuantFnArg = None"]
         sig += [f"{name}: {ann} = {_literal(default)}" for name, ann, default in option_params(cfg)]
+        sig += [f"{name}: {ann} = {_literal(default)}" for name, ann, default in extra_args(cfg)]
     return sig
 
 
@@ -246,6 +249,38 @@ NEURON_OPTIONS = (
     ("rest", "float", 0.0),
 )
 """The keyword-only neuron options of every spiking layer: (name, annotation, default)."""
+
+
+ADAPTIVE_ARGS = (
+    ("adaptive", "bool", False),
+    ("adapt_decay", "ParamArg", 0.95),
+    ("adapt_strength", "ParamArg", 1.0),
+    ("adapt_decay_rank", "int", 1),
+    ("adapt_strength_rank", "int", 1),
+    ("learn_adapt_decay", "bool", True),
+    ("learn_adapt_strength", "bool", True),
+    ("refractory", "int", 0),
+)
+"""The adaptive-threshold and refractory keywords of every spiking layer, after the options."""
+
+ALL_TO_ALL_ARGS = (
+    ("all_to_all", "bool", False),
+    ("rec_matrix", "ParamArg", None),
+    ("rec_bias", "ParamArg", 0.0),
+    ("rec_bias_rank", "int", 1),
+    ("learn_rec_matrix", "bool", True),
+    ("learn_rec_bias", "bool", True),
+)
+"""The all-to-all recurrence keywords of the recurrent (R) spiking layers, last."""
+
+
+def extra_args(cfg: LeakyConfig) -> list[tuple[str, str, object]]:
+    """The keywords after the neuron options: adaptive threshold, refractory period and
+    (R layers) all-to-all recurrence, with the values, ranks and learn flags of the
+    parameters they add."""
+    if not cfg.spiking:
+        return []
+    return list(ADAPTIVE_ARGS) + (list(ALL_TO_ALL_ARGS) if cfg.recurrent else [])
 
 
 def _literal(value: object) -> str:
@@ -261,6 +296,11 @@ def option_params(cfg: LeakyConfig) -> list[tuple[str, str, object]]:
     if cfg.synaptic:
         opts.append(("syn_input", "str", "ema"))
     return opts
+
+
+def extra_options(cfg: LeakyConfig) -> list[tuple[str, str, object]]:
+    """The option keywords of `extra_args` (those that are no parameter's value, rank or flag)."""
+    return [a for a in extra_args(cfg) if a[0] in ("adaptive", "refractory", "all_to_all")]
 
 
 def docstring(cfg: LeakyConfig) -> list[str]:
@@ -279,7 +319,7 @@ def docstring(cfg: LeakyConfig) -> list[str]:
         else "``dim``, ``*_rank`` and ``learn_*``"
     )
     if cfg.spiking:
-        opts = ", ".join(f"``{name}``" for name, _, _ in option_params(cfg))
+        opts = ", ".join(f"``{name}``" for name, _, _ in option_params(cfg) + extra_options(cfg))
         doc.append(f"The accepted values, the keyword-only {shared} and neuron options")
         doc.append(f"({opts})")
         doc.append("and the errors raised are the same for every layer: see [tracetorch.snn][].")
@@ -303,7 +343,72 @@ def docstring(cfg: LeakyConfig) -> list[str]:
                 'membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is',
                 "``reset_value``), and each pathway leaks towards ``rest / 2``.",
             ]
+        doc += ["", *adaptive_doc(cfg), "", *refractory_doc(cfg)]
+        if cfg.recurrent:
+            doc += ["", *all_to_all_doc(cfg)]
     return doc
+
+
+def _wrap(text: str) -> list[str]:
+    """``text`` as docstring lines of about 108 columns (no word nor ````code```` span is broken)."""
+    glued = re.sub(r"``[^`]*``", lambda m: m.group(0).replace(" ", "\0"), text)
+    lines = textwrap.wrap(glued, width=108, break_long_words=False, break_on_hyphens=False)
+    return [line.replace("\0", " ") for line in lines]
+
+
+def adaptive_doc(cfg: LeakyConfig) -> list[str]:
+    """The paragraph on ``adaptive=True`` (ALIF/LSNN) of a spiking class."""
+    if cfg.output == "B":
+        th, mag = "``threshold``", "s"
+    else:
+        th, mag = "``pos_threshold`` and ``neg_threshold``", "(s_pos - s_neg)"
+    text = (
+        "Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` "
+        "(starting at 0) and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). "
+        f"The {th} above {'reads' if cfg.output == 'B' else 'each read'} ``threshold + adapt_strength * adapt`` "
+        "(``adapt`` as it was "
+        'before this step), also in the ``"subtract"`` reset; after the spike, '
+        f"``adapt = adapt_decay * adapt + (1 - adapt_decay) * {mag}``."
+    )
+    if cfg.output != "B":
+        text += " A spike of either polarity raises both thresholds by the same amount."
+    if cfg.dual:
+        text += " The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset takes half from each."
+    text += ' Not with ``reset="subtract"`` and ``reset_timing="next"``.'
+    return _wrap(text)
+
+
+def refractory_doc(cfg: LeakyConfig) -> list[str]:
+    """The paragraph on ``refractory`` of a spiking class."""
+    mem = "both membranes keep their values" if cfg.dual else "the membrane keeps its value"
+    traces = [n for n, on in (("synaptic", cfg.synaptic), ("recurrent", cfg.recurrent)) if on]
+    go_on = f"; the {' and '.join(traces)} trace{'s go' if len(traces) > 1 else ' goes'} on" if traces else ""
+    return _wrap(
+        "Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the "
+        f"steps left. While ``refrac > 0`` the neuron does not fire, {mem} after any pending reset "
+        f"(this step's input is ignored{go_on}) and ``refrac`` drops by 1; a spike sets it to ``k``."
+    )
+
+
+def all_to_all_doc(cfg: LeakyConfig) -> list[str]:
+    """The paragraph on ``all_to_all=True`` of a recurrent spiking class."""
+    if cfg.dual:
+        use = (
+            "``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds ``u_pos = p(d) + p(v)`` and "
+            "``u_neg = n(d) + n(v)``"
+        )
+        weights = "``pos_rec_weight`` and ``neg_rec_weight``"
+        gamma = "``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces"
+    else:
+        use = f"the membrane input is ``{'syn' if cfg.synaptic else 'x'} + rec_matrix @ rec + rec_bias``"
+        weights = "``rec_weight``"
+        gamma = "``gamma=0.0`` makes ``rec``"
+    return _wrap(
+        "All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix`` "
+        "(initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace "
+        f"{weights}: {use} (``@`` along the neuron axis, as ``nn.Linear``). A fixed {gamma} the previous "
+        "output itself."
+    )
 
 
 LINE_LENGTH = 120
@@ -351,7 +456,16 @@ def render_class(cfg: LeakyConfig) -> str:
     ]
     if cfg.spiking:
         out += ["            spike_fn,", "            quant_fn,"]
+        extra = ["adapt_decay", "adapt_strength"] + (["rec_matrix", "rec_bias"] if cfg.recurrent else [])
+        out.append("            extra_params={")
+        for n in extra:
+            rank = "1" if n == "rec_matrix" else f"{n}_rank"
+            out.append(f'                "{n}": ({n}, {rank}, learn_{n}),')
+        out.append("            },")
         out += [f"            {name}={name}," for name, _, _ in option_params(cfg)]
+        out += ["            adaptive=adaptive,", "            refractory=refractory,"]
+        if cfg.recurrent:
+            out.append("            all_to_all=all_to_all,")
     out.append("        )")
     return "\n".join(out)
 

@@ -126,6 +126,25 @@ def _neuron_options(cfg: LeakyConfig) -> list[tuple[str, str, object]]:
     ]
     if cfg.synaptic:
         opts.append(("syn_input", "str", "ema"))
+    opts += [
+        ("adaptive", "bool", False),
+        ("adapt_decay", "ParamArg", 0.95),
+        ("adapt_strength", "ParamArg", 1.0),
+        ("adapt_decay_rank", "int", 1),
+        ("adapt_strength_rank", "int", 1),
+        ("learn_adapt_decay", "bool", True),
+        ("learn_adapt_strength", "bool", True),
+        ("refractory", "int", 0),
+    ]
+    if cfg.recurrent:
+        opts += [
+            ("all_to_all", "bool", False),
+            ("rec_matrix", "ParamArg", None),
+            ("rec_bias", "ParamArg", 0.0),
+            ("rec_bias_rank", "int", 1),
+            ("learn_rec_matrix", "bool", True),
+            ("learn_rec_bias", "bool", True),
+        ]
     return opts if cfg.spiking else []
 
 
@@ -156,8 +175,8 @@ def test_class_passes_its_arguments_to_setup_in_param_names_order(name, monkeypa
     cfg = cls.config
     calls = []
 
-    def record(self, values, ranks, learn, spike_fn=None, quant_fn=None, **options):
-        calls.append((tuple(values), tuple(ranks), tuple(learn), spike_fn, quant_fn, options))
+    def record(self, values, ranks, learn, spike_fn=None, quant_fn=None, extra_params=None, **options):
+        calls.append((tuple(values), tuple(ranks), tuple(learn), spike_fn, quant_fn, extra_params, options))
 
     monkeypatch.setattr(snn.LeakyLayer, "_setup", record)
     kwargs: dict = {}
@@ -168,6 +187,7 @@ def test_class_passes_its_arguments_to_setup_in_param_names_order(name, monkeypa
         learn.append(i % 3 != 0)
         kwargs.update({n: values[-1], f"{n}_rank": ranks[-1], f"learn_{n}": learn[-1]})
     options: dict = {}
+    extra = None
     if cfg.spiking:
         kwargs.update(spike_fn="heaviside_atan", quant_fn="round")
         options = dict(
@@ -175,10 +195,18 @@ def test_class_passes_its_arguments_to_setup_in_param_names_order(name, monkeypa
         )
         if cfg.synaptic:
             options["syn_input"] = "add"
+        options.update(adaptive=True, refractory=3)
+        kwargs.update(adapt_decay=0.5, adapt_strength=0.25, adapt_decay_rank=0, learn_adapt_strength=False)
+        extra = {"adapt_decay": (0.5, 0, True), "adapt_strength": (0.25, 1, False)}
+        if cfg.recurrent:
+            options["all_to_all"] = True
+            matrix = torch.eye(7)
+            kwargs.update(rec_matrix=matrix, rec_bias=0.5, rec_bias_rank=0, learn_rec_matrix=False)
+            extra.update(rec_matrix=(matrix, 1, False), rec_bias=(0.5, 0, True))
     layer = cls(7, dim=-3, **kwargs, **options)
     assert layer.num_neurons == 7 and layer.dim == -3
     expected_fire = ("heaviside_atan", "round") if cfg.spiking else (None, None)
-    assert calls == [(tuple(values), tuple(ranks), tuple(learn), *expected_fire, options)]
+    assert calls == [(tuple(values), tuple(ranks), tuple(learn), *expected_fire, extra, options)]
 
 
 # --------------------------------------------------------------------------- docstrings

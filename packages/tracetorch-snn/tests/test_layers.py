@@ -59,6 +59,10 @@ def test_signature_is_explicit_and_ordered(name):
     if name in SPIKING:
         expected += ["spike_fn", "quant_fn", "reset", "reset_value", "reset_timing", "detach_reset"]
         expected += ["decay_input", "rest"] + (["syn_input"] if "S" in name.split("LI")[0] else [])
+        expected += ["adaptive", "adapt_decay", "adapt_strength", "adapt_decay_rank", "adapt_strength_rank"]
+        expected += ["learn_adapt_decay", "learn_adapt_strength", "refractory"]
+        if "R" in name.split("LI")[0]:
+            expected += ["all_to_all", "rec_matrix", "rec_bias", "rec_bias_rank", "learn_rec_matrix", "learn_rec_bias"]
     assert kwonly == expected
     assert sig.parameters["dim"].default == -1
     defaults = {"alpha": 0.5, "beta": 0.9, "gamma": 0.9, "threshold": 1.0, "scale": 1.0, "rec_weight": 0.0}

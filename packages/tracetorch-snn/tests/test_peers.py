@@ -468,3 +468,131 @@ def test_norse_lif_box_and_lif_cells_are_lib_and_slib_with_the_options(cell, sca
         layer = _fixed(snn.SLIB, alpha=1 - 0.001 * 200.0, beta=1 - 0.001 * 100.0, syn_input="add", **common)
     ours = _run(lambda x: _tt_steps(layer, x), x, 9)
     _assert_same(peer, ours)
+
+
+def test_snntorch_synaptic_zero_reset_is_slib_with_a_one_step_refractory_period():
+    # Synaptic(reset_mechanism="zero") zeroes the *new* membrane on the step after a spike
+    # (m = n - n*r_t: that step's input is lost, the synaptic current kept): the pending
+    # value reset plus a one-step refractory period, which holds the reset membrane.
+    x = _x(15, scale=1.0, shift=-0.45)
+    peer = _run(_snntorch_synaptic(alpha=0.7, beta=0.85, threshold=1.0, reset_mechanism="zero"), x, 15)
+    layer = _fixed(
+        snn.SLIB,
+        alpha=0.7,
+        beta=0.85,
+        threshold=1.0,
+        spike_fn="heaviside_atan",
+        syn_input="add",
+        reset="value",
+        reset_timing="next",
+        detach_reset=True,
+        refractory=1,
+    )
+    ours = _run(lambda x: _tt_steps(layer, x), x, 15)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])  # membranes bit for bit
+    layer.zero_states()
+    seq = _run(lambda x: (layer.forward_sequence(x), torch.zeros(())), x, 15)
+    assert torch.equal(seq[0], peer[0])
+
+
+def _snntorch_rleaky(lif) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    def run(x: torch.Tensor):
+        lif.reset_mem()
+        spikes, mems = [], []
+        for xt in x:
+            s, mem = lif(xt)
+            spikes.append(s)
+            mems.append(mem)
+        return torch.stack(spikes), torch.stack(mems)
+
+    return run
+
+
+def _all_to_all_rlib(lif, **kw) -> snn.LeakyLayer:
+    # every parameter fixed; gamma = 0: the recurrent trace is the previous output itself
+    return snn.RLIB(
+        N,
+        beta=0.85,
+        gamma=0.0,
+        threshold=1.0,
+        learn_beta=False,
+        learn_gamma=False,
+        learn_threshold=False,
+        all_to_all=True,
+        rec_matrix=lif.recurrent.weight.detach(),
+        rec_bias=lif.recurrent.bias.detach(),
+        learn_rec_matrix=False,
+        learn_rec_bias=False,
+        spike_fn="heaviside_atan",
+        reset_timing="next",
+        detach_reset=True,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("reset_mechanism", ["subtract", "zero"])
+def test_snntorch_all_to_all_rleaky_is_rlib_with_the_recurrent_matrix(reset_mechanism):
+    # RLeaky(all_to_all=True, linear_features=N) (reset_delay=True, detached reset):
+    # m = beta*m + x + W @ s_prev + b - r_t*th  ==  RLIB(all_to_all=True, gamma=0 fixed,
+    # rec_matrix=W, rec_bias=b, reset_timing="next", detach_reset=True); "zero" adds
+    # reset="value" and a one-step refractory period (the new membrane is zeroed, as Synaptic).
+    snntorch = pytest.importorskip("snntorch")
+    torch.manual_seed(16)
+    lif = snntorch.RLeaky(beta=0.85, threshold=1.0, all_to_all=True, linear_features=N, reset_mechanism=reset_mechanism)
+    x = _x(16, scale=1.4, shift=-0.3)
+    peer = _run(_snntorch_rleaky(lif), x, 16)
+    options = dict(reset="value", refractory=1) if reset_mechanism == "zero" else {}
+    layer = _all_to_all_rlib(lif, **options)
+    ours = _run(lambda x: _tt_steps(layer, x), x, 16)
+    _assert_same(peer, ours)
+    assert torch.equal(peer[1], ours[1])  # membranes bit for bit (the same order of additions)
+    layer.zero_states()
+    seq = _run(lambda x: (layer.forward_sequence(x), torch.zeros(())), x, 16)
+    assert torch.equal(seq[0], peer[0])
+
+
+def _norse_refrac(rho_reset: float) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    pytest.importorskip("norse")
+    import norse.torch as norse
+
+    def run(x: torch.Tensor):
+        cell = norse.LIFRefracCell(norse.LIFRefracParameters(rho_reset=torch.as_tensor(rho_reset)))
+        state = None
+        spikes, mems = [], []
+        for xt in x:
+            z, state = cell(xt, state)
+            spikes.append(z)
+            mems.append(state.lif.v)
+        return torch.stack(spikes), torch.stack(mems)
+
+    return run
+
+
+@pytest.mark.parametrize("rho_reset", [1, 5])
+def test_norse_lif_refrac_cell_is_slib_with_a_refractory_period(rho_reset):
+    # LIFRefracCell(rho_reset=k) == LIFCell's SLIB mapping + refractory=k: while its counter is
+    # positive Norse keeps the previous membrane (the reset value) and masks the spike; the
+    # synaptic current goes on. Values only: Norse also differentiates through its counter
+    # (a surrogate of rho), which traceTorch's integer counter does not.
+    import tracetorch as tt
+
+    x = _x(17, scale=14.0, shift=-0.2)
+    peer = _run(_norse_refrac(float(rho_reset)), x, 17)
+    layer = _fixed(
+        snn.SLIB,
+        alpha=1 - 0.001 * 200.0,
+        beta=1 - 0.001 * 100.0,
+        threshold=1.0,
+        spike_fn=tt.functional.heaviside_fast_sigmoid(1.0),
+        syn_input="add",
+        decay_input=True,
+        reset="value",
+        refractory=rho_reset,
+    )
+    ours = _run(lambda x: _tt_steps(layer, x), x, 17)
+    _assert_same(peer, ours, grads=False)
+    # the refractory period did act: a neuron that fired stays silent for rho_reset steps
+    s = ours[0]
+    for k in range(1, rho_reset + 1):
+        assert not bool((s[k:] * s[:-k]).any())

@@ -58,6 +58,17 @@ written in each layer's docstring):
     - ``syn_input`` (``"ema"``, S layers only): ``"ema"`` for ``syn = alpha*syn + (1 -
       alpha)*x``, ``"add"`` for ``syn = alpha*syn + x`` (snnTorch ``Synaptic``, Norse
       ``LIFCell``).
+    - ``adaptive`` (``False``): an adaptive threshold (ALIF/LSNN): the state ``adapt``,
+      ``adapt = adapt_decay*adapt + (1 - adapt_decay)*|s|``, raises every threshold by
+      ``adapt_strength*adapt``; ``adapt_decay`` (a decay) and ``adapt_strength`` (> 0)
+      take a value, ``_rank`` and ``learn_`` flag like the other parameters.
+    - ``refractory`` (``0``): an int number of steps after a spike during which the
+      neuron cannot fire; its membrane is held after the reset and the input ignored
+      (the state ``refrac`` counts the steps left).
+    - ``all_to_all`` (``False``, R layers only): a learned ``[N, N]`` ``rec_matrix``
+      and a ``rec_bias`` replace ``rec_weight``: ``u = d + rec_matrix @ rec +
+      rec_bias`` (``dim=-1`` only). A fixed ``gamma`` may be exactly 0 (the trace is
+      then the previous output).
     A layer with any non-default option runs the PyTorch update in stepping and in
     ``forward_sequence`` (the autograd loop of the step; no GPU kernel, no hand-written
     BPTT yet); ``layer.config.options`` lists the options in effect.

@@ -28,13 +28,23 @@ class LIB(LeakyLayer):
     States: ``mem`` (membrane potential).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
         num_neurons: Number of neurons (the size of the input along ``dim``).
         beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         threshold: Firing threshold (> 0).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. Not with
+    ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=False, synaptic=False, recurrent=False, output="B")
@@ -58,6 +68,14 @@ class LIB(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -66,12 +84,18 @@ class LIB(LeakyLayer):
             (learn_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -91,7 +115,7 @@ class SLIB(LeakyLayer):
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -99,6 +123,17 @@ class SLIB(LeakyLayer):
         alpha: Synapse decay in (0, 1).
         beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         threshold: Firing threshold (> 0).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. Not with
+    ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it to
+    ``k``.
     """
 
     config = LeakyConfig(dual=False, synaptic=True, recurrent=False, output="B")
@@ -126,6 +161,14 @@ class SLIB(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -134,6 +177,10 @@ class SLIB(LeakyLayer):
             (learn_alpha, learn_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -141,6 +188,8 @@ class SLIB(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -164,7 +213,7 @@ class DLIB(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -176,6 +225,17 @@ class DLIB(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. The adapted thresholds
+    apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"`` and
+    ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="B")
@@ -202,6 +262,14 @@ class DLIB(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -210,12 +278,18 @@ class DLIB(LeakyLayer):
             (learn_pos_beta, learn_neg_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -242,7 +316,7 @@ class DSLIB(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -256,6 +330,18 @@ class DSLIB(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. The adapted thresholds
+    apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"`` and
+    ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="B")
@@ -289,6 +375,14 @@ class DSLIB(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -297,6 +391,10 @@ class DSLIB(LeakyLayer):
             (learn_pos_alpha, learn_neg_alpha, learn_pos_beta, learn_neg_beta, learn_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -304,6 +402,8 @@ class DSLIB(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -324,7 +424,7 @@ class RLIB(LeakyLayer):
     States: ``mem`` (membrane potential), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -333,6 +433,22 @@ class RLIB(LeakyLayer):
         gamma: Recurrent trace decay in (0, 1).
         threshold: Firing threshold (> 0).
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. Not with
+    ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it to
+    ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``rec_weight``: the membrane input is ``x + rec_matrix @ rec + rec_bias`` (``@`` along the neuron axis, as
+    ``nn.Linear``). A fixed ``gamma=0.0`` makes ``rec`` the previous output itself.
     """
 
     config = LeakyConfig(dual=False, synaptic=False, recurrent=True, output="B")
@@ -362,6 +478,20 @@ class RLIB(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -370,12 +500,21 @@ class RLIB(LeakyLayer):
             (learn_beta, learn_gamma, learn_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -397,7 +536,7 @@ class SRLIB(LeakyLayer):
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -407,6 +546,22 @@ class SRLIB(LeakyLayer):
         gamma: Recurrent trace decay in (0, 1).
         threshold: Firing threshold (> 0).
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. Not with
+    ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a spike
+    sets it to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``rec_weight``: the membrane input is ``syn + rec_matrix @ rec + rec_bias`` (``@`` along the neuron axis, as
+    ``nn.Linear``). A fixed ``gamma=0.0`` makes ``rec`` the previous output itself.
     """
 
     config = LeakyConfig(dual=False, synaptic=True, recurrent=True, output="B")
@@ -440,6 +595,20 @@ class SRLIB(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -448,6 +617,12 @@ class SRLIB(LeakyLayer):
             (learn_alpha, learn_beta, learn_gamma, learn_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -455,6 +630,9 @@ class SRLIB(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -482,7 +660,7 @@ class DRLIB(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -498,6 +676,24 @@ class DRLIB(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. The adapted thresholds
+    apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"`` and
+    ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=True, output="B")
@@ -536,6 +732,20 @@ class DRLIB(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -560,12 +770,21 @@ class DRLIB(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -596,7 +815,7 @@ class DSRLIB(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -614,6 +833,24 @@ class DSRLIB(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``threshold`` above reads
+    ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this step), also in the ``"subtract"``
+    reset; after the spike, ``adapt = adapt_decay * adapt + (1 - adapt_decay) * s``. The adapted thresholds
+    apply to ``mem = pos_mem + neg_mem``; a reset takes half from each. Not with ``reset="subtract"`` and
+    ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a
+    spike sets it to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=True, output="B")
@@ -659,6 +896,20 @@ class DSRLIB(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -687,6 +938,12 @@ class DSRLIB(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -694,4 +951,7 @@ class DSRLIB(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )

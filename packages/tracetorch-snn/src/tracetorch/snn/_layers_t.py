@@ -29,7 +29,7 @@ class LIT(LeakyLayer):
     States: ``mem`` (membrane potential).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -37,6 +37,17 @@ class LIT(LeakyLayer):
         beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=False, synaptic=False, recurrent=False, output="T")
@@ -63,6 +74,14 @@ class LIT(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -71,12 +90,18 @@ class LIT(LeakyLayer):
             (learn_beta, learn_pos_threshold, learn_neg_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -97,7 +122,7 @@ class SLIT(LeakyLayer):
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -106,6 +131,18 @@ class SLIT(LeakyLayer):
         beta: Membrane decay in (0, 1]; exactly 1 (no leak: integrate-and-fire) only when fixed.
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it to
+    ``k``.
     """
 
     config = LeakyConfig(dual=False, synaptic=True, recurrent=False, output="T")
@@ -136,6 +173,14 @@ class SLIT(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -144,6 +189,10 @@ class SLIT(LeakyLayer):
             (learn_alpha, learn_beta, learn_pos_threshold, learn_neg_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -151,6 +200,8 @@ class SLIT(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -176,7 +227,7 @@ class DLIT(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -189,6 +240,18 @@ class DLIT(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="T")
@@ -218,6 +281,14 @@ class DLIT(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -226,12 +297,18 @@ class DLIT(LeakyLayer):
             (learn_pos_beta, learn_neg_beta, learn_pos_threshold, learn_neg_threshold),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -260,7 +337,7 @@ class DSLIT(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -275,6 +352,19 @@ class DSLIT(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="T")
@@ -311,6 +401,14 @@ class DSLIT(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -326,6 +424,10 @@ class DSLIT(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -333,6 +435,8 @@ class DSLIT(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -354,7 +458,7 @@ class RLIT(LeakyLayer):
     States: ``mem`` (membrane potential), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -364,6 +468,23 @@ class RLIT(LeakyLayer):
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it to
+    ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``rec_weight``: the membrane input is ``x + rec_matrix @ rec + rec_bias`` (``@`` along the neuron axis, as
+    ``nn.Linear``). A fixed ``gamma=0.0`` makes ``rec`` the previous output itself.
     """
 
     config = LeakyConfig(dual=False, synaptic=False, recurrent=True, output="T")
@@ -396,6 +517,20 @@ class RLIT(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -404,12 +539,21 @@ class RLIT(LeakyLayer):
             (learn_beta, learn_gamma, learn_pos_threshold, learn_neg_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -432,7 +576,7 @@ class SRLIT(LeakyLayer):
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -443,6 +587,23 @@ class SRLIT(LeakyLayer):
         pos_threshold: Threshold of positive spikes (> 0).
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a spike
+    sets it to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``rec_weight``: the membrane input is ``syn + rec_matrix @ rec + rec_bias`` (``@`` along the neuron axis, as
+    ``nn.Linear``). A fixed ``gamma=0.0`` makes ``rec`` the previous output itself.
     """
 
     config = LeakyConfig(dual=False, synaptic=True, recurrent=True, output="T")
@@ -479,6 +640,20 @@ class SRLIT(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -487,6 +662,12 @@ class SRLIT(LeakyLayer):
             (learn_alpha, learn_beta, learn_gamma, learn_pos_threshold, learn_neg_threshold, learn_rec_weight),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -494,6 +675,9 @@ class SRLIT(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -523,7 +707,7 @@ class DRLIT(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -540,6 +724,25 @@ class DRLIT(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=True, output="T")
@@ -581,6 +784,20 @@ class DRLIT(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -607,12 +824,21 @@ class DRLIT(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -645,7 +871,7 @@ class DSRLIT(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -664,6 +890,25 @@ class DSRLIT(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a
+    spike sets it to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=True, output="T")
@@ -712,6 +957,20 @@ class DSRLIT(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -753,6 +1012,12 @@ class DSRLIT(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -760,4 +1025,7 @@ class DSRLIT(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )

@@ -29,7 +29,7 @@ class LITS(LeakyLayer):
     States: ``mem`` (membrane potential).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -39,6 +39,17 @@ class LITS(LeakyLayer):
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_scale: Output value of a positive spike (unbounded).
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=False, synaptic=False, recurrent=False, output="TS")
@@ -71,6 +82,14 @@ class LITS(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -79,12 +98,18 @@ class LITS(LeakyLayer):
             (learn_beta, learn_pos_threshold, learn_neg_threshold, learn_pos_scale, learn_neg_scale),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -105,7 +130,7 @@ class SLITS(LeakyLayer):
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -116,6 +141,18 @@ class SLITS(LeakyLayer):
         neg_threshold: Threshold of negative spikes (> 0); a negative spike fires when the membrane is below ``-neg_threshold``.
         pos_scale: Output value of a positive spike (unbounded).
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it to
+    ``k``.
     """
 
     config = LeakyConfig(dual=False, synaptic=True, recurrent=False, output="TS")
@@ -152,6 +189,14 @@ class SLITS(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -160,6 +205,10 @@ class SLITS(LeakyLayer):
             (learn_alpha, learn_beta, learn_pos_threshold, learn_neg_threshold, learn_pos_scale, learn_neg_scale),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -167,6 +216,8 @@ class SLITS(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -192,7 +243,7 @@ class DLITS(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -207,6 +258,18 @@ class DLITS(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored) and ``refrac`` drops by 1; a spike sets it to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=False, output="TS")
@@ -242,6 +305,14 @@ class DLITS(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -257,12 +328,18 @@ class DLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -291,7 +368,7 @@ class DSLITS(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -308,6 +385,19 @@ class DSLITS(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=False, output="TS")
@@ -350,6 +440,14 @@ class DSLITS(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -376,6 +474,10 @@ class DSLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -383,6 +485,8 @@ class DSLITS(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
         )
 
 
@@ -404,7 +508,7 @@ class RLITS(LeakyLayer):
     States: ``mem`` (membrane potential), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -416,6 +520,23 @@ class RLITS(LeakyLayer):
         pos_scale: Output value of a positive spike (unbounded).
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it to
+    ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``rec_weight``: the membrane input is ``x + rec_matrix @ rec + rec_bias`` (``@`` along the neuron axis, as
+    ``nn.Linear``). A fixed ``gamma=0.0`` makes ``rec`` the previous output itself.
     """
 
     config = LeakyConfig(dual=False, synaptic=False, recurrent=True, output="TS")
@@ -454,6 +575,20 @@ class RLITS(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -478,12 +613,21 @@ class RLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -506,7 +650,7 @@ class SRLITS(LeakyLayer):
     States: ``mem`` (membrane potential), ``syn`` (synaptic trace), ``rec`` (recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -519,6 +663,23 @@ class SRLITS(LeakyLayer):
         pos_scale: Output value of a positive spike (unbounded).
         neg_scale: Output magnitude of a negative spike (unbounded); the output is ``-neg_scale``.
         rec_weight: Weight of the recurrent trace in the membrane input (unbounded).
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, the membrane keeps its value after any pending reset
+    (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a spike
+    sets it to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``rec_weight``: the membrane input is ``syn + rec_matrix @ rec + rec_bias`` (``@`` along the neuron axis, as
+    ``nn.Linear``). A fixed ``gamma=0.0`` makes ``rec`` the previous output itself.
     """
 
     config = LeakyConfig(dual=False, synaptic=True, recurrent=True, output="TS")
@@ -561,6 +722,20 @@ class SRLITS(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -587,6 +762,12 @@ class SRLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -594,6 +775,9 @@ class SRLITS(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -623,7 +807,7 @@ class DRLITS(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -642,6 +826,25 @@ class DRLITS(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the recurrent trace goes on) and ``refrac`` drops by 1; a spike sets it
+    to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
     config = LeakyConfig(dual=True, synaptic=False, recurrent=True, output="TS")
@@ -689,6 +892,20 @@ class DRLITS(LeakyLayer):
         detach_reset: bool = False,
         decay_input: bool = False,
         rest: float = 0.0,
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -730,12 +947,21 @@ class DRLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
             detach_reset=detach_reset,
             decay_input=decay_input,
             rest=rest,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )
 
 
@@ -768,7 +994,7 @@ class DSRLITS(LeakyLayer):
     States: ``pos_mem`` (positive membrane), ``neg_mem`` (negative membrane), ``pos_syn`` (positive synaptic trace), ``neg_syn`` (negative synaptic trace), ``pos_rec`` (positive recurrent trace), ``neg_rec`` (negative recurrent trace), ``prev_output`` (the previous output).
 
     The accepted values, the keyword-only ``dim``, ``*_rank``, ``learn_*``, ``spike_fn``, ``quant_fn`` and neuron options
-    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``)
+    (``reset``, ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``, ``refractory``, ``all_to_all``)
     and the errors raised are the same for every layer: see [tracetorch.snn][].
 
     Args:
@@ -789,6 +1015,25 @@ class DSRLITS(LeakyLayer):
     Neuron options on the two pathways: a ``"subtract"`` reset takes half of the reset from each
     membrane, a ``"value"`` reset sets each to ``reset_value / 2`` (so their sum is
     ``reset_value``), and each pathway leaks towards ``rest / 2``.
+
+    Adaptive threshold (``adaptive=True``; ALIF/LSNN, Bellec et al. 2018): a new state ``adapt`` (starting at 0)
+    and the parameters ``adapt_decay`` (in (0, 1)) and ``adapt_strength`` (> 0). The ``pos_threshold`` and
+    ``neg_threshold`` above each read ``threshold + adapt_strength * adapt`` (``adapt`` as it was before this
+    step), also in the ``"subtract"`` reset; after the spike,
+    ``adapt = adapt_decay * adapt + (1 - adapt_decay) * (s_pos - s_neg)``. A spike of either polarity raises
+    both thresholds by the same amount. The adapted thresholds apply to ``mem = pos_mem + neg_mem``; a reset
+    takes half from each. Not with ``reset="subtract"`` and ``reset_timing="next"``.
+
+    Refractory period (``refractory = k`` steps, an int, 0 = none): a new state ``refrac`` counts the steps
+    left. While ``refrac > 0`` the neuron does not fire, both membranes keep their values after any pending
+    reset (this step's input is ignored; the synaptic and recurrent traces go on) and ``refrac`` drops by 1; a
+    spike sets it to ``k``.
+
+    All-to-all recurrence (``all_to_all=True``, ``dim=-1`` only): a learned ``[N, N]`` ``rec_matrix``
+    (initialised as ``nn.Linear(N, N).weight`` by default) and a ``rec_bias`` (default 0) replace
+    ``pos_rec_weight`` and ``neg_rec_weight``: ``v = rec_matrix @ (pos_rec + neg_rec) + rec_bias`` feeds
+    ``u_pos = p(d) + p(v)`` and ``u_neg = n(d) + n(v)`` (``@`` along the neuron axis, as ``nn.Linear``). A fixed
+    ``pos_gamma=0.0`` and ``neg_gamma=0.0`` make the traces the previous output itself.
     """
 
     config = LeakyConfig(dual=True, synaptic=True, recurrent=True, output="TS")
@@ -843,6 +1088,20 @@ class DSRLITS(LeakyLayer):
         decay_input: bool = False,
         rest: float = 0.0,
         syn_input: str = "ema",
+        adaptive: bool = False,
+        adapt_decay: ParamArg = 0.95,
+        adapt_strength: ParamArg = 1.0,
+        adapt_decay_rank: int = 1,
+        adapt_strength_rank: int = 1,
+        learn_adapt_decay: bool = True,
+        learn_adapt_strength: bool = True,
+        refractory: int = 0,
+        all_to_all: bool = False,
+        rec_matrix: ParamArg = None,
+        rec_bias: ParamArg = 0.0,
+        rec_bias_rank: int = 1,
+        learn_rec_matrix: bool = True,
+        learn_rec_bias: bool = True,
     ) -> None:
         super().__init__(num_neurons, dim)
         self._setup(
@@ -890,6 +1149,12 @@ class DSRLITS(LeakyLayer):
             ),
             spike_fn,
             quant_fn,
+            extra_params={
+                "adapt_decay": (adapt_decay, adapt_decay_rank, learn_adapt_decay),
+                "adapt_strength": (adapt_strength, adapt_strength_rank, learn_adapt_strength),
+                "rec_matrix": (rec_matrix, 1, learn_rec_matrix),
+                "rec_bias": (rec_bias, rec_bias_rank, learn_rec_bias),
+            },
             reset=reset,
             reset_value=reset_value,
             reset_timing=reset_timing,
@@ -897,4 +1162,7 @@ class DSRLITS(LeakyLayer):
             decay_input=decay_input,
             rest=rest,
             syn_input=syn_input,
+            adaptive=adaptive,
+            refractory=refractory,
+            all_to_all=all_to_all,
         )

@@ -9,7 +9,8 @@ states.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Sequence, Union, cast
+import math
+from typing import Any, Callable, Mapping, Optional, Sequence, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +20,7 @@ from tracetorch._internal import check_time_dim, emit, emit_sequence, wants
 from tracetorch.functional import resolve_quant_fn, resolve_spike_fn
 
 from ._layer import Layer
-from .functional._config import LeakyConfig, ParamInfo
+from .functional._config import EXTRA_PARAMS, LeakyConfig, ParamInfo
 from .functional._sequence import leaky_sequence
 from .functional._step import _step, make_fire
 
@@ -37,8 +38,36 @@ _ABOVE_ONE = 1.0 + 2.0**-23
 """The open upper bound that admits a decay of exactly 1: the float32 number after 1."""
 
 
+_BELOW_ZERO = -1e-45
+"""The open lower bound that admits a decay of exactly 0: the float32 number before 0."""
+
+
 def _is_membrane_decay(info: ParamInfo) -> bool:
     return info.name in ("beta", "pos_beta", "neg_beta")
+
+
+def _is_recurrent_decay(info: ParamInfo) -> bool:
+    return info.name in ("gamma", "pos_gamma", "neg_gamma")
+
+
+def _reaches_zero(value: ParamArg) -> bool:
+    """Whether a decay value holds an entry of exactly 0 (a trace that is the previous output)."""
+    if isinstance(value, bool) or isinstance(value, str) or value is None:
+        return False
+    if isinstance(value, Tensor) and value.device.type == "meta":
+        return False
+    try:
+        t = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return bool((t == 0.0).any())
+
+
+def _is_default(value: ParamArg, rank: int, learnable: bool, info: ParamInfo) -> bool:
+    """Whether a parameter's keyword arguments are all at their signature defaults."""
+    if info.kind == "matrix":
+        return value is None and learnable is True
+    return type(value) is float and value == info.default and rank == 1 and learnable is True
 
 
 def _reaches_one(value: ParamArg) -> bool:
@@ -83,6 +112,7 @@ class LeakyLayer(Layer):
         learn: Sequence[bool],
         spike_fn: SpikeFnArg = None,
         quant_fn: QuantFnArg = None,
+        extra_params: Optional[Mapping[str, tuple[ParamArg, int, bool]]] = None,
         **options: Any,
     ) -> None:
         owner = type(self).__name__
@@ -92,17 +122,47 @@ class LeakyLayer(Layer):
                 cfg = dataclasses.replace(cfg, **options)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{owner}: {str(e).replace('LeakyConfig: ', '')}") from None
+        # every parameter's (value, rank, learn) by name: the class's own, then those of the options
+        given = {info.name: spec for info, spec in zip(self.config.params, zip(values, ranks, learn))}
+        given.update(extra_params or {})
+        known = {info.name: info for info in self.config.params + EXTRA_PARAMS}
+        used = set(cfg.param_names)
+        for name, (value, rank, learnable) in given.items():
+            if name not in used and not _is_default(value, rank, learnable, known[name]):
+                if name.endswith("rec_weight"):
+                    why = "all_to_all=True replaces it by `rec_matrix` and `rec_bias`"
+                elif name.startswith("adapt_"):
+                    why = "it is used only with adaptive=True"
+                else:  # rec_matrix, rec_bias
+                    why = "it is used only with all_to_all=True (recurrent layers)"
+                raise ValueError(f"{owner}: `{name}` (or its rank / learn flag) was given, but {why}.")
+        if cfg.all_to_all and self.dim != -1:
+            raise ValueError(
+                f"{owner}: all_to_all=True needs the neurons on the last axis (dim=-1), got dim={self.dim}; "
+                "move the neuron axis last (x.movedim(dim, -1)) before this layer."
+            )
         pspecs = []
-        for info, value, rank, learnable in zip(cfg.params, values, ranks, learn):
+        for info in cfg.params:
+            value, rank, learnable = given[info.name]
             if not isinstance(learnable, bool):
                 raise TypeError(f"{owner}: `learn_{info.name}` must be a bool, got {type(learnable).__name__}.")
-            if isinstance(value, str) or value is None:
+            if info.kind != "matrix" and (isinstance(value, str) or value is None):
                 raise TypeError(
                     f"{owner}: `{info.name}` must be a float or a tensor, got {type(value).__name__} ({value!r})."
                 )
             if info.kind == "decay" and cfg.spiking and _is_membrane_decay(info) and _reaches_one(value):
                 self._register_no_leak(info.name, value, rank, learnable)
                 act: Optional[Callable[[Tensor], Tensor]] = torch.sigmoid
+            elif info.kind == "decay" and _is_recurrent_decay(info) and _reaches_zero(value):
+                self._register_no_trace(info.name, value, rank, learnable)
+                act = torch.sigmoid
+            elif info.kind == "matrix":
+                if value is None:
+                    n = self.num_neurons
+                    value = torch.empty(n, n, dtype=torch.get_default_dtype())
+                    nn.init.kaiming_uniform_(value, a=math.sqrt(5))  # nn.Linear(n, n).weight's initialisation
+                self._register_parameter(info.name, value, 1, learnable)
+                act = None
             elif info.kind == "decay":
                 self._register_decay(info.name, value, rank, learnable)
                 act = torch.sigmoid
@@ -142,6 +202,51 @@ class LeakyLayer(Layer):
         self._register_parameter(
             name, value, rank, False, _closed_sigmoid_inverse, torch.sigmoid, _bounds=(0.0, _ABOVE_ONE, what)
         )
+
+    def _register_no_trace(self, name: str, value: ParamArg, rank: int, learnable: bool) -> None:
+        """A fixed recurrent decay that reaches 0: the trace is the previous output; held as given, in [0, 1)."""
+        owner = type(self).__name__
+        if learnable:
+            raise ValueError(
+                f"{owner}: `{name}` = 0 makes the recurrent trace the previous output, which a learnable "
+                f"decay (kept in (0, 1) by a sigmoid) cannot hold; pass learn_{name}=False, or a value above 0."
+            )
+        what = "a decay in [0, 1) (0 only when fixed: the trace is the previous output)"
+        self._check_range(name, value, _BELOW_ZERO, 1.0, what=what)
+        self._register_parameter(
+            name, value, rank, False, _closed_sigmoid_inverse, torch.sigmoid, _bounds=(_BELOW_ZERO, 1.0, what)
+        )
+
+    def _parameter_tensor(self, name: str, value: ParamArg, rank: int) -> Tensor:
+        """`tracetorch.Layer._parameter_tensor`, and the ``[N, N]`` all-to-all ``rec_matrix``."""
+        if name != "rec_matrix":
+            return super()._parameter_tensor(name, value, rank)
+        owner = type(self).__name__
+        n = self.num_neurons
+        dtype = torch.get_default_dtype()
+        if isinstance(value, bool) or isinstance(value, str):
+            raise TypeError(f"{owner}: `rec_matrix` must be a float or an [N, N] tensor, got {value!r}.")
+        if isinstance(value, (int, float)):
+            t = torch.full((n, n), float(value), dtype=dtype)
+        else:
+            if isinstance(value, Tensor) and value.device.type == "meta":
+                raise ValueError(f"{owner}: `rec_matrix` is a tensor on the 'meta' device, which holds no values.")
+            try:
+                t = value.detach().clone() if isinstance(value, Tensor) else torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise TypeError(f"{owner}: `rec_matrix` could not be read as a tensor ({e}).") from e
+            if t.dtype == torch.bool or t.is_complex():
+                raise TypeError(f"{owner}: `rec_matrix` must hold real numbers, got a tensor of dtype {t.dtype}.")
+            if tuple(t.shape) != (n, n):
+                raise ValueError(
+                    f"{owner}: `rec_matrix` must be a float or a tensor of shape [num_neurons, num_neurons] = "
+                    f"[{n}, {n}]; got shape {tuple(t.shape)}."
+                )
+            t = t.to(dtype)
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{owner}: `rec_matrix` must be finite.")
+        device = self._home_device()
+        return t.to(device) if device is not None else t.cpu()
 
     def _set_fire(self, spike_fn: SpikeFnArg, quant_fn: QuantFnArg) -> None:
         owner = type(self).__name__

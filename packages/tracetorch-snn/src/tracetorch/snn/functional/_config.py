@@ -21,7 +21,16 @@ from typing import Any, Mapping, TypeVar
 
 _V = TypeVar("_V")
 
-__all__ = ["LeakyConfig", "LeakyLayout", "ParamInfo", "OUTPUT_KINDS", "RESETS", "RESET_TIMINGS", "SYN_INPUTS"]
+__all__ = [
+    "LeakyConfig",
+    "LeakyLayout",
+    "ParamInfo",
+    "EXTRA_PARAMS",
+    "OUTPUT_KINDS",
+    "RESETS",
+    "RESET_TIMINGS",
+    "SYN_INPUTS",
+]
 
 RESETS = ("subtract", "value", "none")
 """What a spike does to the membrane: subtract the threshold, set it to ``reset_value``, nothing."""
@@ -38,6 +47,9 @@ _OPTION_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("decay_input", False),
     ("rest", 0.0),
     ("syn_input", "ema"),
+    ("adaptive", False),
+    ("refractory", 0),
+    ("all_to_all", False),
 )
 """The neuron options of the spiking layers and their defaults (today's behaviour)."""
 
@@ -52,14 +64,27 @@ class ParamInfo:
 
     Attributes:
         name: Public name, e.g. ``"pos_beta"``.
-        kind: ``"decay"`` (sigmoid-bounded), ``"threshold"`` (softplus-bounded) or
-            ``"free"`` (unbounded).
+        kind: ``"decay"`` (sigmoid-bounded), ``"threshold"`` (softplus-bounded),
+            ``"free"`` (unbounded) or ``"matrix"`` (unbounded, ``[N, N]``: the
+            all-to-all recurrent weight; its ``default`` is unused, see `LeakyConfig`).
         default: Default value.
     """
 
     name: str
     kind: str
     default: float
+
+
+EXTRA_PARAMS: tuple[ParamInfo, ...] = (
+    ParamInfo("rec_matrix", "matrix", 0.0),
+    ParamInfo("rec_bias", "free", 0.0),
+    ParamInfo("adapt_decay", "decay", 0.95),
+    ParamInfo("adapt_strength", "threshold", 1.0),
+)
+"""The parameters a neuron option adds (``all_to_all``: ``rec_matrix``, ``rec_bias``;
+``adaptive``: ``adapt_decay``, ``adapt_strength``), with their defaults. A layer's
+``rec_matrix`` defaults to ``nn.Linear(N, N).weight``'s initialisation, not to this
+placeholder."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +100,8 @@ class LeakyLayout:
         params: Parameter names, in the order of the ``params`` tuples.
         membranes: The membrane state(s): ``("mem",)`` or ``("pos_mem", "neg_mem")``.
         traces: The other states kept per step by the sequence backward (synaptic and
-            recurrent traces; ``prev_output`` is the output itself).
+            recurrent traces, and ``adapt``, ``refrac`` with those options; ``prev_output``
+            is the output itself).
         pre: The membrane(s) before the reset, as the step reports them
             (``"mem_pre"``, or ``"pos_mem_pre"`` and ``"neg_mem_pre"``).
         spikes: The spikes the step reports: ``()`` (LI/EMA), ``("spike",)`` (B) or
@@ -119,10 +145,13 @@ class LeakyConfig:
         recurrent: The previous output feeds back through a trace (``R``).
         output: One of `OUTPUT_KINDS`.
         params: The parameters, in positional order (synapse decays, membrane
-            decays, recurrent decays, thresholds, scales, recurrent weights; ``pos``
-            before ``neg``).
+            decays, recurrent decays, thresholds, scales, recurrent weights (or
+            ``rec_matrix``, ``rec_bias`` with ``all_to_all``), then ``adapt_decay``,
+            ``adapt_strength`` with ``adaptive``; ``pos`` before ``neg``).
         states: The state names, in the order of the ``states`` tuples of the pure
-            functions: membranes, synapses, recurrent traces, ``prev_output``.
+            functions: membranes, synapses, recurrent traces, ``prev_output``, the
+            pending spikes (``reset_timing="next"``), ``adapt`` (``adaptive``) and
+            ``refrac`` (``refractory``).
         reset: What a spike does to the membrane (spiking kinds): ``"subtract"`` the
             threshold (default), ``"value"`` (set it to ``reset_value``; dual layers set
             each pathway to ``reset_value / 2``) or ``"none"``.
@@ -138,12 +167,31 @@ class LeakyConfig:
             ``mem = beta*mem + (1 - beta)*rest + ...``.
         syn_input: ``"ema"`` (``syn = alpha*syn + (1 - alpha)*x``) or ``"add"``
             (``syn = alpha*syn + x``); synaptic kinds only.
+        adaptive: An adaptive threshold (ALIF/LSNN, Bellec et al. 2018): the state
+            ``adapt`` is a decaying trace of the layer's own spikes,
+            ``adapt = adapt_decay*adapt + (1 - adapt_decay)*|s|``, and every threshold
+            the spikes and a ``"subtract"`` reset use is ``threshold + adapt_strength*adapt``
+            (``adapt`` from before this step's spike). Adds the parameters
+            ``adapt_decay`` (a decay) and ``adapt_strength`` (a threshold kind, > 0).
+            Not with ``reset="subtract"`` and ``reset_timing="next"``.
+        refractory: Steps (an int >= 0) after a spike during which the neuron cannot
+            fire: its membrane is held at its value after the reset (the pending reset
+            of ``reset_timing="next"`` applied), its input is ignored, its synaptic and
+            recurrent traces go on. Adds the counter state ``refrac``.
+        all_to_all: Recurrent (R) kinds: the recurrent trace reaches the membrane
+            through a learned ``[N, N]`` matrix and a bias, ``u = d + rec_matrix @ rec +
+            rec_bias``, instead of the per-neuron ``rec_weight`` (dual: the result's
+            positive part feeds the positive membrane, its negative part the negative).
 
     Raises:
         ValueError: for an unknown output kind, a recurrent ``LI``/``EMA``
             configuration (which has no spikes to feed back), an unknown option value,
             a non-finite ``reset_value``/``rest``, a neuron option on an ``LI``/``EMA``
-            configuration, or ``syn_input`` on a non-synaptic one.
+            configuration, ``syn_input`` on a non-synaptic one, ``all_to_all`` on a
+            non-recurrent one, a negative ``refractory``, or ``adaptive`` with a
+            next-step ``"subtract"`` reset.
+        TypeError: for an option of the wrong type (e.g. a ``refractory`` that is not
+            an int, an ``adaptive`` that is not a bool).
     """
 
     dual: bool
@@ -157,6 +205,9 @@ class LeakyConfig:
     decay_input: bool = False
     rest: float = 0.0
     syn_input: str = "ema"
+    adaptive: bool = False
+    refractory: int = 0
+    all_to_all: bool = False
     params: tuple[ParamInfo, ...] = field(init=False, repr=False, compare=False)
     states: tuple[str, ...] = field(init=False, repr=False, compare=False)
     layout: LeakyLayout = field(init=False, repr=False, compare=False)
@@ -185,8 +236,12 @@ class LeakyConfig:
             params += [ParamInfo("pos_threshold", "threshold", 1.0), ParamInfo("neg_threshold", "threshold", 1.0)]
         if self.output == "TS":
             params += [ParamInfo("pos_scale", "free", 1.0), ParamInfo("neg_scale", "free", 1.0)]
-        if self.recurrent:
+        if self.recurrent and self.all_to_all:
+            params += EXTRA_PARAMS[:2]  # rec_matrix, rec_bias
+        elif self.recurrent:
             params += split("rec_weight", "free", 0.0)
+        if self.adaptive:
+            params += EXTRA_PARAMS[2:]  # adapt_decay, adapt_strength
         object.__setattr__(self, "params", tuple(params))
 
         states: list[str] = ["pos_mem", "neg_mem"] if self.dual else ["mem"]
@@ -197,6 +252,10 @@ class LeakyConfig:
             states.append("prev_output")
         if self.reset_timing == "next" and self.reset != "none":
             states += ["prev_spike"] if self.output == "B" else ["prev_pos_spike", "prev_neg_spike"]
+        if self.adaptive:
+            states.append("adapt")
+        if self.refractory:
+            states.append("refrac")
         object.__setattr__(self, "states", tuple(states))
 
         pos_neg = ("pos_", "neg_") if self.dual else ("",)
@@ -234,7 +293,7 @@ class LeakyConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or value not in valid:
                 raise ValueError(f"{where}: `{name}` must be one of {', '.join(map(repr, valid))}; got {value!r}.")
-        for name in ("detach_reset", "decay_input"):
+        for name in ("detach_reset", "decay_input", "adaptive", "all_to_all"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"{where}: `{name}` must be a bool, got {type(value).__name__} ({value!r}).")
@@ -245,6 +304,14 @@ class LeakyConfig:
             if not math.isfinite(value):
                 raise ValueError(f"{where}: `{name}` must be finite, got {value!r}.")
             object.__setattr__(self, name, float(value))
+        refractory = self.refractory
+        if isinstance(refractory, bool) or not isinstance(refractory, int):
+            raise TypeError(
+                f"{where}: `refractory` must be an int (a number of steps), got "
+                f"{type(refractory).__name__} ({refractory!r})."
+            )
+        if refractory < 0:
+            raise ValueError(f"{where}: `refractory` must be >= 0 steps (0: none), got {refractory}.")
         opts = self.options
         if opts and not self.spiking:
             names = ", ".join(n for n, _ in opts)
@@ -255,6 +322,17 @@ class LeakyConfig:
         if self.syn_input != "ema" and not self.synaptic:
             raise ValueError(
                 f"{where}: `syn_input` applies to synaptic (S) layers only; this configuration has no synapse."
+            )
+        if self.all_to_all and not self.recurrent:
+            raise ValueError(
+                f"{where}: `all_to_all` applies to recurrent (R) layers only; this configuration has no "
+                "recurrence (use an R layer, e.g. RLIB)."
+            )
+        if self.adaptive and self.reset == "subtract" and self.reset_timing == "next":
+            raise ValueError(
+                f"{where}: `adaptive` with reset='subtract' and reset_timing='next' is not supported "
+                "(the pending reset would need the threshold of the previous step); use "
+                "reset_timing='same', or reset='value' / 'none'."
             )
         if self.reset_value != 0.0 and self.reset != "value":
             raise ValueError(f"{where}: `reset_value` is used only with reset='value'; got reset={self.reset!r}.")

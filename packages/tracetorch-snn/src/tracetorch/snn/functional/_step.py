@@ -123,6 +123,39 @@ def _reset_to(mem: Tensor, a: Tensor, value: float) -> Tensor:
     return kept + a * value if value != 0.0 else kept
 
 
+def _all_to_all(rec: Tensor, P: Mapping[str, Tensor]) -> Tensor:
+    """``rec_matrix @ rec + rec_bias`` along the last (neuron) axis: ``nn.Linear``'s op."""
+    bias = P["rec_bias"]
+    if bias.ndim == 1:
+        return torch.nn.functional.linear(rec, P["rec_matrix"], bias)
+    return torch.nn.functional.linear(rec, P["rec_matrix"]) + bias
+
+
+def _threshold(cfg: LeakyConfig, P: Mapping[str, Tensor], S: Mapping[str, Tensor], name: str) -> Tensor:
+    """The threshold ``name`` in effect: ``threshold + adapt_strength*adapt`` when adaptive."""
+    if cfg.adaptive:
+        return P[name] + P["adapt_strength"] * S["adapt"]
+    return P[name]
+
+
+def _silence(s: Tensor, refr: Optional[Tensor]) -> Tensor:
+    """The spikes ``s`` with those of refractory neurons (``refr`` true) set to 0."""
+    return s if refr is None else s.masked_fill(refr, 0.0)
+
+
+def _after_spike(
+    cfg: LeakyConfig, S: Mapping[str, Tensor], P: Mapping[str, Tensor], a: Tensor, new: dict[str, Tensor]
+) -> None:
+    """The states a spike of magnitude ``a`` (``s``, or ``s_pos - s_neg``) drives: the
+    adaptation trace and the refractory counter, written into ``new``."""
+    if cfg.adaptive:
+        rho = P["adapt_decay"]
+        new["adapt"] = rho * S["adapt"] + (1.0 - rho) * a
+    if cfg.refractory:
+        left = (S["refrac"] - 1.0).clamp_min(0.0)
+        new["refrac"] = left.masked_fill(a != 0.0, float(cfg.refractory))
+
+
 def _step(
     cfg: LeakyConfig,
     x: Tensor,
@@ -150,6 +183,8 @@ def _step(
     reset = cfg.reset
     later = cfg.reset_timing == "next" and reset != "none"
     rest = cfg.rest
+    # neurons in their refractory period: membrane held, no spike
+    refr: Optional[Tensor] = S["refrac"] > 0.0 if cfg.refractory else None
     new: dict[str, Tensor] = {}
     if not cfg.dual:
         mem = S["mem"]
@@ -161,11 +196,19 @@ def _step(
         else:
             d = x
         beta = P["beta"]
+        # all-to-all without input decay: the dense recurrent input is added after the
+        # leak, in snnTorch RLeaky's order (beta*mem + x + W@s + b: the same rounding)
+        dense: Optional[Tensor] = None
         if cfg.recurrent:
             gamma = P["gamma"]
             rec = gamma * S["rec"] + (1.0 - gamma) * S["prev_output"]
             new["rec"] = rec
-            u = d + P["rec_weight"] * rec
+            if not cfg.all_to_all:
+                u = d + P["rec_weight"] * rec
+            elif ema or cfg.decay_input:
+                u = d + _all_to_all(rec, P)
+            else:
+                u, dense = d, _all_to_all(rec, P)
         else:
             u = d
         r_amount: Optional[Tensor] = None  # set exactly when later
@@ -183,17 +226,24 @@ def _step(
             mem_pre = beta * mem + (1.0 - beta) * u
         else:
             mem_pre = beta * mem + u
+        if dense is not None:
+            mem_pre = mem_pre + dense
         if rest != 0.0:
             mem_pre = mem_pre + (1.0 - beta) * rest
+        held = mem  # what a refractory neuron keeps: the membrane after any pending reset
         if r_amount is not None and reset == "subtract":
             mem_pre = mem_pre - r_amount
+            if refr is not None:
+                held = mem - r_amount
+        if refr is not None:
+            mem_pre = torch.where(refr, held, mem_pre)  # this step's input is ignored
         if kind == "LI" or kind == "EMA":
             new["mem"] = mem_pre
             return mem_pre, new, {"mem_pre": mem_pre}
         if kind == "B":
-            th = P["threshold"]
+            th = _threshold(cfg, P, S, "threshold")
             v = mem_pre - th
-            s = fire(v)  # type: ignore[misc]
+            s = _silence(fire(v), refr)  # type: ignore[misc]
             sr = s.detach() if cfg.detach_reset else s
             if later:
                 mem_new = mem_pre
@@ -205,12 +255,13 @@ def _step(
             else:
                 mem_new = mem_pre
             out = s
+            _after_spike(cfg, S, P, s, new)
             extras = {"mem_pre": mem_pre, "spike": s, "fire_input": v}
         else:
-            pth = P["pos_threshold"]
-            nth = P["neg_threshold"]
-            sp = fire(mem_pre - pth)  # type: ignore[misc]
-            sn = -fire(-nth - mem_pre)  # type: ignore[misc]
+            pth = _threshold(cfg, P, S, "pos_threshold")
+            nth = _threshold(cfg, P, S, "neg_threshold")
+            sp = _silence(fire(mem_pre - pth), refr)  # type: ignore[misc]
+            sn = _silence(-fire(-nth - mem_pre), refr)  # type: ignore[misc]
             spr, snr = (sp.detach(), sn.detach()) if cfg.detach_reset else (sp, sn)
             if later:
                 mem_new = mem_pre
@@ -226,6 +277,8 @@ def _step(
                 out = sp + sn
             else:
                 out = P["pos_scale"] * sp + P["neg_scale"] * sn
+            if cfg.adaptive or cfg.refractory:
+                _after_spike(cfg, S, P, sp - sn, new)
             extras = {"mem_pre": mem_pre, "pos_spike": sp, "neg_spike": sn}
         new["mem"] = mem_new
         if cfg.recurrent:
@@ -261,10 +314,16 @@ def _step(
         neg_rec = ng * S["neg_rec"] + (1.0 - ng) * o_neg
         new["pos_rec"] = pos_rec
         new["neg_rec"] = neg_rec
-        r_pos, r_neg = _parts(pos_rec + neg_rec)
         d_pos, d_neg = _parts(d)
-        u_pos = d_pos + P["pos_rec_weight"] * r_pos
-        u_neg = d_neg + P["neg_rec_weight"] * r_neg
+        if cfg.all_to_all:
+            # one matrix over the summed trace; its sign picks the pathway
+            w_pos, w_neg = _parts(_all_to_all(pos_rec + neg_rec, P))
+            u_pos = d_pos + w_pos
+            u_neg = d_neg + w_neg
+        else:
+            r_pos, r_neg = _parts(pos_rec + neg_rec)
+            u_pos = d_pos + P["pos_rec_weight"] * r_pos
+            u_neg = d_neg + P["neg_rec_weight"] * r_neg
     else:
         u_pos, u_neg = _parts(d)
     r_amount: Optional[Tensor] = None  # set exactly when later
@@ -288,10 +347,16 @@ def _step(
     if rest != 0.0:
         pos_pre = pos_pre + (1.0 - pb) * (rest * 0.5)
         neg_pre = neg_pre + (1.0 - nb) * (rest * 0.5)
+    half_prev: Optional[Tensor] = None  # set exactly when the pending reset subtracts now
     if r_amount is not None and reset == "subtract":
         half_prev = r_amount * 0.5
         pos_pre = pos_pre - half_prev
         neg_pre = neg_pre - half_prev
+    if refr is not None:
+        # each pathway held at its value after any pending reset; the input is ignored
+        pos_held, neg_held = (pos_mem, neg_mem) if half_prev is None else (pos_mem - half_prev, neg_mem - half_prev)
+        pos_pre = torch.where(refr, pos_held, pos_pre)
+        neg_pre = torch.where(refr, neg_held, neg_pre)
     mem = pos_pre + neg_pre
     extras = {"pos_mem_pre": pos_pre, "neg_mem_pre": neg_pre}
     if kind == "LI" or kind == "EMA":
@@ -301,8 +366,8 @@ def _step(
     half: Optional[Tensor] = None  # set exactly when not later and reset == "subtract"
     a: Optional[Tensor] = None  # set exactly when not later and reset == "value"
     if kind == "B":
-        th = P["threshold"]
-        s = fire(mem - th)  # type: ignore[misc]
+        th = _threshold(cfg, P, S, "threshold")
+        s = _silence(fire(mem - th), refr)  # type: ignore[misc]
         sr = s.detach() if cfg.detach_reset else s
         if later:
             new["prev_spike"] = sr
@@ -311,12 +376,13 @@ def _step(
         elif reset == "value":
             a = sr
         out = s
+        _after_spike(cfg, S, P, s, new)
         extras["spike"] = s
     else:
-        pth = P["pos_threshold"]
-        nth = P["neg_threshold"]
-        sp = fire(mem - pth)  # type: ignore[misc]
-        sn = -fire(-nth - mem)  # type: ignore[misc]
+        pth = _threshold(cfg, P, S, "pos_threshold")
+        nth = _threshold(cfg, P, S, "neg_threshold")
+        sp = _silence(fire(mem - pth), refr)  # type: ignore[misc]
+        sn = _silence(-fire(-nth - mem), refr)  # type: ignore[misc]
         spr, snr = (sp.detach(), sn.detach()) if cfg.detach_reset else (sp, sn)
         if later:
             new["prev_pos_spike"] = spr
@@ -329,6 +395,8 @@ def _step(
             out = sp + sn
         else:
             out = P["pos_scale"] * sp + P["neg_scale"] * sn
+        if cfg.adaptive or cfg.refractory:
+            _after_spike(cfg, S, P, sp - sn, new)
         extras["pos_spike"] = sp
         extras["neg_spike"] = sn
     if later or reset == "none":
@@ -385,8 +453,16 @@ def leaky_step(
     with ``a`` the spike magnitude (dual: each pathway to ``reset_value/2``); ``"none"``: no
     reset; ``detach_reset``: the spike in the reset is detached; ``reset_timing = "next"``:
     the state keeps the un-reset membrane and the previous step's spike (a state) resets
-    it now, undecayed (``"subtract"`` after the leak, ``"value"`` before it). The kernels
-    decline the options they do not implement.
+    it now, undecayed (``"subtract"`` after the leak, ``"value"`` before it);
+    ``adaptive``: every threshold is ``threshold + adapt_strength*adapt`` (``adapt`` as
+    it was before this step) and ``adapt = adapt_decay*adapt + (1-adapt_decay)*a`` with
+    ``a`` the spike magnitude (``s``, or ``s_pos - s_neg``); ``refractory = k``: a neuron
+    whose counter ``refrac`` is positive keeps its membrane (after any pending reset),
+    ignores this step's input and does not fire, the counter counts down by 1 and a
+    spike sets it to ``k``; ``all_to_all``: ``u = d + rec_matrix @ rec + rec_bias``
+    (dual: ``u_pos = p(d) + p(v)``, ``u_neg = n(d) + n(v)`` with ``v = rec_matrix @
+    (pos_rec + neg_rec) + rec_bias``). The kernels decline the options
+    they do not implement.
 
     Args:
         cfg: The configuration.
