@@ -337,6 +337,21 @@ def test_options_outside_the_whitelist_are_declined(monkeypatch: pytest.MonkeyPa
         leaky_sequence(cfg, x, states, params, sf, qf)
 
 
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        LeakyConfig(False, False, False, "B", adaptive=True),
+        LeakyConfig(True, True, False, "T", refractory=2),
+        LeakyConfig(False, False, True, "B", all_to_all=True),
+    ],
+    ids=["adaptive", "refractory", "all_to_all"],
+)
+def test_the_adaptive_refractory_and_all_to_all_options_are_declined(cfg: LeakyConfig) -> None:
+    from tracetorch.kernels.ops.leaky import supports
+
+    assert not supports(cfg, ATAN, TF.quant_round)
+
+
 def test_every_implemented_option_is_accepted() -> None:
     from tracetorch.kernels.ops.leaky import supports
     from tracetorch.kernels.ops.leaky._op import KERNEL_OPTIONS
