@@ -121,10 +121,7 @@ def _leaky_refusals(layer: LeakyLayer) -> list[str]:
     cfg = layer.config
     why: list[str] = []
     if cfg.recurrent:
-        why.append(
-            "R layers' trace recurrence (the output fed back through gamma and rec_weight) has no NIR "
-            "node yet"
-        )
+        why.append("R layers' trace recurrence (the output fed back through gamma and rec_weight) has no NIR node yet")
     if cfg.dual:
         why.append("D layers split the drive into positive and negative membranes; no NIR neuron has that")
     if cfg.output in ("T", "TS"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -218,11 +218,13 @@ class _Built:
         self.out_shape = out_shape
 
 
-def _neuron(
-    kind: str, node: Any, shape: tuple[int, ...], dt: float, spike_fn: Any, learn: bool
-) -> list[nn.Module]:
+def _neuron(kind: str, node: Any, shape: tuple[int, ...], dt: float, spike_fn: Any, learn: bool) -> list[nn.Module]:
     """The traceTorch layer (after a `Gain` where the input weight needs one) of a NIR neuron."""
-    p = {k: _arr(getattr(node, k)) for k in ("tau", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in") if hasattr(node, k)}
+    p = {
+        k: _arr(getattr(node, k))
+        for k in ("tau", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in")
+        if hasattr(node, k)
+    }
     for k, v in p.items():
         if v.size not in (1, int(np.prod(shape))) or (v.size > 1 and v.shape != shape):
             raise _Unsupported(f"its `{k}` has shape {v.shape}, but its input has shape {shape}")
@@ -283,9 +285,7 @@ def _neuron(
     return [Gain(torch.from_numpy(gain.astype(np.float32))), layer]
 
 
-def _build(
-    node: Any, in_shape: Optional[tuple[int, ...]], dt: float, spike_fn: Any, learn: bool
-) -> _Built:
+def _build(node: Any, in_shape: Optional[tuple[int, ...]], dt: float, spike_fn: Any, learn: bool) -> _Built:
     kind = _kind(node)
     if kind in ("Input", "Output"):
         shape = tuple(int(s) for s in _arr(node.input_type["input"]).reshape(-1)) if kind == "Input" else in_shape

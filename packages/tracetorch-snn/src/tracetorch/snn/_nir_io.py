@@ -85,9 +85,7 @@ def read_nir(path: PathLike) -> Any:
     try:
         with h5py.File(p, "r") as f:
             if "version" not in f:
-                raise ValueError(
-                    f"read_nir: {str(p)!r} is an HDF5 file without a NIR `version` entry: not a NIR file."
-                )
+                raise ValueError(f"read_nir: {str(p)!r} is an HDF5 file without a NIR `version` entry: not a NIR file.")
             raw = f["version"][()]
             version = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
             if "node" not in f:
@@ -103,8 +101,7 @@ def read_nir(path: PathLike) -> Any:
         file_major = _major(version)
     except ValueError:
         raise ValueError(
-            f"read_nir: {str(p)!r} has an unknown NIR version {version!r} (expected a version like "
-            f"{installed!r})."
+            f"read_nir: {str(p)!r} has an unknown NIR version {version!r} (expected a version like {installed!r})."
         ) from None
     if file_major != _major(installed):
         raise ValueError(
@@ -116,8 +113,7 @@ def read_nir(path: PathLike) -> Any:
         return nir.read(str(p))
     except Exception as e:
         raise ValueError(
-            f"read_nir: {str(p)!r} (NIR {version}) holds a graph that could not be read: "
-            f"{type(e).__name__}: {e}"
+            f"read_nir: {str(p)!r} (NIR {version}) holds a graph that could not be read: {type(e).__name__}: {e}"
         ) from e
 
 
