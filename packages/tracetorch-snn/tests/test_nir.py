@@ -650,3 +650,15 @@ def test_the_imported_model_runs_without_the_file(tmp_path):
     model = snn.import_nir(str(path), DT)
     os.remove(path)
     assert model(torch.rand(2, 3)).shape == (2, 2)
+
+
+def test_an_imported_graph_with_a_cycle_exports_again_and_round_trips_bit_identically(tmp_path):
+    graph, _ = _recurrent_graph(5, 12, seed=4)
+    model = snn.import_nir(graph, DT)
+    again = snn.export_nir(model, DT, path=tmp_path / "rec.nir")
+    assert set(again.edges) == set(graph.edges)
+    back = snn.import_nir(tmp_path / "rec.nir", DT)
+    xs = torch.rand(STEPS, 3, 5) * 1.5
+    out = _run(model, xs)
+    assert 0.05 <= _rate(out) <= 0.5
+    assert torch.equal(out, _run(back, xs))

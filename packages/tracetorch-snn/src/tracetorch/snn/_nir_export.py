@@ -33,7 +33,8 @@ def export_nir(
     ``nn.Linear`` (``Affine``, or ``Linear`` without bias), ``nn.Conv1d``/``nn.Conv2d``,
     ``nn.Flatten``, ``nn.AvgPool2d`` (``AvgPool2d``; ``SumPool2d`` with
     ``divisor_override=1``), and pass-through modules (``nn.Identity``, ``nn.Dropout``
-    in eval mode). Spiking layers must fire deterministically (a ``heaviside_*``
+    in eval mode); or a `NIRGraphModel` made by `import_nir` (its nodes and edges,
+    cycles included, are written back). Spiking layers must fire deterministically (a ``heaviside_*``
     ``spike_fn``) and reset to a value on the step of the spike (``reset="value"``),
     which is what NIR's neurons do. Parameters are exported with the values the layer
     acts with (learnable ones after their activation); rank-0 ones are repeated per

@@ -321,6 +321,57 @@ def _module_node(
     raise ValueError("no NIR node expresses this module")
 
 
+def _export_graph(nir: Any, model: NIRGraphModel, dt: float) -> Any:
+    """The NIR graph of an imported graph model: its nodes and edges, the delayed ones included."""
+    problems: list[str] = []
+    parts: dict[str, list[tuple[str, nn.Module]]] = {}
+    for name in model.order:
+        module = model.node(name)
+        if name in (model.input_name, model.output_name):
+            continue
+        subs = list(module) if type(module) is nn.Sequential else [module]
+        names = [f"{name}.{i}" for i in range(len(subs) - 1)] + [name]
+        parts[name] = list(zip(names, subs))
+        for sub_name, sub in parts[name]:
+            if isinstance(sub, nn.Identity):
+                continue
+            reason = _precheck(sub)
+            if reason is not None:
+                problems.append(f"nodes.{model.node_keys[name]} = {sub_name} ({type(sub).__name__}): {reason}")
+    if problems:
+        raise ValueError("export_nir: the model cannot be exported to NIR:\n  - " + "\n  - ".join(problems))
+    nodes: dict[str, Any] = {
+        model.input_name: nir.Input(input_type=np.array(model.shapes[model.input_name])),
+    }
+    edges: list[tuple[str, str]] = []
+    first: dict[str, str] = {model.input_name: model.input_name, model.output_name: model.output_name}
+    last: dict[str, str] = {model.input_name: model.input_name, model.output_name: model.output_name}
+    for name in model.order:
+        if name not in parts:
+            continue
+        preds = model.inputs[name] + model.delayed[name]
+        in_shape = model.shapes[preds[0]]
+        chain = []
+        for (sub_name, sub), (ins, outs) in zip(parts[name], _shapes(parts[name], in_shape)):
+            # an identity (a nested graph's own Input / Output) becomes a Scale by one
+            node = (
+                nir.Scale(scale=np.ones(ins, dtype=np.float32))
+                if isinstance(sub, nn.Identity)
+                else _module_node(nir, sub_name, sub, ins, outs, dt)
+            )
+            if node is None:
+                node = nir.Scale(scale=np.ones(ins, dtype=np.float32))
+            nodes[sub_name] = node
+            chain.append(sub_name)
+        edges += list(zip(chain[:-1], chain[1:]))
+        first[name], last[name] = chain[0], chain[-1]
+    nodes[model.output_name] = nir.Output(output_type=np.array(model.shapes[model.output_name]))
+    for name in model.order:
+        for src in model.inputs[name] + model.delayed[name]:
+            edges.append((last[src], first[name]))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "tracetorch"})
+
+
 def export(
     nir: Any, model: nn.Module, dt: float, input_shape: Optional[Sequence[int]], path: Optional[PathLike]
 ) -> Any:
@@ -330,6 +381,11 @@ def export(
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"export_nir: dt must be a finite number > 0 (the time step), got {dt!r}.")
     dt = float(dt)
+    if isinstance(model, NIRGraphModel):
+        graph = _export_graph(nir, model, dt)
+        if path is not None:
+            write_nir(path, graph)
+        return graph
     problems: list[str] = []
     leaves: list[tuple[str, nn.Module]] = []
     _leaves(model, "", leaves, problems)
