@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 import tracetorch as tt
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 from torch import nn
 from tracetorch import snn
 
@@ -662,3 +664,64 @@ def test_an_imported_graph_with_a_cycle_exports_again_and_round_trips_bit_identi
     out = _run(model, xs)
     assert 0.05 <= _rate(out) <= 0.5
     assert torch.equal(out, _run(back, xs))
+
+
+def test_import_refuses_bad_arguments_and_graphs_it_cannot_wire():
+    graph = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(3, dtype=np.float32)))
+    with pytest.raises(ValueError, match="dt must be"):
+        snn.import_nir(graph, -1.0)
+    with pytest.raises(TypeError, match="NIRGraph or a file path"):
+        snn.import_nir(42, DT)
+    with pytest.raises(TypeError, match="learn must be a bool"):
+        snn.import_nir(graph, DT, learn="yes")
+    two_inputs = nir.NIRGraph(
+        nodes={
+            "a": nir.Input(input_type=np.array([3])),
+            "b": nir.Input(input_type=np.array([3])),
+            "out": nir.Output(output_type=np.array([3])),
+        },
+        edges=[("a", "out"), ("b", "out")],
+        type_check=False,
+    )
+    with pytest.raises(ValueError, match="2 Input nodes"):
+        snn.import_nir(two_inputs, DT)
+    half_step = nir.NIRGraph.from_list(nir.Delay(delay=np.full(3, 1.5 * DT)))
+    with pytest.raises(ValueError, match="whole non-negative multiples of dt"):
+        snn.import_nir(half_step, DT)
+    short_tau = nir.NIRGraph.from_list(
+        nir.LI(tau=np.full(3, DT / 2, np.float32), r=np.ones(3, np.float32), v_leak=np.zeros(3, np.float32))
+    )
+    with pytest.raises(ValueError, match="greater than dt"):
+        snn.import_nir(short_tau, DT)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=hst.lists(hst.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    last=hst.booleans(),
+    seed=hst.integers(0, 2**16),
+)
+def test_per_neuron_parameters_come_back_along_their_axis(shape, last, seed):
+    """A LIF node's parameters spread over one sample (as export writes them, one value per
+    neuron along the first or the last axis) come back exactly, whatever the shape."""
+    from tracetorch.snn._nir_params import per_sample, tau_from_decay
+
+    axis = len(shape) - 1 if last else 0
+    n = shape[axis]
+    g = torch.Generator().manual_seed(seed)
+    th = (0.5 + torch.rand(n, generator=g)).numpy()
+    beta = (0.6 + 0.35 * torch.rand(n, generator=g)).numpy()
+    tau = per_sample(tau_from_decay(beta, DT), shape, axis)
+    node = nir.LIF(
+        tau=tau,
+        r=(tau / np.float32(DT)).astype(tau.dtype),
+        v_leak=np.zeros(shape),
+        v_threshold=per_sample(th, shape, axis),
+        v_reset=np.zeros(shape),
+    )
+    layer = snn.import_nir(nir.NIRGraph.from_list(node), DT)[0]
+    got_axis = len(shape) + layer.dim
+    assert layer.num_neurons == shape[got_axis]
+    for name, want in (("threshold", th), ("beta", beta)):
+        got = getattr(layer, name).expand(layer.num_neurons).numpy()
+        assert np.array_equal(per_sample(got, shape, got_axis), per_sample(want, shape, axis)), name
