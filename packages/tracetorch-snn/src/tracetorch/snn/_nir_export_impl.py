@@ -77,10 +77,7 @@ def _shapes(
     dtype = torch.get_default_dtype()
     x = torch.zeros((1,) + input_shape, dtype=dtype)
     for path, m in leaves:
-        try:
-            dev = next((t.device for t in list(m.parameters()) + list(m.buffers())), torch.device("cpu"))
-        except Exception:  # pragma: no cover - defensive
-            dev = torch.device("cpu")
+        dev = next((t.device for t in list(m.parameters()) + list(m.buffers())), torch.device("cpu"))
         mc = copy.deepcopy(m)
         if isinstance(mc, Layer):
             mc.zero_states()
