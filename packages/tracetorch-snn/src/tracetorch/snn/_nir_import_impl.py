@@ -126,25 +126,36 @@ def _order(
     for a, b in unique:
         succ[a].append(b)
 
-    def reaches(a: str, target: str) -> bool:
+    def reaches(graph: dict[str, list[str]], a: str, target: str) -> bool:
         stack, seen = [a], {a}
         while stack:
             n = stack.pop()
             if n == target:
                 return True
-            for m in succ[n]:
+            for m in graph[n]:
                 if m not in seen:
                     seen.add(m)
                     stack.append(m)
         return False
 
+    # Edges that leave a neuron and lie on a cycle may be delayed (read the neuron's previous
+    # output). Taken in the graph's edge order, each one is delayed only if it still closes a
+    # cycle of the edges kept so far: one delay per cycle, not one per neuron on it.
+    candidates = [(a, b) for a, b in unique if _kind(nodes[a]) in _NEURONS and reaches(succ, b, a)]
+    kept: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in unique:
+        if (a, b) not in candidates:
+            kept[a].append(b)
+    late: set[tuple[str, str]] = set()
+    for a, b in candidates:
+        if reaches(kept, b, a):
+            late.add((a, b))
+        else:
+            kept[a].append(b)
     forward: dict[str, list[str]] = {n: [] for n in nodes}
     delayed: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in unique:
-        if _kind(nodes[a]) in _NEURONS and reaches(b, a):
-            delayed[b].append(a)  # closes a cycle: read the neuron's previous output
-        else:
-            forward[b].append(a)
+        (delayed if (a, b) in late else forward)[b].append(a)
     indeg = {n: len(forward[n]) for n in nodes}
     fsucc: dict[str, list[str]] = {n: [] for n in nodes}
     for b, srcs in forward.items():
