@@ -564,6 +564,8 @@ def test_export_refuses_rnn_cells_and_custom_models():
         snn.export_nir(nn.Sequential(nn.Linear(3, 3)), 0.0)
     with pytest.raises(ValueError, match="input_shape"):
         snn.export_nir(nn.Sequential(nn.Conv2d(1, 1, 3)), DT)
+    with pytest.raises(ValueError, match=r"1 \(Linear\) fails on one sample of shape \(3,\)"):
+        snn.export_nir(nn.Sequential(nn.Linear(4, 3), nn.Linear(4, 2)), DT)
 
 
 def test_import_lists_every_unknown_or_unsupported_node():
