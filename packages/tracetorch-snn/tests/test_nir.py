@@ -448,7 +448,11 @@ def test_a_tracetorch_model_imported_by_snntorch_spikes_identically():
         ),
     )
     graph = snn.export_nir(net, DT)
+    # float32 time constants that snnTorch's float32 `1 - dt/tau` maps back to our decays
+    assert graph.nodes["1"].tau.dtype == np.float32 and graph.nodes["3"].tau_syn.dtype == np.float32
     theirs = import_from_nir(graph)
+    beta = torch.as_tensor(theirs.get_submodule("1").beta).expand(24)
+    assert torch.equal(beta, net[1].beta.detach())
     xs = torch.rand(STEPS, 4, 10) * 1.2
     ours = _run(net, xs)
     hidden = _run(net[:2], xs)
