@@ -102,7 +102,12 @@ from ._delay import Delay
 from ._layer import Layer
 from ._layers import *  # noqa: F403  (the 32 generated layer classes; names in _layers.__all__)
 from ._leaky import LeakyLayer
+from ._nir_export import export_nir
+from ._nir_graph import NIRGraphModel
+from ._nir_import import import_nir
+from ._nir_io import read_nir, write_nir
 
 __all__ = ["Layer", "LeakyLayer", "functional"]
 __all__ += _layers.__all__
 __all__ += ["Delay"]
+__all__ += ["export_nir", "import_nir", "read_nir", "write_nir", "NIRGraphModel"]
