@@ -58,9 +58,9 @@ written in each layer's docstring):
     - ``syn_input`` (``"ema"``, S layers only): ``"ema"`` for ``syn = alpha*syn + (1 -
       alpha)*x``, ``"add"`` for ``syn = alpha*syn + x`` (snnTorch ``Synaptic``, Norse
       ``LIFCell``).
-    A layer with any non-default option runs the PyTorch update in stepping and in
-    ``forward_sequence`` (the autograd loop of the step; no GPU kernel, no hand-written
-    BPTT yet); ``layer.config.options`` lists the options in effect.
+    A layer with any non-default option runs the PyTorch update (no GPU kernel); its
+    ``forward_sequence`` uses the hand-written BPTT, as without options (built-in spike
+    and quantisation functions); ``layer.config.options`` lists the options in effect.
 
 Errors of every layer constructor:
     - ``TypeError`` for a value, rank or flag of the wrong type.
