@@ -24,12 +24,12 @@ from tracetorch import snn
 from tracetorch.snn.functional import (
     LAYER_NAMES,
     LeakyConfig,
+    _bptt,
     leaky_sequence,
     leaky_sequence_reference,
     make_fire,
     spiking_sequence,
 )
-from tracetorch.snn.functional import _bptt
 
 SPIKING_NAMES = [n for n in LAYER_NAMES if LeakyConfig.from_name(n).spiking]
 N = 3
@@ -187,13 +187,16 @@ def test_integrate_and_fire_with_hard_reset_and_fixed_parameters(name):
     _check(cfg, tt.functional.heaviside_atan(), tt.functional.quant_round, x, states, params, leaves)
 
 
-@pytest.mark.parametrize("spike", ["sigmoid", "heaviside_fast_sigmoid", "heaviside_atan", "heaviside_triangle", "heaviside_straight_through"])
+SPIKES = ["sigmoid", "heaviside_fast_sigmoid", "heaviside_atan", "heaviside_triangle", "heaviside_straight_through"]
+
+
+@pytest.mark.parametrize("spike", SPIKES)
 @pytest.mark.parametrize("quant", ["round", "bernoulli", "probabilistic"])
-@pytest.mark.parametrize("name", ["LIB", "DSRLIB", "SLIT", "DRLITS"])
+@pytest.mark.parametrize("name", ["LIB", "DSRLIB", "SRLITS"])
 def test_every_builtin_spike_and_quantisation_function(name, quant, spike):
     spike_fn = getattr(tt.functional, spike)()
     quant_fn = getattr(tt.functional, f"quant_{quant}")
-    for i, options in enumerate(COMBINED_OPTIONS[:4]):
+    for i, options in enumerate(COMBINED_OPTIONS[1:4]):
         cfg = _config(name, options)
         assert cfg is not None
         x, states, params, leaves = _inputs(cfg, (2, N), -1, 6, seed=11 + i)
@@ -228,11 +231,7 @@ def _cases(draw: Any) -> dict[str, Any]:
         steps=draw(st.integers(1, 8)),
         ranks={p: draw(st.integers(0, 1)) for p in cfg.param_names},
         fixed=frozenset(p for p in cfg.param_names if draw(st.booleans()) and draw(st.booleans())),
-        spike=draw(
-            st.sampled_from(
-                ["sigmoid", "heaviside_fast_sigmoid", "heaviside_atan", "heaviside_triangle", "heaviside_straight_through"]
-            )
-        ),
+        spike=draw(st.sampled_from(SPIKES)),
         quant=draw(st.sampled_from(["round", "bernoulli", "probabilistic"])),
         seed=draw(st.integers(0, 10_000)),
     )
@@ -354,7 +353,9 @@ def test_bptt_with_options_gradcheck_float64():
         states = tuple(torch.randn(2, N, dtype=torch.float64, requires_grad=True) for _ in cfg.states)
         params = tuple((torch.rand(N, dtype=torch.float64) * 0.8 + 0.1).requires_grad_() for _ in cfg.params)
 
-        def run(x, *rest, cfg=cfg, n_states=len(states)):
+        n_states = len(states)
+
+        def run(x, *rest, cfg=cfg, n_states=n_states):
             y, fin = spiking_sequence(cfg, x, tuple(rest[:n_states]), tuple(rest[n_states:]), fn, q, fn)
             return (y,) + tuple(fin)
 

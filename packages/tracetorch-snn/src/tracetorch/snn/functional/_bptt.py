@@ -467,10 +467,8 @@ class _SpikingBPTT(torch.autograd.Function):
                 target = gx[t] if direct_x and not decay_in else None  # type: ignore[index]
                 if keep_f is None:
                     g_p = torch.add(G["mem"], g_mem, out=target) if target is not None else G["mem"] + g_mem
-                else:
-                    g_p = torch.addcmul(g_mem, G["mem"], keep_f, out=target) if target is not None else (
-                        torch.addcmul(g_mem, G["mem"], keep_f)
-                    )
+                else:  # (1 - a)*G + g_mem
+                    g_p = torch.addcmul(g_mem, G["mem"], keep_f, out=target)
                 if need["beta"]:
                     u = drive(t)[0] if decay_in else None
                     add_prod("beta", g_p, beta_factor(mem_leak["mem"], u) if opts else mem_leak["mem"])
@@ -657,4 +655,3 @@ def spiking_sequence(
         )
     res = _SpikingBPTT.apply(cfg, spike_fn, quant_fn, fire, x, *states, *params)
     return res[0], tuple(res[1:])
-
