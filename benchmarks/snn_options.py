@@ -15,7 +15,7 @@ forward+backward (sum of all outputs), for three configurations:
 * SLIB with ``decay_input=True``.
 
 Sizes: T=100, B=64, N=1024 and T=25, B=32, N=256. Times are medians over rounds with
-the three implementations interleaved in every round (2 CPU threads; the load average
+the three implementations interleaved in every round (2 CPU threads unless ``--threads``; the load average
 is printed: the machine is shared, so only the ratios count). Peak memory (largest
 size only): each variant in a fresh subprocess, peak resident set (``VmHWM`` of
 ``/proc/self/status``, reset through ``/proc/self/clear_refs``) during one
@@ -26,7 +26,7 @@ Heaviside spike with the arctan surrogate. Writes its section of
 ``benchmarks/RESULTS.md`` (between the ``snn-options`` markers) and
 ``benchmarks/results/snn_options.md``.
 
-Run: ``uv run python benchmarks/snn_options.py [--quick] [--no-write]``
+Run: ``uv run python benchmarks/snn_options.py [--quick] [--no-write] [--threads N]``
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import tracetorch as tt
 from tracetorch import snn
 from tracetorch.snn.functional import leaky_sequence_reference
 
-torch.set_num_threads(2)
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 BEGIN, END = "<!-- snn-options:begin -->", "<!-- snn-options:end -->"
@@ -145,8 +144,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads (1 is steadier on a loaded machine)")
     ap.add_argument("--memory-probe", nargs=2, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     if args.memory_probe:
         memory_probe(*args.memory_probe)
         return
@@ -166,7 +167,10 @@ def main() -> None:
         mem[case] = {}
         for impl in IMPLS:
             out = subprocess.run(
-                [sys.executable, __file__, "--memory-probe", case, impl], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--threads", str(args.threads), "--memory-probe", case, impl],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             mem[case][impl] = json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_mib"]
             print("memory", case, impl, round(mem[case][impl], 1), flush=True)
