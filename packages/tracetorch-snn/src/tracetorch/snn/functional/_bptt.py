@@ -37,8 +37,11 @@ and, for the membranes and spikes:
   ``detach_reset``, ``rest`` and ``syn_input`` change only the backward's formulas.
   Every recomputation repeats the forward's own operations on the same tensors,
   so it gives the forward's bits. Single-pathway LIB with options thus keeps one
-  tensor per step besides the output, and single-pathway T/TS with Heaviside spikes
-  one instead of four.
+  tensor per step besides the output (and the traces of S/R layers), and
+  single-pathway T/TS with Heaviside spikes one instead of four.
+
+The forward's Heaviside spikes are one comparison written into the output dtype
+(`_heaviside`), the values of the spike functions without their autograd.Function.
 """
 
 from __future__ import annotations
