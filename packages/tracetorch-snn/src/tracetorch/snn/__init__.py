@@ -69,9 +69,10 @@ written in each layer's docstring):
       and a ``rec_bias`` replace ``rec_weight``: ``u = d + rec_matrix @ rec +
       rec_bias`` (``dim=-1`` only). A fixed ``gamma`` may be exactly 0 (the trace is
       then the previous output).
-    A layer with any non-default option runs the PyTorch update in stepping and in
-    ``forward_sequence`` (the autograd loop of the step; no GPU kernel, no hand-written
-    BPTT yet); ``layer.config.options`` lists the options in effect.
+    ``layer.config.options`` lists the options in effect. The reset, timing, input and
+    synapse options run in the GPU kernels and in ``forward_sequence``'s hand-written
+    BPTT; ``adaptive``, ``refractory`` and ``all_to_all`` run the step's own code in a
+    loop with autograd in ``forward_sequence`` (equal to stepping) and no GPU kernel.
 
 Errors of every layer constructor:
     - ``TypeError`` for a value, rank or flag of the wrong type.

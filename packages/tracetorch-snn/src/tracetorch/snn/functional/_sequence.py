@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tracetorch._internal import kernels_for
 
-from ._bptt import spiking_sequence
+from ._bptt import handles, spiking_sequence
 from ._config import LeakyConfig
 from ._scan import linear_scan
 from ._step import _parts, _step, make_fire, promote
@@ -123,12 +123,14 @@ def leaky_sequence(
     the call (CUDA tensors of a supported dtype, built-in spike and quantisation
     functions; see ``tracetorch._internal.kernels_for``), the fused kernel runs.
     Otherwise the pure-PyTorch path: LI/EMA: `linear_sequence`; B/T/TS with built-in
-    spike and quantisation functions and no neuron options (``cfg.options`` empty): one
+    spike and quantisation functions and no neuron options, or only the options listed in
+    ``tracetorch.snn.functional._bptt.HANDLED_OPTIONS`` (``reset``, ``reset_value``,
+    ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``): one
     autograd function with a hand-written BPTT (`tracetorch.snn.functional._bptt`);
-    otherwise (custom callables, whose derivative is unknown, or neuron options, which
-    the hand-written BPTT does not implement yet): the reference loop with autograd.
-    The BPTT function is not asked for a configuration with options; the kernels decline
-    the options they do not implement. Equal to `leaky_sequence_reference`.
+    otherwise (custom callables, whose derivative is unknown, or a neuron option the
+    hand-written BPTT does not implement: see ``_bptt.HANDLED_OPTIONS``): the reference
+    loop with autograd. The kernels decline the options they do not implement. Equal to
+    `leaky_sequence_reference`.
 
     Args:
         cfg: The configuration.
@@ -155,7 +157,10 @@ def leaky_sequence(
         return linear_sequence(cfg, x, states, params)
     if fire is None:
         fire = make_fire(spike_fn, quant_fn)
-    if not cfg.options and has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
+    # the hand-written BPTT: built-in spike/quantisation functions, and only the neuron
+    # options it implements (an explicit list, `HANDLED_OPTIONS`; any other option runs the
+    # reference loop below)
+    if handles(cfg) and has_fire_derivative(spike_fn, quant_fn) and torch.is_grad_enabled():
         return spiking_sequence(cfg, x, states, params, spike_fn, quant_fn, fire)
     if not torch.is_grad_enabled():
         with torch.no_grad():
