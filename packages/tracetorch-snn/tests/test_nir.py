@@ -237,7 +237,9 @@ def test_export_does_not_touch_the_model_or_its_states():
 # --------------------------------------------------------------------------- graphs with cycles
 
 
-def _recurrent_graph(n_in: int, n: int, seed: int):
+def _recurrent_graph(n_in: int, n: int, seed: int, foldable: bool = False):
+    """``input -> fc -> lif``, ``lif -> rec -> lif`` (foldable into one RLIB), or with a Scale
+    of ones on the back edge (``lif -> rec -> one -> lif``: the same numbers, kept a graph)."""
     g = torch.Generator().manual_seed(seed)
     w = (torch.rand(n, n_in, generator=g) - 0.5).numpy()
     b = (torch.rand(n, generator=g) * 0.2).numpy()
@@ -254,20 +256,25 @@ def _recurrent_graph(n_in: int, n: int, seed: int):
         v_threshold=np.full(n, 0.8, np.float32),
         v_reset=np.zeros(n, np.float32),
     )
-    graph = nir.NIRGraph(
-        nodes={
-            "input": nir.Input(input_type=np.array([n_in])),
-            "fc": nir.Affine(weight=w, bias=b),
-            "lif": lif,
-            "rec": nir.Affine(weight=w_rec, bias=b_rec),
-            "output": nir.Output(output_type=np.array([n])),
-        },
-        edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
-    )
-    return graph, (w, b, w_rec, b_rec, beta)
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc": nir.Affine(weight=w, bias=b),
+        "lif": lif,
+        "rec": nir.Affine(weight=w_rec, bias=b_rec),
+        "output": nir.Output(output_type=np.array([n])),
+    }
+    if foldable:
+        back = [("lif", "rec"), ("rec", "lif")]
+    else:
+        nodes["one"] = nir.Scale(scale=np.ones(n, np.float32))
+        back = [("lif", "rec"), ("rec", "one"), ("one", "lif")]
+    edges = [("input", "fc"), ("fc", "lif")] + back + [("lif", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges), (w, b, w_rec, b_rec, beta)
 
 
-def _recurrent_reference(xs, w, b, w_rec, b_rec, beta, th=0.8):
+def _recurrent_reference(xs, w, b, w_rec, b_rec, beta, th=0.8, rleaky_order=False):
+    """The recurrence by hand: ``mem = beta*mem + (x + rec)`` as a graph sums a node's inputs,
+    or ``mem = (beta*mem + x) + rec`` (snnTorch RLeaky's and an all-to-all RLIB's order)."""
     W, B, R, BR = (torch.from_numpy(a) for a in (w, b, w_rec, b_rec))
     beta_t = torch.from_numpy(beta)
     mem = torch.zeros(xs.shape[1], W.shape[0])
@@ -275,8 +282,10 @@ def _recurrent_reference(xs, w, b, w_rec, b_rec, beta, th=0.8):
     out = []
     linear = torch.nn.functional.linear
     for x in xs:
-        u = linear(x, W, B) + linear(s, R, BR)
-        mem = beta_t * mem + u
+        if rleaky_order:
+            mem = beta_t * mem + linear(x, W, B) + linear(s, R, BR)
+        else:
+            mem = beta_t * mem + (linear(x, W, B) + linear(s, R, BR))
         s = (mem - th >= 0).to(mem.dtype)
         mem = (1.0 - s) * mem
         out.append(s)
@@ -294,6 +303,89 @@ def test_a_graph_with_a_cycle_runs_the_recurrence_with_one_step_of_delay():
     assert torch.equal(out, _recurrent_reference(xs, *params))
     model.zero_states()
     assert torch.equal(model.forward_sequence(xs), out)
+
+
+def _all_to_all_layer(variant: str, rank: int, n: int) -> snn.RLIB:
+    g = torch.Generator().manual_seed(20 + rank)
+    beta = _vals(rank, n, 0.75, 0.95, g)
+    th = _vals(rank, n, 0.5, 1.2, g)
+    rec_bias = _vals(rank, n, -0.05, 0.1, g)
+    rec_matrix = (torch.rand(n, n, generator=g) - 0.5) * 0.8
+    kw = {"learn_gamma": False, "all_to_all": True, "rec_matrix": rec_matrix, "rec_bias": rec_bias}
+    kw["rec_bias_rank"] = rank
+    if variant == "IF":
+        return snn.RLIB(n, 1.0, 0.0, th, learn_beta=False, beta_rank=rank, **kw, **SPK)
+    if variant == "options":
+        return snn.RLIB(n, beta, 0.0, th, decay_input=True, rest=0.1, reset_value=-0.2, **kw, **SPK)
+    return snn.RLIB(n, beta, 0.0, th, **kw, **SPK)
+
+
+_A2A_SCALE = {"plain": 1.0, "options": 8.0, "IF": 0.6}
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("variant", list(_A2A_SCALE))
+def test_an_all_to_all_rlib_round_trips_through_a_file_as_a_cycle_bit_identically(tmp_path, variant, rank):
+    torch.manual_seed(30 + rank)
+    layer = _all_to_all_layer(variant, rank, 16)
+    net = tt.Sequential(nn.Linear(12, 16), layer, nn.Linear(16, 6), _readout())
+    graph = snn.export_nir(net, DT, path=tmp_path / "rec.nir")
+    # the neuron, and an Affine that feeds its output back into its own input
+    assert type(graph.nodes["1"]).__name__ == ("IF" if variant == "IF" else "LIF")
+    assert isinstance(graph.nodes["1.rec"], nir.Affine)
+    assert ("1", "1.rec") in graph.edges and ("1.rec", "1") in graph.edges and ("0", "1") in graph.edges
+    assert np.array_equal(graph.nodes["1.rec"].weight, layer.rec_matrix.detach().numpy())
+    assert np.array_equal(graph.nodes["1.rec"].bias, layer.rec_bias.detach().expand(16).numpy())
+    back = snn.import_nir(tmp_path / "rec.nir", DT)
+    # the cycle comes back as one all-to-all layer with no trace, in a chain
+    assert isinstance(back, tt.Sequential) and isinstance(back[1], snn.RLIB)
+    got = back[1]
+    assert got.config.all_to_all and bool((got.gamma == 0).all()) and "raw_gamma" not in dict(got.named_parameters())
+    assert torch.equal(got.rec_matrix, layer.rec_matrix.detach())
+    assert torch.equal(got.rec_bias.expand(16), layer.rec_bias.detach().expand(16))
+    for name in ("beta", "threshold"):
+        assert torch.equal(getattr(got, name).expand(16), getattr(layer, name).detach().expand(16)), name
+    for cfg_name in ("decay_input", "rest", "reset_value"):
+        assert getattr(got.config, cfg_name) == getattr(layer.config, cfg_name), cfg_name
+    xs = torch.rand(STEPS, 3, 12) * _A2A_SCALE[variant]
+    ours, theirs = _run(net[:2], xs), _run(back[:2], xs)
+    assert 0.05 <= _rate(ours) <= 0.5, _rate(ours)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(layer.mem, got.mem) and torch.equal(layer.prev_output, got.prev_output)
+    assert torch.equal(_run(net, xs), _run(back, xs))
+    # the recurrence matters: without it the spikes differ
+    plain = snn.import_nir(tmp_path / "rec.nir", DT)
+    with torch.no_grad():
+        plain[1].raw_rec_matrix.zero_() if "raw_rec_matrix" in dict(plain[1].named_parameters()) else None
+        plain[1].rec_matrix.zero_()
+    assert not torch.equal(_run(plain[:2], xs), ours)
+
+
+def test_a_neuron_affine_cycle_imports_as_an_all_to_all_rlib_in_snntorch_rleaky_order():
+    graph, params = _recurrent_graph(5, 12, seed=5, foldable=True)
+    model = snn.import_nir(graph, DT)
+    assert isinstance(model, tt.Sequential) and [type(m).__name__ for m in model] == ["Linear", "RLIB"]
+    xs = torch.rand(STEPS, 3, 5) * 1.5
+    out = _run(model, xs)
+    assert 0.05 <= _rate(out) <= 0.5, _rate(out)
+    assert torch.equal(out, _recurrent_reference(xs, *params, rleaky_order=True))
+    # exported again, it is the same cycle
+    again = snn.export_nir(model, DT)
+    assert ("1", "1.rec") in again.edges and ("1.rec", "1") in again.edges
+    assert np.array_equal(again.nodes["1.rec"].weight, params[2]) and np.array_equal(again.nodes["1.rec"].bias, params[3])
+    assert torch.equal(_run(snn.import_nir(again, DT), xs), out)
+
+
+def test_a_cycle_that_is_not_one_neuron_and_its_affine_stays_a_graph():
+    graph, _ = _recurrent_graph(5, 12, seed=5)
+    model = snn.import_nir(graph, DT)
+    assert isinstance(model, snn.NIRGraphModel) and model.delayed["rec"] == ("lif",)
+    # a LIF whose input weight needs a Gain: the gain would scale the recurrent input too
+    graph2, _ = _recurrent_graph(5, 12, seed=5, foldable=True)
+    lif = graph2.nodes["lif"]
+    graph2.nodes["lif"] = nir.LIF(tau=lif.tau, r=lif.r * 2, v_leak=lif.v_leak, v_threshold=lif.v_threshold, v_reset=lif.v_reset)
+    model2 = snn.import_nir(graph2, DT)
+    assert isinstance(model2, snn.NIRGraphModel) and model2.delayed["rec"] == ("lif",)
 
 
 def test_the_previous_outputs_of_a_cycle_are_states_the_model_manages(tmp_path):
