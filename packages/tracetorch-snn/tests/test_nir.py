@@ -584,26 +584,89 @@ def test_an_snntorch_model_exported_to_nir_runs_identically_here():
     assert torch.equal(leaky_layers[0].beta.expand(24), net[1].beta.detach().expand(24))
 
 
-def test_an_snntorch_all_to_all_rleaky_runs_identically_here():
+@pytest.mark.parametrize("rank", [0, 1])
+def test_an_snntorch_all_to_all_rleaky_runs_identically_here(rank):
     st = _snntorch()
     from snntorch.export_nir import export_to_nir
 
-    torch.manual_seed(8)
+    torch.manual_seed(8 + rank)
+    g = torch.Generator().manual_seed(8 + rank)
     kw = {"reset_mechanism": "zero", "reset_delay": False, "init_hidden": True}
-    fc = nn.Linear(6, 16)
-    rleaky = st.RLeaky(beta=0.85, threshold=0.8, linear_features=16, all_to_all=True, **kw)
+    n = 16
+    beta = 0.85 if rank == 0 else 0.75 + 0.2 * torch.rand(n, generator=g)
+    threshold = 0.8 if rank == 0 else 0.6 + 0.4 * torch.rand(n, generator=g)
+    fc = nn.Linear(6, n)
+    rleaky = st.RLeaky(beta=beta, threshold=threshold, linear_features=n, all_to_all=True, **kw)
     with torch.no_grad():
         rleaky.recurrent.weight.mul_(2.0)
     net = nn.Sequential(fc, rleaky)
     graph = export_to_nir(net, torch.zeros(1, 6), ignore_dims=[0])
     assert ("1.w_rec", "1.lif") in graph.edges  # the recurrent weight closes a cycle
     ours = snn.import_nir(graph, DT)
-    assert isinstance(ours, snn.NIRGraphModel) and any(ours.delayed.values())
+    # the cycle comes back as one all-to-all RLIB with no trace
+    assert isinstance(ours, tt.Sequential) and isinstance(ours[1], snn.RLIB) and ours[1].config.all_to_all
+    assert torch.equal(ours[1].rec_matrix, rleaky.recurrent.weight.detach())
+    assert torch.equal(ours[1].rec_bias, rleaky.recurrent.bias.detach())
+    assert torch.equal(ours[1].beta.expand(n), torch.as_tensor(rleaky.beta).detach().expand(n))
     xs = torch.rand(STEPS, 3, 6) * 1.5
-    theirs = _run_snntorch(net, xs)
-    mine = _run(ours, xs)
+    from snntorch import utils
+
+    utils.reset(net)
+    ours.zero_states()
+    theirs_s, theirs_m, mine_s, mine_m = [], [], [], []
+    with torch.no_grad():
+        for x in xs:
+            theirs_s.append(net(x))
+            theirs_m.append(rleaky.mem.clone())
+            mine_s.append(ours(x))
+            mine_m.append(ours[1].mem.clone())
+    theirs, mine = torch.stack(theirs_s), torch.stack(mine_s)
     assert 0.05 <= _rate(theirs) <= 0.5, _rate(theirs)
-    assert int((theirs != mine).sum()) == 0
+    assert torch.equal(theirs, mine)
+    # the membranes too, bit for bit: the same additions in the same order
+    assert torch.equal(torch.stack(theirs_m), torch.stack(mine_m))
+
+
+def _run_snntorch_stateful(net, xs):
+    """Run a model from snnTorch's ``import_from_nir``, passing nirtorch's state back every step."""
+    _snntorch()
+    from snntorch import utils
+
+    utils.reset(net)
+    outs, state = [], None
+    with torch.no_grad():
+        for x in xs:
+            y = net(x) if state is None else net(x, state)
+            if isinstance(y, tuple):
+                y, state = y
+            outs.append(y)
+    return torch.stack(outs)
+
+
+def test_snntorchs_importer_reads_our_all_to_all_export_as_its_own_rleaky_export():
+    st = _snntorch()
+    import copy
+
+    from snntorch.export_nir import export_to_nir
+    from snntorch.import_nir import import_from_nir
+
+    torch.manual_seed(8)
+    kw = {"reset_mechanism": "zero", "reset_delay": False, "init_hidden": True}
+    rleaky = st.RLeaky(beta=0.85, threshold=0.8, linear_features=16, all_to_all=True, **kw)
+    with torch.no_grad():
+        rleaky.recurrent.weight.mul_(2.0)
+    net = nn.Sequential(nn.Linear(6, 16), rleaky)
+    graph = export_to_nir(net, torch.zeros(1, 6), ignore_dims=[0])
+    # snnTorch's importer rewrites the graph it is given: import ours from a copy first
+    ours = snn.import_nir(copy.deepcopy(graph), DT)
+    assert isinstance(ours[1], snn.RLIB)
+    xs = torch.rand(STEPS, 3, 6) * 1.5
+    mine = _run(ours, xs)
+    assert 0.05 <= _rate(mine) <= 0.5, _rate(mine)
+    # snnTorch builds the same model from our export of the RLIB as from its own RLeaky export
+    from_ours = _run_snntorch_stateful(import_from_nir(snn.export_nir(ours, DT)), xs)
+    from_theirs = _run_snntorch_stateful(import_from_nir(graph), xs)
+    assert torch.equal(from_ours, from_theirs)
 
 
 # --------------------------------------------------------------------------- errors
@@ -640,6 +703,48 @@ def test_export_refuses_what_nir_cannot_express_naming_every_layer():
         "6 (ReLU)",
     ):
         assert expected in msg, (expected, msg)
+
+
+def test_export_refuses_recurrent_adaptive_and_refractory_layers_with_the_reason():
+    a2a = {"all_to_all": True, **SPK}
+    net = tt.Sequential(
+        nn.Linear(4, 4),
+        snn.RLIB(4, 0.9, 0.0, learn_gamma=False, **SPK),  # per-neuron rec_weight
+        snn.RLIB(4, 0.9, 0.5, learn_gamma=False, **a2a),  # a trace: gamma != 0
+        snn.RLIB(4, 0.9, 0.5, **a2a),  # a learnable gamma
+        snn.SRLIB(4, 0.5, 0.9, 0.0, learn_gamma=False, **a2a),  # the recurrence bypasses the synapse
+        snn.DRLIB(4, **a2a),
+        snn.RLIT(4, **a2a),
+        snn.LIB(4, adaptive=True, **SPK),
+        snn.LIB(4, refractory=2, **SPK),
+        snn.RLIB(4, 0.9, 0.0, learn_gamma=False, adaptive=True, refractory=1, **a2a),
+        snn.SLIB(4, adaptive=True, **SPK),
+    )
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError) as e:
+        snn.export_nir(net, DT)
+    msg = str(e.value)
+    lines = {line.split(" (")[0].strip(" -"): line for line in msg.splitlines()[1:]}
+    expected = {
+        "1": ("(RLIB)", "per-neuron recurrence", "all_to_all=True, gamma=0.0"),
+        "2": ("(RLIB)", "a recurrent trace (gamma != 0)", "learn_gamma=False"),
+        "3": ("(RLIB)", "a recurrent trace (gamma learnable)"),
+        "4": ("(SRLIB)", "synaptic current"),
+        "5": ("(DRLIB)", "D layers"),
+        "6": ("(RLIT)", "ternary"),
+        "7": ("(LIB)", "adaptive threshold (adaptive=True)"),
+        "8": ("(LIB)", "refractory period (refractory=2)"),
+        "9": ("(RLIB)", "adaptive threshold", "refractory period (refractory=1)"),
+        "10": ("(SLIB)", "adaptive threshold"),
+    }
+    assert set(lines) == set(expected), msg
+    for path, parts in expected.items():
+        for part in parts:
+            assert part in lines[path], (path, part, lines[path])
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    # the same layers without the refused options export
+    ok = tt.Sequential(nn.Linear(4, 4), snn.RLIB(4, 0.9, 0.0, learn_gamma=False, **a2a), snn.LIB(4, **SPK))
+    assert set(snn.export_nir(ok, DT).nodes) == {"input", "0", "1", "1.rec", "2", "output"}
 
 
 def test_export_refuses_rnn_cells_and_custom_models():
