@@ -317,10 +317,15 @@ def _all_to_all_layer(variant: str, rank: int, n: int) -> snn.RLIB:
         return snn.RLIB(n, 1.0, 0.0, th, learn_beta=False, beta_rank=rank, **kw, **SPK)
     if variant == "options":
         return snn.RLIB(n, beta, 0.0, th, decay_input=True, rest=0.1, reset_value=-0.2, **kw, **SPK)
+    alpha = _vals(rank, n, 0.4, 0.9, g)
+    if variant == "SRLIB":
+        return snn.SRLIB(n, alpha, beta, 0.0, th, **kw, **SPK)
+    if variant == "SRLIB-add":
+        return snn.SRLIB(n, alpha, beta, 0.0, th, syn_input="add", decay_input=True, rest=-0.1, **kw, **SPK)
     return snn.RLIB(n, beta, 0.0, th, **kw, **SPK)
 
 
-_A2A_SCALE = {"plain": 1.0, "options": 8.0, "IF": 0.6}
+_A2A_SCALE = {"plain": 1.0, "options": 8.0, "IF": 0.6, "SRLIB": 1.5, "SRLIB-add": 2.0}
 
 
 @pytest.mark.parametrize("rank", [0, 1])
@@ -333,13 +338,21 @@ def test_an_all_to_all_rlib_round_trips_through_a_file_as_a_cycle_bit_identicall
     # the neuron, and an Affine that feeds its output back into its own input
     assert type(graph.nodes["1"]).__name__ == ("IF" if variant == "IF" else "LIF")
     assert isinstance(graph.nodes["1.rec"], nir.Affine)
-    assert ("1", "1.rec") in graph.edges and ("1.rec", "1") in graph.edges and ("0", "1") in graph.edges
+    assert ("1", "1.rec") in graph.edges and ("1.rec", "1") in graph.edges
+    assert ("0", "1.syn" if variant.startswith("SRLIB") else "1") in graph.edges
     assert np.array_equal(graph.nodes["1.rec"].weight, layer.rec_matrix.detach().numpy())
     assert np.array_equal(graph.nodes["1.rec"].bias, layer.rec_bias.detach().expand(16).numpy())
     back = snn.import_nir(tmp_path / "rec.nir", DT)
-    # the cycle comes back as one all-to-all layer with no trace, in a chain
-    assert isinstance(back, tt.Sequential) and isinstance(back[1], snn.RLIB)
-    got = back[1]
+    # the cycle comes back as one all-to-all layer with no trace, in a chain; an SRLIB's
+    # synapse is an LI node before it (r = 1: LIEMA; syn_input="add", r = tau_syn/dt: LI)
+    synaptic = variant.startswith("SRLIB")
+    assert isinstance(back, tt.Sequential) and isinstance(back[2 if synaptic else 1], snn.RLIB)
+    got = back[2 if synaptic else 1]
+    if synaptic:
+        assert isinstance(graph.nodes["1.syn"], nir.LI) and ("0", "1.syn") in graph.edges
+        assert ("1.syn", "1") in graph.edges
+        assert type(back[1]) is (snn.LI if variant == "SRLIB-add" else snn.LIEMA)
+        assert torch.equal(back[1].beta.expand(16), layer.alpha.detach().expand(16))
     assert got.config.all_to_all and bool((got.gamma == 0).all()) and "raw_gamma" not in dict(got.named_parameters())
     assert torch.equal(got.rec_matrix, layer.rec_matrix.detach())
     assert torch.equal(got.rec_bias.expand(16), layer.rec_bias.detach().expand(16))
@@ -347,18 +360,20 @@ def test_an_all_to_all_rlib_round_trips_through_a_file_as_a_cycle_bit_identicall
         assert torch.equal(getattr(got, name).expand(16), getattr(layer, name).detach().expand(16)), name
     for cfg_name in ("decay_input", "rest", "reset_value"):
         assert getattr(got.config, cfg_name) == getattr(layer.config, cfg_name), cfg_name
+    k = 3 if synaptic else 2
     xs = torch.rand(STEPS, 3, 12) * _A2A_SCALE[variant]
-    ours, theirs = _run(net[:2], xs), _run(back[:2], xs)
+    ours, theirs = _run(net[:2], xs), _run(back[:k], xs)
     assert 0.05 <= _rate(ours) <= 0.5, _rate(ours)
     assert torch.equal(ours, theirs)
     assert torch.equal(layer.mem, got.mem) and torch.equal(layer.prev_output, got.prev_output)
+    if synaptic:
+        assert torch.equal(layer.syn, back[1].mem)
     assert torch.equal(_run(net, xs), _run(back, xs))
     # the recurrence matters: without it the spikes differ
     plain = snn.import_nir(tmp_path / "rec.nir", DT)
     with torch.no_grad():
-        plain[1].raw_rec_matrix.zero_() if "raw_rec_matrix" in dict(plain[1].named_parameters()) else None
-        plain[1].rec_matrix.zero_()
-    assert not torch.equal(_run(plain[:2], xs), ours)
+        plain[k - 1].rec_matrix.zero_()
+    assert not torch.equal(_run(plain[:k], xs), ours)
 
 
 def test_a_neuron_affine_cycle_imports_as_an_all_to_all_rlib_in_snntorch_rleaky_order():
@@ -712,7 +727,7 @@ def test_export_refuses_recurrent_adaptive_and_refractory_layers_with_the_reason
         snn.RLIB(4, 0.9, 0.0, learn_gamma=False, **SPK),  # per-neuron rec_weight
         snn.RLIB(4, 0.9, 0.5, learn_gamma=False, **a2a),  # a trace: gamma != 0
         snn.RLIB(4, 0.9, 0.5, **a2a),  # a learnable gamma
-        snn.SRLIB(4, 0.5, 0.9, 0.0, learn_gamma=False, **a2a),  # the recurrence bypasses the synapse
+        snn.SRLIB(4, 0.5, 0.9, 0.25, learn_gamma=False, **a2a),
         snn.DRLIB(4, **a2a),
         snn.RLIT(4, **a2a),
         snn.LIB(4, adaptive=True, **SPK),
@@ -728,8 +743,8 @@ def test_export_refuses_recurrent_adaptive_and_refractory_layers_with_the_reason
     expected = {
         "1": ("(RLIB)", "per-neuron recurrence", "all_to_all=True, gamma=0.0"),
         "2": ("(RLIB)", "a recurrent trace (gamma != 0)", "learn_gamma=False"),
-        "3": ("(RLIB)", "a recurrent trace (gamma learnable)"),
-        "4": ("(SRLIB)", "synaptic current"),
+        "3": ("(RLIB)", "a recurrent trace (learnable gamma)"),
+        "4": ("(SRLIB)", "a recurrent trace (gamma != 0)"),
         "5": ("(DRLIB)", "D layers"),
         "6": ("(RLIT)", "ternary"),
         "7": ("(LIB)", "adaptive threshold (adaptive=True)"),

@@ -11,6 +11,7 @@ for ``syn_input="add"``), ``v_leak = rest``, ``v_reset = reset_value``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from typing import Any, Optional, Sequence, Union
@@ -164,34 +165,46 @@ def _recurrent_refusals(layer: LeakyLayer) -> list[str]:
             "learn_gamma=False: the neuron -> Affine -> neuron cycle)"
         ]
     why: list[str] = []
-    if cfg.synaptic:
-        why.append(
-            "all-to-all recurrence on a synaptic layer: SRLIB adds rec_matrix @ rec + rec_bias to the membrane "
-            "after the synapse, but NIR's CubaLIF passes all of its input, a recurrent edge included, through "
-            "the synaptic current"
-        )
     learnable = "raw_gamma" in dict(layer.named_parameters(recurse=False))
     if learnable or not bool((layer.gamma.detach() == 0).all()):
         why.append(
-            "a recurrent trace (gamma "
-            + ("learnable" if learnable else "!= 0")
+            "a recurrent trace ("
+            + ("learnable gamma" if learnable else "gamma != 0")
             + "): a NIR cycle carries the previous output only; build the layer with gamma=0.0, "
             "learn_gamma=False (the trace is then the previous output)"
         )
     return why
 
 
-def _recurrent_node(nir: Any, layer: LeakyLayer, in_shape: tuple[int, ...]) -> Optional[Any]:
-    """The ``Affine`` (``rec_matrix``, ``rec_bias``) that closes an all-to-all layer's cycle, or
-    ``None`` for a layer without one."""
+def _recurrent_nodes(
+    nir: Any, layer: LeakyLayer, in_shape: tuple[int, ...], dt: float
+) -> tuple[Optional[Any], Optional[Any]]:
+    """The extra nodes of an all-to-all layer (one `_recurrent_refusals` accepts): the ``LI``
+    that is a synaptic layer's synapse (``None`` without one), and the ``Affine``
+    (``rec_matrix``, ``rec_bias``) that closes the cycle (``None`` for a layer without one).
+
+    An ``SRLIB`` adds the recurrent input to the membrane after the synapse, while NIR's
+    ``CubaLIF`` filters all of its input through its current; so it is written as its
+    synapse, an ``LI`` (``syn = alpha*syn + (1 - alpha)*x`` is ``r = 1``, ``syn_input="add"``
+    is ``r = tau_syn/dt``), followed by the ``LIF``/``IF`` of its membrane and the cycle.
+    """
     cfg = layer.config
     if not (cfg.recurrent and cfg.all_to_all):
-        return None
+        return None, None
     if len(in_shape) != 1:
         raise ValueError(f"an all-to-all layer's NIR Affine takes one axis of neurons; the input here is {in_shape}")
     n = in_shape[0]
+    syn = None
+    if cfg.synaptic:
+        alpha = _param(layer, "alpha", in_shape).astype(np.float32)
+        try:
+            tau_syn = tau_from_decay(alpha, dt)
+        except ValueError as e:
+            raise ValueError(f"`alpha`: {e}") from None
+        r = (tau_syn / np.float32(dt)).astype(np.float32) if cfg.syn_input == "add" else np.ones(n, np.float32)
+        syn = nir.LI(tau=tau_syn, r=r, v_leak=np.zeros(n, dtype=np.float32))
     bias = np.broadcast_to(_np(layer.rec_bias), (n,)).copy()
-    return nir.Affine(weight=_np(layer.rec_matrix), bias=bias)
+    return syn, nir.Affine(weight=_np(layer.rec_matrix), bias=bias)
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -201,8 +214,11 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _leaky_node(nir: Any, path: str, layer: LeakyLayer, in_shape: tuple[int, ...], dt: float) -> Any:
-    """The NIR neuron of one leaky layer (one `_leaky_refusals` accepts)."""
+    """The NIR neuron of one leaky layer (one `_leaky_refusals` accepts); for an all-to-all
+    layer, the neuron of its membrane (its synapse is a node of its own: `_recurrent_nodes`)."""
     cfg = layer.config
+    if cfg.recurrent and cfg.synaptic:
+        cfg = dataclasses.replace(cfg, synaptic=False, syn_input="ema")
 
     dt32 = np.float32(dt)
     shape = in_shape
@@ -418,9 +434,14 @@ def _export_graph(nir: Any, model: NIRGraphModel, dt: float) -> Any:
             )
             if node is None:
                 node = nir.Scale(scale=np.ones(ins, dtype=np.float32))
+            syn, rec = _recurrent_nodes(nir, sub, ins, dt) if isinstance(sub, LeakyLayer) else (None, None)
+            if syn is not None:
+                syn_name = _unique(f"{sub_name}.syn", taken)
+                taken.add(syn_name)
+                nodes[syn_name] = syn
+                chain.append(syn_name)
             nodes[sub_name] = node
             chain.append(sub_name)
-            rec = _recurrent_node(nir, sub, ins) if isinstance(sub, LeakyLayer) else None
             if rec is not None:
                 rec_name = _unique(f"{sub_name}.rec", taken)
                 taken.add(rec_name)
@@ -480,10 +501,15 @@ def export(
     for (p, m), (ins, outs) in zip(leaves, shapes):
         try:
             node = _module_node(nir, p, m, ins, outs, dt)
-            rec = _recurrent_node(nir, m, ins) if isinstance(m, LeakyLayer) else None
+            syn, rec = _recurrent_nodes(nir, m, ins, dt) if isinstance(m, LeakyLayer) else (None, None)
         except ValueError as e:
             problems.append(f"{p} ({type(m).__name__}): {e}")
             continue
+        if syn is not None:
+            syn_name = _unique(f"{p}.syn", taken)
+            taken.add(syn_name)
+            nodes[syn_name] = syn
+            order.append(syn_name)
         if node is not None:
             nodes[p] = node
             order.append(p)
