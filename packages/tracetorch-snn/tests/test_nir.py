@@ -391,6 +391,27 @@ def test_a_neuron_affine_cycle_imports_as_an_all_to_all_rlib_in_snntorch_rleaky_
     assert torch.equal(_run(snn.import_nir(again, DT), xs), out)
 
 
+def test_an_all_to_all_layer_inside_a_graph_model_exports_its_cycle_and_round_trips(tmp_path):
+    graph, _ = _recurrent_graph(5, 12, seed=6, foldable=True)
+    # a second branch from the input into the output: not a chain, so a graph model
+    g = torch.Generator().manual_seed(6)
+    graph.nodes["skip"] = nir.Affine(weight=(torch.rand(12, 5, generator=g) - 0.5).numpy(), bias=np.zeros(12, np.float32))
+    graph.edges += [("input", "skip"), ("skip", "output")]
+    model = snn.import_nir(graph, DT)
+    assert isinstance(model, snn.NIRGraphModel) and isinstance(model.node("lif"), snn.RLIB)
+    assert "rec" not in model.order and not any(model.delayed.values())
+    again = snn.export_nir(model, DT, path=tmp_path / "g.nir")
+    assert ("lif", "lif.rec") in again.edges and ("lif.rec", "lif") in again.edges
+    back = snn.import_nir(tmp_path / "g.nir", DT)
+    assert isinstance(back, snn.NIRGraphModel) and isinstance(back.node("lif"), snn.RLIB)
+    xs = torch.rand(STEPS, 3, 5) * 1.5
+    model.zero_states()
+    with torch.no_grad():
+        spikes = torch.stack([model.node("lif")(model.node("fc")(x)) for x in xs])
+    assert 0.05 <= _rate(spikes) <= 0.5, _rate(spikes)
+    assert torch.equal(_run(model, xs), _run(back, xs))
+
+
 def test_a_cycle_that_is_not_one_neuron_and_its_affine_stays_a_graph():
     graph, _ = _recurrent_graph(5, 12, seed=5)
     model = snn.import_nir(graph, DT)

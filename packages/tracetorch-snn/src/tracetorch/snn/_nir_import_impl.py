@@ -1,7 +1,8 @@
 """`import_nir`: a NIR graph as a traceTorch model whose states `tracetorch.Model` manages.
 
 The inverse of `export_nir` with the same conventions (see ``docs/layers/nir.md``).
-A chain becomes a `tracetorch.Sequential`; any other graph (branches, sums of edges,
+A ``neuron -> Affine -> neuron`` cycle becomes one all-to-all `RLIB`; then a chain
+becomes a `tracetorch.Sequential`, any other graph (branches, sums of edges, other
 cycles) a `NIRGraphModel`.
 """
 
