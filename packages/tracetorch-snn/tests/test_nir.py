@@ -320,12 +320,14 @@ def _all_to_all_layer(variant: str, rank: int, n: int) -> snn.RLIB:
     alpha = _vals(rank, n, 0.4, 0.9, g)
     if variant == "SRLIB":
         return snn.SRLIB(n, alpha, beta, 0.0, th, **kw, **SPK)
+    if variant == "SRLIB-IF":
+        return snn.SRLIB(n, alpha, 1.0, 0.0, th, learn_beta=False, beta_rank=rank, **kw, **SPK)
     if variant == "SRLIB-add":
         return snn.SRLIB(n, alpha, beta, 0.0, th, syn_input="add", decay_input=True, rest=-0.1, **kw, **SPK)
     return snn.RLIB(n, beta, 0.0, th, **kw, **SPK)
 
 
-_A2A_SCALE = {"plain": 1.0, "options": 8.0, "IF": 0.6, "SRLIB": 1.5, "SRLIB-add": 2.0}
+_A2A_SCALE = {"plain": 1.0, "options": 8.0, "IF": 0.6, "SRLIB": 1.5, "SRLIB-add": 2.0, "SRLIB-IF": 0.6}
 
 
 @pytest.mark.parametrize("rank", [0, 1])
@@ -336,7 +338,7 @@ def test_an_all_to_all_rlib_round_trips_through_a_file_as_a_cycle_bit_identicall
     net = tt.Sequential(nn.Linear(12, 16), layer, nn.Linear(16, 6), _readout())
     graph = snn.export_nir(net, DT, path=tmp_path / "rec.nir")
     # the neuron, and an Affine that feeds its output back into its own input
-    assert type(graph.nodes["1"]).__name__ == ("IF" if variant == "IF" else "LIF")
+    assert type(graph.nodes["1"]).__name__ == ("IF" if variant.endswith("IF") else "LIF")
     assert isinstance(graph.nodes["1.rec"], nir.Affine)
     assert ("1", "1.rec") in graph.edges and ("1.rec", "1") in graph.edges
     assert ("0", "1.syn" if variant.startswith("SRLIB") else "1") in graph.edges
@@ -387,7 +389,9 @@ def test_a_neuron_affine_cycle_imports_as_an_all_to_all_rlib_in_snntorch_rleaky_
     # exported again, it is the same cycle
     again = snn.export_nir(model, DT)
     assert ("1", "1.rec") in again.edges and ("1.rec", "1") in again.edges
-    assert np.array_equal(again.nodes["1.rec"].weight, params[2]) and np.array_equal(again.nodes["1.rec"].bias, params[3])
+    assert np.array_equal(again.nodes["1.rec"].weight, params[2]) and np.array_equal(
+        again.nodes["1.rec"].bias, params[3]
+    )
     assert torch.equal(_run(snn.import_nir(again, DT), xs), out)
 
 
@@ -395,7 +399,9 @@ def test_an_all_to_all_layer_inside_a_graph_model_exports_its_cycle_and_round_tr
     graph, _ = _recurrent_graph(5, 12, seed=6, foldable=True)
     # a second branch from the input into the output: not a chain, so a graph model
     g = torch.Generator().manual_seed(6)
-    graph.nodes["skip"] = nir.Affine(weight=(torch.rand(12, 5, generator=g) - 0.5).numpy(), bias=np.zeros(12, np.float32))
+    graph.nodes["skip"] = nir.Affine(
+        weight=(torch.rand(12, 5, generator=g) - 0.5).numpy(), bias=np.zeros(12, np.float32)
+    )
     graph.edges += [("input", "skip"), ("skip", "output")]
     model = snn.import_nir(graph, DT)
     assert isinstance(model, snn.NIRGraphModel) and isinstance(model.node("lif"), snn.RLIB)
@@ -419,7 +425,9 @@ def test_a_cycle_that_is_not_one_neuron_and_its_affine_stays_a_graph():
     # a LIF whose input weight needs a Gain: the gain would scale the recurrent input too
     graph2, _ = _recurrent_graph(5, 12, seed=5, foldable=True)
     lif = graph2.nodes["lif"]
-    graph2.nodes["lif"] = nir.LIF(tau=lif.tau, r=lif.r * 2, v_leak=lif.v_leak, v_threshold=lif.v_threshold, v_reset=lif.v_reset)
+    graph2.nodes["lif"] = nir.LIF(
+        tau=lif.tau, r=lif.r * 2, v_leak=lif.v_leak, v_threshold=lif.v_threshold, v_reset=lif.v_reset
+    )
     model2 = snn.import_nir(graph2, DT)
     assert isinstance(model2, snn.NIRGraphModel) and model2.delayed["rec"] == ("lif",)
 
