@@ -393,6 +393,11 @@ def test_a_neuron_affine_cycle_imports_as_an_all_to_all_rlib_in_snntorch_rleaky_
         again.nodes["1.rec"].bias, params[3]
     )
     assert torch.equal(_run(snn.import_nir(again, DT), xs), out)
+    # learn=True: the recurrent weights train, gamma stays a fixed 0
+    learned = snn.import_nir(graph, DT, learn=True)[1]
+    trained = dict(learned.named_parameters())
+    assert {"raw_rec_matrix", "raw_rec_bias", "raw_beta"} <= set(trained) and "raw_gamma" not in trained
+    assert bool((learned.gamma == 0).all()) and torch.equal(learned.rec_matrix.detach(), torch.from_numpy(params[2]))
 
 
 def test_an_all_to_all_layer_inside_a_graph_model_exports_its_cycle_and_round_trips(tmp_path):
