@@ -237,7 +237,9 @@ def test_export_does_not_touch_the_model_or_its_states():
 # --------------------------------------------------------------------------- graphs with cycles
 
 
-def _recurrent_graph(n_in: int, n: int, seed: int):
+def _recurrent_graph(n_in: int, n: int, seed: int, foldable: bool = False):
+    """``input -> fc -> lif``, ``lif -> rec -> lif`` (foldable into one RLIB), or with a Scale
+    of ones on the back edge (``lif -> rec -> one -> lif``: the same numbers, kept a graph)."""
     g = torch.Generator().manual_seed(seed)
     w = (torch.rand(n, n_in, generator=g) - 0.5).numpy()
     b = (torch.rand(n, generator=g) * 0.2).numpy()
@@ -254,20 +256,25 @@ def _recurrent_graph(n_in: int, n: int, seed: int):
         v_threshold=np.full(n, 0.8, np.float32),
         v_reset=np.zeros(n, np.float32),
     )
-    graph = nir.NIRGraph(
-        nodes={
-            "input": nir.Input(input_type=np.array([n_in])),
-            "fc": nir.Affine(weight=w, bias=b),
-            "lif": lif,
-            "rec": nir.Affine(weight=w_rec, bias=b_rec),
-            "output": nir.Output(output_type=np.array([n])),
-        },
-        edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
-    )
-    return graph, (w, b, w_rec, b_rec, beta)
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc": nir.Affine(weight=w, bias=b),
+        "lif": lif,
+        "rec": nir.Affine(weight=w_rec, bias=b_rec),
+        "output": nir.Output(output_type=np.array([n])),
+    }
+    if foldable:
+        back = [("lif", "rec"), ("rec", "lif")]
+    else:
+        nodes["one"] = nir.Scale(scale=np.ones(n, np.float32))
+        back = [("lif", "rec"), ("rec", "one"), ("one", "lif")]
+    edges = [("input", "fc"), ("fc", "lif")] + back + [("lif", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges), (w, b, w_rec, b_rec, beta)
 
 
-def _recurrent_reference(xs, w, b, w_rec, b_rec, beta, th=0.8):
+def _recurrent_reference(xs, w, b, w_rec, b_rec, beta, th=0.8, rleaky_order=False):
+    """The recurrence by hand: ``mem = beta*mem + (x + rec)`` as a graph sums a node's inputs,
+    or ``mem = (beta*mem + x) + rec`` (snnTorch RLeaky's and an all-to-all RLIB's order)."""
     W, B, R, BR = (torch.from_numpy(a) for a in (w, b, w_rec, b_rec))
     beta_t = torch.from_numpy(beta)
     mem = torch.zeros(xs.shape[1], W.shape[0])
@@ -275,8 +282,10 @@ def _recurrent_reference(xs, w, b, w_rec, b_rec, beta, th=0.8):
     out = []
     linear = torch.nn.functional.linear
     for x in xs:
-        u = linear(x, W, B) + linear(s, R, BR)
-        mem = beta_t * mem + u
+        if rleaky_order:
+            mem = beta_t * mem + linear(x, W, B) + linear(s, R, BR)
+        else:
+            mem = beta_t * mem + (linear(x, W, B) + linear(s, R, BR))
         s = (mem - th >= 0).to(mem.dtype)
         mem = (1.0 - s) * mem
         out.append(s)
@@ -294,6 +303,138 @@ def test_a_graph_with_a_cycle_runs_the_recurrence_with_one_step_of_delay():
     assert torch.equal(out, _recurrent_reference(xs, *params))
     model.zero_states()
     assert torch.equal(model.forward_sequence(xs), out)
+
+
+def _all_to_all_layer(variant: str, rank: int, n: int) -> snn.RLIB:
+    g = torch.Generator().manual_seed(20 + rank)
+    beta = _vals(rank, n, 0.75, 0.95, g)
+    th = _vals(rank, n, 0.5, 1.2, g)
+    rec_bias = _vals(rank, n, -0.05, 0.1, g)
+    rec_matrix = (torch.rand(n, n, generator=g) - 0.5) * 0.8
+    kw = {"learn_gamma": False, "all_to_all": True, "rec_matrix": rec_matrix, "rec_bias": rec_bias}
+    kw["rec_bias_rank"] = rank
+    if variant == "IF":
+        return snn.RLIB(n, 1.0, 0.0, th, learn_beta=False, beta_rank=rank, **kw, **SPK)
+    if variant == "options":
+        return snn.RLIB(n, beta, 0.0, th, decay_input=True, rest=0.1, reset_value=-0.2, **kw, **SPK)
+    alpha = _vals(rank, n, 0.4, 0.9, g)
+    if variant == "SRLIB":
+        return snn.SRLIB(n, alpha, beta, 0.0, th, **kw, **SPK)
+    if variant == "SRLIB-IF":
+        return snn.SRLIB(n, alpha, 1.0, 0.0, th, learn_beta=False, beta_rank=rank, **kw, **SPK)
+    if variant == "SRLIB-add":
+        return snn.SRLIB(n, alpha, beta, 0.0, th, syn_input="add", decay_input=True, rest=-0.1, **kw, **SPK)
+    return snn.RLIB(n, beta, 0.0, th, **kw, **SPK)
+
+
+_A2A_SCALE = {"plain": 1.0, "options": 8.0, "IF": 0.6, "SRLIB": 1.5, "SRLIB-add": 2.0, "SRLIB-IF": 0.6}
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("variant", list(_A2A_SCALE))
+def test_an_all_to_all_rlib_round_trips_through_a_file_as_a_cycle_bit_identically(tmp_path, variant, rank):
+    torch.manual_seed(30 + rank)
+    layer = _all_to_all_layer(variant, rank, 16)
+    net = tt.Sequential(nn.Linear(12, 16), layer, nn.Linear(16, 6), _readout())
+    graph = snn.export_nir(net, DT, path=tmp_path / "rec.nir")
+    # the neuron, and an Affine that feeds its output back into its own input
+    assert type(graph.nodes["1"]).__name__ == ("IF" if variant.endswith("IF") else "LIF")
+    assert isinstance(graph.nodes["1.rec"], nir.Affine)
+    assert ("1", "1.rec") in graph.edges and ("1.rec", "1") in graph.edges
+    assert ("0", "1.syn" if variant.startswith("SRLIB") else "1") in graph.edges
+    assert np.array_equal(graph.nodes["1.rec"].weight, layer.rec_matrix.detach().numpy())
+    assert np.array_equal(graph.nodes["1.rec"].bias, layer.rec_bias.detach().expand(16).numpy())
+    back = snn.import_nir(tmp_path / "rec.nir", DT)
+    # the cycle comes back as one all-to-all layer with no trace, in a chain; an SRLIB's
+    # synapse is an LI node before it (r = 1: LIEMA; syn_input="add", r = tau_syn/dt: LI)
+    synaptic = variant.startswith("SRLIB")
+    assert isinstance(back, tt.Sequential) and isinstance(back[2 if synaptic else 1], snn.RLIB)
+    got = back[2 if synaptic else 1]
+    if synaptic:
+        assert isinstance(graph.nodes["1.syn"], nir.LI) and ("0", "1.syn") in graph.edges
+        assert ("1.syn", "1") in graph.edges
+        assert type(back[1]) is (snn.LI if variant == "SRLIB-add" else snn.LIEMA)
+        assert torch.equal(back[1].beta.expand(16), layer.alpha.detach().expand(16))
+    assert got.config.all_to_all and bool((got.gamma == 0).all()) and "raw_gamma" not in dict(got.named_parameters())
+    assert torch.equal(got.rec_matrix, layer.rec_matrix.detach())
+    assert torch.equal(got.rec_bias.expand(16), layer.rec_bias.detach().expand(16))
+    for name in ("beta", "threshold"):
+        assert torch.equal(getattr(got, name).expand(16), getattr(layer, name).detach().expand(16)), name
+    for cfg_name in ("decay_input", "rest", "reset_value"):
+        assert getattr(got.config, cfg_name) == getattr(layer.config, cfg_name), cfg_name
+    k = 3 if synaptic else 2
+    xs = torch.rand(STEPS, 3, 12) * _A2A_SCALE[variant]
+    ours, theirs = _run(net[:2], xs), _run(back[:k], xs)
+    assert 0.05 <= _rate(ours) <= 0.5, _rate(ours)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(layer.mem, got.mem) and torch.equal(layer.prev_output, got.prev_output)
+    if synaptic:
+        assert torch.equal(layer.syn, back[1].mem)
+    assert torch.equal(_run(net, xs), _run(back, xs))
+    # the recurrence matters: without it the spikes differ
+    plain = snn.import_nir(tmp_path / "rec.nir", DT)
+    with torch.no_grad():
+        plain[k - 1].rec_matrix.zero_()
+    assert not torch.equal(_run(plain[:k], xs), ours)
+
+
+def test_a_neuron_affine_cycle_imports_as_an_all_to_all_rlib_in_snntorch_rleaky_order():
+    graph, params = _recurrent_graph(5, 12, seed=5, foldable=True)
+    model = snn.import_nir(graph, DT)
+    assert isinstance(model, tt.Sequential) and [type(m).__name__ for m in model] == ["Linear", "RLIB"]
+    xs = torch.rand(STEPS, 3, 5) * 1.5
+    out = _run(model, xs)
+    assert 0.05 <= _rate(out) <= 0.5, _rate(out)
+    assert torch.equal(out, _recurrent_reference(xs, *params, rleaky_order=True))
+    # exported again, it is the same cycle
+    again = snn.export_nir(model, DT)
+    assert ("1", "1.rec") in again.edges and ("1.rec", "1") in again.edges
+    assert np.array_equal(again.nodes["1.rec"].weight, params[2]) and np.array_equal(
+        again.nodes["1.rec"].bias, params[3]
+    )
+    assert torch.equal(_run(snn.import_nir(again, DT), xs), out)
+    # learn=True: the recurrent weights train, gamma stays a fixed 0
+    learned = snn.import_nir(graph, DT, learn=True)[1]
+    trained = dict(learned.named_parameters())
+    assert {"raw_rec_matrix", "raw_rec_bias", "raw_beta"} <= set(trained) and "raw_gamma" not in trained
+    assert bool((learned.gamma == 0).all()) and torch.equal(learned.rec_matrix.detach(), torch.from_numpy(params[2]))
+
+
+def test_an_all_to_all_layer_inside_a_graph_model_exports_its_cycle_and_round_trips(tmp_path):
+    graph, _ = _recurrent_graph(5, 12, seed=6, foldable=True)
+    # a second branch from the input into the output: not a chain, so a graph model
+    g = torch.Generator().manual_seed(6)
+    graph.nodes["skip"] = nir.Affine(
+        weight=(torch.rand(12, 5, generator=g) - 0.5).numpy(), bias=np.zeros(12, np.float32)
+    )
+    graph.edges += [("input", "skip"), ("skip", "output")]
+    model = snn.import_nir(graph, DT)
+    assert isinstance(model, snn.NIRGraphModel) and isinstance(model.node("lif"), snn.RLIB)
+    assert "rec" not in model.order and not any(model.delayed.values())
+    again = snn.export_nir(model, DT, path=tmp_path / "g.nir")
+    assert ("lif", "lif.rec") in again.edges and ("lif.rec", "lif") in again.edges
+    back = snn.import_nir(tmp_path / "g.nir", DT)
+    assert isinstance(back, snn.NIRGraphModel) and isinstance(back.node("lif"), snn.RLIB)
+    xs = torch.rand(STEPS, 3, 5) * 1.5
+    model.zero_states()
+    with torch.no_grad():
+        spikes = torch.stack([model.node("lif")(model.node("fc")(x)) for x in xs])
+    assert 0.05 <= _rate(spikes) <= 0.5, _rate(spikes)
+    assert torch.equal(_run(model, xs), _run(back, xs))
+
+
+def test_a_cycle_that_is_not_one_neuron_and_its_affine_stays_a_graph():
+    graph, _ = _recurrent_graph(5, 12, seed=5)
+    model = snn.import_nir(graph, DT)
+    assert isinstance(model, snn.NIRGraphModel) and model.delayed["rec"] == ("lif",)
+    # a LIF whose input weight needs a Gain: the gain would scale the recurrent input too
+    graph2, _ = _recurrent_graph(5, 12, seed=5, foldable=True)
+    lif = graph2.nodes["lif"]
+    graph2.nodes["lif"] = nir.LIF(
+        tau=lif.tau, r=lif.r * 2, v_leak=lif.v_leak, v_threshold=lif.v_threshold, v_reset=lif.v_reset
+    )
+    model2 = snn.import_nir(graph2, DT)
+    assert isinstance(model2, snn.NIRGraphModel) and model2.delayed["rec"] == ("lif",)
 
 
 def test_the_previous_outputs_of_a_cycle_are_states_the_model_manages(tmp_path):
@@ -492,26 +633,89 @@ def test_an_snntorch_model_exported_to_nir_runs_identically_here():
     assert torch.equal(leaky_layers[0].beta.expand(24), net[1].beta.detach().expand(24))
 
 
-def test_an_snntorch_all_to_all_rleaky_runs_identically_here():
+@pytest.mark.parametrize("rank", [0, 1])
+def test_an_snntorch_all_to_all_rleaky_runs_identically_here(rank):
     st = _snntorch()
     from snntorch.export_nir import export_to_nir
 
-    torch.manual_seed(8)
+    torch.manual_seed(8 + rank)
+    g = torch.Generator().manual_seed(8 + rank)
     kw = {"reset_mechanism": "zero", "reset_delay": False, "init_hidden": True}
-    fc = nn.Linear(6, 16)
-    rleaky = st.RLeaky(beta=0.85, threshold=0.8, linear_features=16, all_to_all=True, **kw)
+    n = 16
+    beta = 0.85 if rank == 0 else 0.75 + 0.2 * torch.rand(n, generator=g)
+    threshold = 0.8 if rank == 0 else 0.6 + 0.4 * torch.rand(n, generator=g)
+    fc = nn.Linear(6, n)
+    rleaky = st.RLeaky(beta=beta, threshold=threshold, linear_features=n, all_to_all=True, **kw)
     with torch.no_grad():
         rleaky.recurrent.weight.mul_(2.0)
     net = nn.Sequential(fc, rleaky)
     graph = export_to_nir(net, torch.zeros(1, 6), ignore_dims=[0])
     assert ("1.w_rec", "1.lif") in graph.edges  # the recurrent weight closes a cycle
     ours = snn.import_nir(graph, DT)
-    assert isinstance(ours, snn.NIRGraphModel) and any(ours.delayed.values())
+    # the cycle comes back as one all-to-all RLIB with no trace
+    assert isinstance(ours, tt.Sequential) and isinstance(ours[1], snn.RLIB) and ours[1].config.all_to_all
+    assert torch.equal(ours[1].rec_matrix, rleaky.recurrent.weight.detach())
+    assert torch.equal(ours[1].rec_bias, rleaky.recurrent.bias.detach())
+    assert torch.equal(ours[1].beta.expand(n), torch.as_tensor(rleaky.beta).detach().expand(n))
     xs = torch.rand(STEPS, 3, 6) * 1.5
-    theirs = _run_snntorch(net, xs)
-    mine = _run(ours, xs)
+    from snntorch import utils
+
+    utils.reset(net)
+    ours.zero_states()
+    theirs_s, theirs_m, mine_s, mine_m = [], [], [], []
+    with torch.no_grad():
+        for x in xs:
+            theirs_s.append(net(x))
+            theirs_m.append(rleaky.mem.clone())
+            mine_s.append(ours(x))
+            mine_m.append(ours[1].mem.clone())
+    theirs, mine = torch.stack(theirs_s), torch.stack(mine_s)
     assert 0.05 <= _rate(theirs) <= 0.5, _rate(theirs)
-    assert int((theirs != mine).sum()) == 0
+    assert torch.equal(theirs, mine)
+    # the membranes too, bit for bit: the same additions in the same order
+    assert torch.equal(torch.stack(theirs_m), torch.stack(mine_m))
+
+
+def _run_snntorch_stateful(net, xs):
+    """Run a model from snnTorch's ``import_from_nir``, passing nirtorch's state back every step."""
+    _snntorch()
+    from snntorch import utils
+
+    utils.reset(net)
+    outs, state = [], None
+    with torch.no_grad():
+        for x in xs:
+            y = net(x) if state is None else net(x, state)
+            if isinstance(y, tuple):
+                y, state = y
+            outs.append(y)
+    return torch.stack(outs)
+
+
+def test_snntorchs_importer_reads_our_all_to_all_export_as_its_own_rleaky_export():
+    st = _snntorch()
+    import copy
+
+    from snntorch.export_nir import export_to_nir
+    from snntorch.import_nir import import_from_nir
+
+    torch.manual_seed(8)
+    kw = {"reset_mechanism": "zero", "reset_delay": False, "init_hidden": True}
+    rleaky = st.RLeaky(beta=0.85, threshold=0.8, linear_features=16, all_to_all=True, **kw)
+    with torch.no_grad():
+        rleaky.recurrent.weight.mul_(2.0)
+    net = nn.Sequential(nn.Linear(6, 16), rleaky)
+    graph = export_to_nir(net, torch.zeros(1, 6), ignore_dims=[0])
+    # snnTorch's importer rewrites the graph it is given: import ours from a copy first
+    ours = snn.import_nir(copy.deepcopy(graph), DT)
+    assert isinstance(ours[1], snn.RLIB)
+    xs = torch.rand(STEPS, 3, 6) * 1.5
+    mine = _run(ours, xs)
+    assert 0.05 <= _rate(mine) <= 0.5, _rate(mine)
+    # snnTorch builds the same model from our export of the RLIB as from its own RLeaky export
+    from_ours = _run_snntorch_stateful(import_from_nir(snn.export_nir(ours, DT)), xs)
+    from_theirs = _run_snntorch_stateful(import_from_nir(graph), xs)
+    assert torch.equal(from_ours, from_theirs)
 
 
 # --------------------------------------------------------------------------- errors
@@ -548,6 +752,48 @@ def test_export_refuses_what_nir_cannot_express_naming_every_layer():
         "6 (ReLU)",
     ):
         assert expected in msg, (expected, msg)
+
+
+def test_export_refuses_recurrent_adaptive_and_refractory_layers_with_the_reason():
+    a2a = {"all_to_all": True, **SPK}
+    net = tt.Sequential(
+        nn.Linear(4, 4),
+        snn.RLIB(4, 0.9, 0.0, learn_gamma=False, **SPK),  # per-neuron rec_weight
+        snn.RLIB(4, 0.9, 0.5, learn_gamma=False, **a2a),  # a trace: gamma != 0
+        snn.RLIB(4, 0.9, 0.5, **a2a),  # a learnable gamma
+        snn.SRLIB(4, 0.5, 0.9, 0.25, learn_gamma=False, **a2a),
+        snn.DRLIB(4, **a2a),
+        snn.RLIT(4, **a2a),
+        snn.LIB(4, adaptive=True, **SPK),
+        snn.LIB(4, refractory=2, **SPK),
+        snn.RLIB(4, 0.9, 0.0, learn_gamma=False, adaptive=True, refractory=1, **a2a),
+        snn.SLIB(4, adaptive=True, **SPK),
+    )
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError) as e:
+        snn.export_nir(net, DT)
+    msg = str(e.value)
+    lines = {line.split(" (")[0].strip(" -"): line for line in msg.splitlines()[1:]}
+    expected = {
+        "1": ("(RLIB)", "per-neuron recurrence", "all_to_all=True, gamma=0.0"),
+        "2": ("(RLIB)", "a recurrent trace (gamma != 0)", "learn_gamma=False"),
+        "3": ("(RLIB)", "a recurrent trace (learnable gamma)"),
+        "4": ("(SRLIB)", "a recurrent trace (gamma != 0)"),
+        "5": ("(DRLIB)", "D layers"),
+        "6": ("(RLIT)", "ternary"),
+        "7": ("(LIB)", "adaptive threshold (adaptive=True)"),
+        "8": ("(LIB)", "refractory period (refractory=2)"),
+        "9": ("(RLIB)", "adaptive threshold", "refractory period (refractory=1)"),
+        "10": ("(SLIB)", "adaptive threshold"),
+    }
+    assert set(lines) == set(expected), msg
+    for path, parts in expected.items():
+        for part in parts:
+            assert part in lines[path], (path, part, lines[path])
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    # the same layers without the refused options export
+    ok = tt.Sequential(nn.Linear(4, 4), snn.RLIB(4, 0.9, 0.0, learn_gamma=False, **a2a), snn.LIB(4, **SPK))
+    assert set(snn.export_nir(ok, DT).nodes) == {"input", "0", "1", "1.rec", "2", "output"}
 
 
 def test_export_refuses_rnn_cells_and_custom_models():

@@ -29,7 +29,11 @@ def export_nir(
 
     ``model`` is a `tracetorch.Sequential` or ``nn.Sequential`` (nested ones allowed)
     of: ``LI``/``LIEMA`` (NIR ``LI``), ``SLI``/``SLIEMA`` (``CubaLI``), ``LIB`` (``LIF``;
-    ``IF`` for a fixed ``beta=1``), ``SLIB`` (``CubaLIF``), `Delay` (``Delay``),
+    ``IF`` for a fixed ``beta=1``), ``SLIB`` (``CubaLIF``), ``RLIB`` with
+    ``all_to_all=True`` and a fixed ``gamma=0`` (``LIF``/``IF`` named by its path plus an
+    ``Affine`` ``<path>.rec`` holding ``rec_matrix``, ``rec_bias``, with the edges
+    ``<path> -> <path>.rec -> <path>``: a cycle, read with one step of delay), ``SRLIB``
+    likewise (its synapse first, as an ``LI`` ``<path>.syn``), `Delay` (``Delay``),
     ``nn.Linear`` (``Affine``, or ``Linear`` without bias), ``nn.Conv1d``/``nn.Conv2d``,
     ``nn.Flatten``, ``nn.AvgPool2d`` (``AvgPool2d``; ``SumPool2d`` with
     ``divisor_override=1``), and pass-through modules (``nn.Identity``, ``nn.Dropout``
@@ -65,7 +69,9 @@ def export_nir(
     Raises:
         ImportError: without the ``nir`` extra (``pip install "tracetorch-snn[nir]"``).
         TypeError: if ``model`` is not an ``nn.Module``.
-        ValueError: for a non-positive ``dt``, or modules NIR cannot express: one message
+        ValueError: for a non-positive ``dt``, or modules NIR cannot express (among them
+            R layers with a per-neuron ``rec_weight`` or a trace (``gamma`` learnable or
+            not 0), D/T/TS layers, ``adaptive`` or ``refractory`` neurons): one message
             lists every such module by its path, with the reason.
     """
     nir = require_nir("export_nir")

@@ -11,6 +11,7 @@ for ``syn_input="add"``), ``v_leak = rest``, ``v_reset = reset_value``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from typing import Any, Optional, Sequence, Union
@@ -118,7 +119,17 @@ def _leaky_refusals(layer: LeakyLayer) -> list[str]:
     cfg = layer.config
     why: list[str] = []
     if cfg.recurrent:
-        why.append("R layers' trace recurrence (the output fed back through gamma and rec_weight) has no NIR node yet")
+        why += _recurrent_refusals(layer)
+    if cfg.adaptive:
+        why.append(
+            "adaptive threshold (adaptive=True): NIR's LIF, CubaLIF and IF fire at a fixed v_threshold, "
+            "with no adaptation state"
+        )
+    if cfg.refractory:
+        why.append(
+            f"refractory period (refractory={cfg.refractory}): NIR's neurons have no refractory period "
+            "(no state holds the membrane after a spike)"
+        )
     if cfg.dual:
         why.append("D layers split the drive into positive and negative membranes; no NIR neuron has that")
     if cfg.output in ("T", "TS"):
@@ -142,9 +153,72 @@ def _leaky_refusals(layer: LeakyLayer) -> list[str]:
     return why
 
 
-def _leaky_node(nir: Any, path: str, layer: LeakyLayer, in_shape: tuple[int, ...], dt: float) -> Any:
-    """The NIR neuron of one leaky layer (one `_leaky_refusals` accepts)."""
+def _recurrent_refusals(layer: LeakyLayer) -> list[str]:
+    """Why a recurrent (R) layer has no NIR cycle (empty when it has one: see `_recurrent_node`)."""
     cfg = layer.config
+    if cfg.dual or cfg.output != "B":
+        return []  # refused for its pathways / ternary spikes already
+    if not cfg.all_to_all:
+        return [
+            "R layers' per-neuron recurrence (the output fed back through a decaying trace and rec_weight) "
+            "has no NIR node; an all-to-all layer with no trace exports (all_to_all=True, gamma=0.0, "
+            "learn_gamma=False: the neuron -> Affine -> neuron cycle)"
+        ]
+    why: list[str] = []
+    learnable = "raw_gamma" in dict(layer.named_parameters(recurse=False))
+    if learnable or not bool((layer.gamma.detach() == 0).all()):
+        why.append(
+            "a recurrent trace ("
+            + ("learnable gamma" if learnable else "gamma != 0")
+            + "): a NIR cycle carries the previous output only; build the layer with gamma=0.0, "
+            "learn_gamma=False (the trace is then the previous output)"
+        )
+    return why
+
+
+def _recurrent_nodes(
+    nir: Any, layer: LeakyLayer, in_shape: tuple[int, ...], dt: float
+) -> tuple[Optional[Any], Optional[Any]]:
+    """The extra nodes of an all-to-all layer (one `_recurrent_refusals` accepts): the ``LI``
+    that is a synaptic layer's synapse (``None`` without one), and the ``Affine``
+    (``rec_matrix``, ``rec_bias``) that closes the cycle (``None`` for a layer without one).
+
+    An ``SRLIB`` adds the recurrent input to the membrane after the synapse, while NIR's
+    ``CubaLIF`` filters all of its input through its current; so it is written as its
+    synapse, an ``LI`` (``syn = alpha*syn + (1 - alpha)*x`` is ``r = 1``, ``syn_input="add"``
+    is ``r = tau_syn/dt``), followed by the ``LIF``/``IF`` of its membrane and the cycle.
+    """
+    cfg = layer.config
+    if not (cfg.recurrent and cfg.all_to_all):
+        return None, None
+    if len(in_shape) != 1:
+        raise ValueError(f"an all-to-all layer's NIR Affine takes one axis of neurons; the input here is {in_shape}")
+    n = in_shape[0]
+    syn = None
+    if cfg.synaptic:
+        alpha = _param(layer, "alpha", in_shape).astype(np.float32)
+        try:
+            tau_syn = tau_from_decay(alpha, dt)
+        except ValueError as e:
+            raise ValueError(f"`alpha`: {e}") from None
+        r = (tau_syn / np.float32(dt)).astype(np.float32) if cfg.syn_input == "add" else np.ones(n, np.float32)
+        syn = nir.LI(tau=tau_syn, r=r, v_leak=np.zeros(n, dtype=np.float32))
+    bias = np.broadcast_to(_np(layer.rec_bias), (n,)).copy()
+    return syn, nir.Affine(weight=_np(layer.rec_matrix), bias=bias)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _leaky_node(nir: Any, path: str, layer: LeakyLayer, in_shape: tuple[int, ...], dt: float) -> Any:
+    """The NIR neuron of one leaky layer (one `_leaky_refusals` accepts); for an all-to-all
+    layer, the neuron of its membrane (its synapse is a node of its own: `_recurrent_nodes`)."""
+    cfg = layer.config
+    if cfg.recurrent and cfg.synaptic:
+        cfg = dataclasses.replace(cfg, synaptic=False, syn_input="ema")
 
     dt32 = np.float32(dt)
     shape = in_shape
@@ -341,6 +415,8 @@ def _export_graph(nir: Any, model: NIRGraphModel, dt: float) -> Any:
         model.input_name: nir.Input(input_type=np.array(model.shapes[model.input_name])),
     }
     edges: list[tuple[str, str]] = []
+    cycles: list[tuple[str, str]] = []
+    taken = set(model.order) | {s for subs in parts.values() for s, _ in subs}
     first: dict[str, str] = {model.input_name: model.input_name, model.output_name: model.output_name}
     last: dict[str, str] = {model.input_name: model.input_name, model.output_name: model.output_name}
     for name in model.order:
@@ -358,14 +434,26 @@ def _export_graph(nir: Any, model: NIRGraphModel, dt: float) -> Any:
             )
             if node is None:
                 node = nir.Scale(scale=np.ones(ins, dtype=np.float32))
+            syn, rec = _recurrent_nodes(nir, sub, ins, dt) if isinstance(sub, LeakyLayer) else (None, None)
+            if syn is not None:
+                syn_name = _unique(f"{sub_name}.syn", taken)
+                taken.add(syn_name)
+                nodes[syn_name] = syn
+                chain.append(syn_name)
             nodes[sub_name] = node
             chain.append(sub_name)
+            if rec is not None:
+                rec_name = _unique(f"{sub_name}.rec", taken)
+                taken.add(rec_name)
+                nodes[rec_name] = rec
+                cycles += [(sub_name, rec_name), (rec_name, sub_name)]
         edges += list(zip(chain[:-1], chain[1:]))
         first[name], last[name] = chain[0], chain[-1]
     nodes[model.output_name] = nir.Output(output_type=np.array(model.shapes[model.output_name]))
     for name in model.order:
         for src in model.inputs[name] + model.delayed[name]:
             edges.append((last[src], first[name]))
+    edges += cycles
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "tracetorch"})
 
 
@@ -408,20 +496,33 @@ def export(
     shapes = _shapes(leaves, shape)
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(shape))}
     order = ["input"]
+    cycles: list[tuple[str, str]] = []
+    taken = {"input", "output"} | {p for p, _ in leaves}
     for (p, m), (ins, outs) in zip(leaves, shapes):
         try:
             node = _module_node(nir, p, m, ins, outs, dt)
+            syn, rec = _recurrent_nodes(nir, m, ins, dt) if isinstance(m, LeakyLayer) else (None, None)
         except ValueError as e:
             problems.append(f"{p} ({type(m).__name__}): {e}")
             continue
+        if syn is not None:
+            syn_name = _unique(f"{p}.syn", taken)
+            taken.add(syn_name)
+            nodes[syn_name] = syn
+            order.append(syn_name)
         if node is not None:
             nodes[p] = node
             order.append(p)
+        if rec is not None:
+            rec_name = _unique(f"{p}.rec", taken)
+            taken.add(rec_name)
+            nodes[rec_name] = rec
+            cycles += [(p, rec_name), (rec_name, p)]
     if problems:
         raise ValueError("export_nir: the model cannot be exported to NIR:\n  - " + "\n  - ".join(problems))
     nodes["output"] = nir.Output(output_type=np.array(shapes[-1][1]))
     order.append("output")
-    edges = [(a, b) for a, b in zip(order[:-1], order[1:])]
+    edges = [(a, b) for a, b in zip(order[:-1], order[1:])] + cycles
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "tracetorch"})
     if path is not None:
         write_nir(path, graph)

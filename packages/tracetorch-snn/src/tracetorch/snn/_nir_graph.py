@@ -116,8 +116,10 @@ class NIRGraphModel(Model):
     node is a module (``nodes[<key>]``); a node's input is the sum of its incoming
     edges. An edge that closes a cycle starts at a neuron and is read with one step of
     delay: its source's previous output is a state (a `PreviousOutput` in ``previous``),
-    zero on the first step; e.g. a recurrent weight ``lif -> w_rec -> lif`` adds
-    ``w_rec(spikes[t-1])`` to the neuron's input at step ``t`` (snnTorch's ``RLeaky``).
+    zero on the first step; e.g. a recurrent weight ``lif -> w_rec -> scale -> lif`` adds
+    ``scale*w_rec(spikes[t-1])`` to the neuron's input at step ``t`` (a plain ``lif ->
+    w_rec -> lif`` into a neuron with one other input is imported as one all-to-all `RLIB`
+    instead: see `tracetorch.snn.import_nir`).
     `forward_sequence` loops over time (the same numbers as stepping).
 
     Args:

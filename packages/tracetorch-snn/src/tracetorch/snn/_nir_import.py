@@ -36,8 +36,13 @@ def import_nir(
     steps) to their modules; nested graphs are inlined. Decays are ``1 - dt/tau`` in
     float32 (snnTorch's reading), so a graph from `export_nir` comes back with the very
     same parameters. An input weight that no layer option expresses (``r``, ``w_in``)
-    becomes a `Gain` before the layer. A chain becomes a `tracetorch.Sequential`;
-    other graphs a `NIRGraphModel` (cycles are closed by a neuron's previous output).
+    becomes a `Gain` before the layer. A ``LIF``/``IF`` whose output feeds back into its
+    own input through an ``Affine``/``Linear`` (nothing else reading it; snnTorch's
+    ``RLeaky(all_to_all=True)``, or `export_nir` of an all-to-all ``RLIB``) becomes one
+    `RLIB` with ``all_to_all=True``, a fixed ``gamma=0``, ``rec_matrix`` and ``rec_bias``
+    (rank 0 when uniform): ``mem = beta*mem + x + (rec_matrix @ s[t-1] + rec_bias)``, in
+    snnTorch ``RLeaky``'s order of additions. A chain becomes a `tracetorch.Sequential`;
+    other graphs a `NIRGraphModel` (other cycles are closed by a neuron's previous output).
 
     Args:
         graph_or_path: A ``nir.NIRGraph``, or the path of a NIR file (read with

@@ -1,7 +1,8 @@
 """`import_nir`: a NIR graph as a traceTorch model whose states `tracetorch.Model` manages.
 
 The inverse of `export_nir` with the same conventions (see ``docs/layers/nir.md``).
-A chain becomes a `tracetorch.Sequential`; any other graph (branches, sums of edges,
+A ``neuron -> Affine -> neuron`` cycle becomes one all-to-all `RLIB`; then a chain
+becomes a `tracetorch.Sequential`, any other graph (branches, sums of edges, other
 cycles) a `NIRGraphModel`.
 """
 
@@ -18,7 +19,7 @@ from torch.nn.utils import skip_init
 from tracetorch.core import Sequential
 
 from ._delay import Delay
-from ._layers import LI, LIB, LIEMA, SLI, SLIB, SLIEMA
+from ._layers import LI, LIB, LIEMA, RLIB, SLI, SLIB, SLIEMA
 from ._nir_graph import Gain, NIRGraphModel, SumPool2d, chain_order
 from ._nir_io import read_nir
 from ._nir_params import decay_from_tau, uniform
@@ -229,8 +230,22 @@ class _Built:
         self.out_shape = out_shape
 
 
-def _neuron(kind: str, node: Any, shape: tuple[int, ...], dt: float, spike_fn: Any, learn: bool) -> list[nn.Module]:
-    """The traceTorch layer (after a `Gain` where the input weight needs one) of a NIR neuron."""
+def _neuron(
+    kind: str,
+    node: Any,
+    shape: tuple[int, ...],
+    dt: float,
+    spike_fn: Any,
+    learn: bool,
+    rec: Optional[tuple[np.ndarray, Optional[np.ndarray]]] = None,
+) -> list[nn.Module]:
+    """The traceTorch layer (after a `Gain` where the input weight needs one) of a NIR neuron.
+
+    With ``rec`` (the ``(weight, bias)`` of an ``Affine``/``Linear`` that feeds the neuron's
+    own output back to it) a ``LIF``/``IF`` becomes an `RLIB` with ``all_to_all=True`` and
+    a fixed ``gamma=0``; an empty list means that neuron needs a `Gain` (which would also
+    scale the recurrent input), so the cycle stays a graph.
+    """
     p = {
         k: _arr(getattr(node, k))
         for k in ("tau", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in")
@@ -251,11 +266,26 @@ def _neuron(kind: str, node: Any, shape: tuple[int, ...], dt: float, spike_fn: A
         if not bool(np.all(p["v_threshold"] > 0)):
             raise _Unsupported("v_threshold must be > 0")
         kw.update(reset="value", reset_value=_scalar(p["v_reset"], "v_reset"))
+    lib: Any = LIB
+    if rec is not None:
+        w, b = rec
+        bias = np.zeros(n, dtype=np.float32) if b is None else np.asarray(b, dtype=np.float32)
+        kw.update(
+            gamma=0.0,
+            learn_gamma=False,
+            all_to_all=True,
+            rec_matrix=torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)),
+            rec_bias=torch.tensor(float(bias[0])) if uniform(bias) else torch.from_numpy(bias.copy()),
+            rec_bias_rank=0 if uniform(bias) else 1,
+            learn_rec_matrix=learn,
+            learn_rec_bias=learn,
+        )
+        lib = RLIB
     if kind == "IF":
         r = p["r"].astype(np.float64)
         if not _close(r, 1.0):
             gain = gain * r
-        layer = LIB(n, beta=1.0, learn_beta=False, **kw)
+        layer = lib(n, beta=1.0, learn_beta=False, **kw)
     else:
         tau_mem = p["tau"] if kind in ("LI", "LIF") else p["tau_mem"]
         beta = _decay(tau_mem, dt, "tau" if kind in ("LI", "LIF") else "tau_mem")
@@ -288,11 +318,13 @@ def _neuron(kind: str, node: Any, shape: tuple[int, ...], dt: float, spike_fn: A
         elif kind == "CubaLI":
             layer = (SLIEMA if ema else SLI)(n, **kw)
         elif kind == "LIF":
-            layer = LIB(n, decay_input=ema, rest=_scalar(v_leak, "v_leak"), **kw)
+            layer = lib(n, decay_input=ema, rest=_scalar(v_leak, "v_leak"), **kw)
         else:
             layer = SLIB(n, decay_input=ema, rest=_scalar(v_leak, "v_leak"), syn_input="add" if add else "ema", **kw)
     if bool(np.all(gain == 1.0)):
         return [layer]
+    if rec is not None:
+        return []
     return [Gain(torch.from_numpy(gain.astype(np.float32))), layer]
 
 
@@ -399,6 +431,52 @@ def _build(node: Any, in_shape: Optional[tuple[int, ...]], dt: float, spike_fn: 
     return _Built([mod], tuple(y.shape[1:]))
 
 
+def _fold_recurrent_affines(
+    nodes: dict[str, Any],
+    order: list[str],
+    forward: dict[str, list[str]],
+    delayed: dict[str, list[str]],
+    built: dict[str, _Built],
+    dt: float,
+    spike_fn: Any,
+    learn: bool,
+) -> None:
+    """Turn each ``neuron -> Affine -> neuron`` cycle into one `RLIB` with ``all_to_all=True``
+    (in place).
+
+    The pattern: a ``LIF``/``IF`` over one axis whose inputs are one other node and an
+    ``Affine``/``Linear`` (square weight) that reads only the neuron's previous output and
+    that nothing else reads, and whose input weights need no `Gain`. The layer computes
+    ``mem = beta*mem + x + (W @ s[t-1] + b)`` (snnTorch ``RLeaky``'s order of additions),
+    with ``rec_matrix = W``, ``rec_bias = b`` (rank 0 when uniform) and a fixed ``gamma =
+    0`` (the trace is the previous output, zero on the first step, as the cut edge is).
+    """
+    readers: dict[str, int] = {n: 0 for n in order}
+    for n in order:
+        for s in forward[n] + delayed[n]:
+            readers[s] += 1
+    for a in list(order):
+        node = nodes[a]
+        if _kind(node) not in ("Affine", "Linear") or forward[a] or len(delayed[a]) != 1 or readers[a] != 1:
+            continue
+        n = delayed[a][0]
+        if _kind(nodes[n]) not in ("LIF", "IF") or delayed[n] or len(forward[n]) != 2 or a not in forward[n]:
+            continue
+        shape = built[n].out_shape
+        w = _arr(node.weight)
+        if len(shape) != 1 or w.shape != (shape[0], shape[0]):
+            continue
+        b = _arr(node.bias) if _kind(node) == "Affine" else None
+        mods = _neuron(_kind(nodes[n]), nodes[n], shape, dt, spike_fn, learn, rec=(w, b))
+        if not mods:
+            continue
+        built[n] = _Built(mods, shape)
+        forward[n].remove(a)
+        order.remove(a)
+        readers[n] -= 1
+        del forward[a], delayed[a], built[a]
+
+
 def build(nir: Any, graph_or_path: Union[Any, PathLike], dt: float, spike_fn: Any, learn: bool) -> nn.Module:
     """`tracetorch.snn.import_nir`, with ``nir`` imported (see there)."""
     if isinstance(graph_or_path, (str, bytes)) or hasattr(graph_or_path, "__fspath__"):
@@ -461,6 +539,7 @@ def build(nir: Any, graph_or_path: Union[Any, PathLike], dt: float, spike_fn: An
             "import_nir: the graph has nodes traceTorch cannot import:\n  - "
             + "\n  - ".join(f"{n} ({_kind(nodes[n])}): {why}" for n, why in problems.items())
         )
+    _fold_recurrent_affines(nodes, order, forward, delayed, built, dt, spike_fn, learn)
     chain = chain_order(order, forward, delayed)
     if chain is not None and chain[0] == input_name and chain[-1] == output_name:
         mods = [m for n in chain for m in built[n].modules if not isinstance(m, nn.Identity)]
