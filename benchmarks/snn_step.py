@@ -287,6 +287,8 @@ def main() -> None:
     ap.add_argument("--layers", default="LIB,SLIB,DSRLITS")
     args = ap.parse_args()
     torch.manual_seed(0)
+    load_start = os.getloadavg()[0]
+    print(f"load average at start: {load_start:.1f} on {os.cpu_count()} CPUs", flush=True)
     notes = []
     if make_snntorch(4) is None:
         notes.append("snnTorch is not installed: its rows are skipped (`uv sync --group bench`).")
@@ -339,7 +341,9 @@ def main() -> None:
         "`fwd` runs under `torch.no_grad()`; `fwd+bwd` backpropagates the sum of all outputs to the parameters and the inputs. "
         "Ratios are against the hand-written loop and against the minimal `nn.Module` of the same case.",
         "",
-        f"Load average when the run started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. "
+        f"Load average {load_start:.1f} when the run started and {os.getloadavg()[0]:.1f} at its end, on {os.cpu_count()} CPUs. "
+        "Implementations are interleaved within each repeat, so they share the same contention: the ratios are "
+        "comparable within this table, the absolute times are not comparable with other runs or machines. "
         "The `best:` columns give the same ratios from each implementation's minimum time, which contention can only inflate.",
         "",
         "| layer | B×N | pass | implementation | median µs / step | × loop | × minimal module | best: × loop | best: × minimal module |",
