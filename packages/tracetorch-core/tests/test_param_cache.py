@@ -326,3 +326,9 @@ def test_a_masked_zero_through_a_model_invalidates():
     first = net.lay._param_value("beta")
     net.zero_states(torch.tensor([True, False]))
     assert net.lay._param_value("beta") is not first
+
+
+def test_a_layer_on_the_meta_device_steps():
+    layer = Leaky(4).to("meta")
+    out = layer(torch.zeros(2, 4, device="meta"))
+    assert out.shape == (2, 4) and out.device.type == "meta"

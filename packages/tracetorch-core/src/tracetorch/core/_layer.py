@@ -77,6 +77,17 @@ def _expire_on_backward(entry: _Activated) -> Callable[[Tensor], None]:
     return hook
 
 
+_AUTOCAST_AVAILABLE: dict[str, bool] = {}
+
+
+def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (False where it does not exist, e.g. 'meta')."""
+    available = _AUTOCAST_AVAILABLE.get(device_type)
+    if available is None:
+        available = _AUTOCAST_AVAILABLE[device_type] = bool(torch.amp.is_autocast_available(device_type))
+    return available and torch.is_autocast_enabled(device_type)
+
+
 def _cache_key(raw: Tensor) -> tuple[Any, ...]:
     """Everything besides ``raw``'s identity that decides ``activation(raw)`` and its graph."""
     return (
@@ -240,7 +251,7 @@ class Layer(nn.Module):
         ``raw.data`` bypass the version counter (as they bypass autograd's own checks):
         they are seen at the next `zero_states` / `detach_states`.
         """
-        if torch.compiler.is_compiling() or _functorch_active() or torch.is_autocast_enabled(raw.device.type):
+        if torch.compiler.is_compiling() or _functorch_active() or _autocast_on(raw.device.type):
             return act(raw)
         d = self.__dict__
         cache: Optional[dict[str, _Activated]] = d.get("_param_cache")
