@@ -84,14 +84,13 @@ def test_an_optimizer_step_between_steps_changes_the_value_used():
     layer = Leaky(4)
     opt = torch.optim.SGD(layer.parameters(), lr=0.5)
     x = torch.randn(3, 4)
-    with torch.no_grad():
-        layer(x)
-        before = layer._param_value("beta")
-        mem = layer.mem
-        layer.raw_beta.grad = torch.ones(4)
-        layer.raw_threshold.grad = torch.ones(4)
-        opt.step()
-        out = layer(x)
+    layer(x)
+    before = layer._param_value("beta").detach().clone()
+    mem = layer.mem.detach()
+    layer.raw_beta.grad = torch.ones(4)
+    layer.raw_threshold.grad = torch.ones(4)
+    opt.step()
+    out = layer(x)
     beta_now = torch.sigmoid(layer.raw_beta.detach())
     assert not torch.equal(beta_now, before)
     assert torch.equal(layer._param_value("beta"), beta_now)
@@ -195,6 +194,16 @@ def test_no_grad_then_grad_builds_the_graph():
     out = layer(x)  # grad mode again: the value must carry a graph to raw_beta
     out.sum().backward()
     assert layer.raw_beta.grad is not None and bool(layer.raw_beta.grad.abs().sum() > 0)
+
+
+def test_without_a_graph_nothing_is_cached():
+    layer = Leaky(4)
+    with torch.no_grad():
+        layer(torch.randn(2, 4))
+        assert layer._param_value("beta") is not layer._param_value("beta")
+    layer.raw_beta.requires_grad_(False)
+    assert layer._param_value("beta") is not layer._param_value("beta")
+    assert layer._param_value("threshold") is layer._param_value("threshold")
 
 
 def test_no_grad_steps_then_a_grad_step_without_zeroing():

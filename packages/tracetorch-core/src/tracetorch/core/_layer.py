@@ -77,29 +77,27 @@ def _expire_on_backward(entry: _Activated) -> Callable[[Tensor], None]:
     return hook
 
 
-_AUTOCAST_AVAILABLE: dict[str, bool] = {}
+def _autocast_anywhere() -> bool:
+    """Whether autocast is on for any device type (public fallback: CPU and CUDA)."""
+    return torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda")
 
 
-def _autocast_on(device_type: str) -> bool:
-    """Whether autocast is on for ``device_type`` (False where it does not exist, e.g. 'meta')."""
-    available = _AUTOCAST_AVAILABLE.get(device_type)
-    if available is None:
-        available = _AUTOCAST_AVAILABLE[device_type] = bool(torch.amp.is_autocast_available(device_type))
-    return available and torch.is_autocast_enabled(device_type)
+_any_autocast: Callable[[], bool] = getattr(torch._C, "_is_any_autocast_enabled", _autocast_anywhere)
 
 
 def _cache_key(raw: Tensor) -> tuple[Any, ...]:
-    """Everything besides ``raw``'s identity that decides ``activation(raw)`` and its graph."""
+    """Everything besides ``raw``'s identity that decides ``activation(raw)``.
+
+    Kept short (it is computed at every step): only values with an autograd graph are
+    cached, so grad mode and ``requires_grad`` are on for every entry; ``.to()`` and
+    ``load_state_dict`` also drop the cache outright.
+    """
     return (
         raw._version,  # in-place changes under autograd (optimizer steps, copy_, fill_)
         raw.data_ptr(),  # `.data = ...` swaps the storage without bumping the version
         raw.shape,
-        raw.stride(),
         raw.dtype,
-        raw.device,
-        raw.requires_grad,
-        torch.is_grad_enabled(),
-        torch.is_inference_mode_enabled(),
+        raw.get_device(),
     )
 
 
@@ -241,18 +239,25 @@ class Layer(nn.Module):
         """``act(raw)``, computed once between `zero_states` / `detach_states` calls.
 
         A step of a layer reads its activated parameters (``sigmoid(raw_beta)``, ...)
-        every timestep; the value is reused while nothing that decides it has changed:
-        the raw tensor (identity, version counter, storage, shape, dtype, device,
-        ``requires_grad``) and the grad and inference modes. It is recomputed after
+        every timestep. When that value carries an autograd graph (grad mode on and
+        ``raw`` requires grad), one value and one graph node serve every step while
+        nothing that decides the value has changed: the raw tensor's identity, version
+        counter, storage, shape, dtype and device. It is recomputed after
         `zero_states`, `detach_states`, ``.to()``, ``load_state_dict``,
         `TTcompile`/`TTdecompile`, and after a backward pass has gone through it (which
-        frees its autograd node). Never cached while ``torch.compile`` traces, under
-        autocast, or inside ``torch.func`` transforms. In-place changes made through
-        ``raw.data`` bypass the version counter (as they bypass autograd's own checks):
-        they are seen at the next `zero_states` / `detach_states`.
+        frees its autograd node). Without a graph (``no_grad``, inference, a fixed
+        ``raw``) it is computed every time, as it is while ``torch.compile`` traces,
+        under autocast, and inside ``torch.func`` transforms. In-place changes made
+        through ``raw.data`` bypass the version counter (as they bypass autograd's own
+        checks): they are seen at the next `zero_states` / `detach_states`.
         """
-        if torch.compiler.is_compiling() or _functorch_active() or _autocast_on(raw.device.type):
-            return act(raw)
+        if (
+            not (raw.requires_grad and torch.is_grad_enabled())
+            or torch.compiler.is_compiling()
+            or _functorch_active()
+            or _any_autocast()
+        ):
+            return act(raw)  # no graph to save (activating is cheap), or a mode the cache stays out of
         d = self.__dict__
         cache: Optional[dict[str, _Activated]] = d.get("_param_cache")
         if cache is None:
