@@ -17,7 +17,8 @@ explicitly for SpikingJelly). Times are medians over repeats, with the implement
 interleaved within each repeat; 2 CPU threads. Writes
 ``benchmarks/results/snn_step.md``.
 
-Run: ``uv run python benchmarks/snn_step.py [--quick]``
+Run: ``uv run python benchmarks/snn_step.py [--quick] [--layers LIB] [--sizes 64x1024]
+[--passes fwd+bwd] [--repeats 21]``
 """
 
 from __future__ import annotations
@@ -285,7 +286,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
     ap.add_argument("--layers", default="LIB,SLIB,DSRLITS")
+    ap.add_argument("--sizes", default="1x128,64x1024", help="comma-separated BxN cases")
+    ap.add_argument("--passes", default="fwd,fwd+bwd", help="comma-separated subset of fwd, fwd+bwd")
+    ap.add_argument("--repeats", type=int, default=None, help="repeats per case (default: 31 small, 11 large)")
     args = ap.parse_args()
+    sizes = [tuple(int(v) for v in c.split("x")) for c in args.sizes.split(",")]
+    passes = [p.strip() for p in args.passes.split(",")]
     torch.manual_seed(0)
     load_start = os.getloadavg()[0]
     print(f"load average at start: {load_start:.1f} on {os.cpu_count()} CPUs", flush=True)
@@ -296,10 +302,11 @@ def main() -> None:
         notes.append("SpikingJelly is not installed: its rows are skipped (`uv sync --group bench`).")
     rows = []
     for layer in args.layers.split(","):
-        for b, n in ((1, 128), (64, 1024)):
-            for backward in (False, True):
+        for b, n in sizes:
+            for backward in [bw for bw in (False, True) if ("fwd+bwd" if bw else "fwd") in passes]:
                 small = b * n <= 1024
                 repeats = (5 if args.quick else 31) if small else (3 if args.quick else 11)
+                repeats = args.repeats or repeats
                 # inputs require grad in fwd+bwd (as if from a previous layer); SpikingJelly's
                 # LIFNode has no learnable parameter and would otherwise have nothing to train
                 xs = [(torch.randn(b, n) * 0.6 + 0.15).requires_grad_(backward) for _ in range(STEPS)]
