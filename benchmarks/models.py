@@ -63,8 +63,9 @@ Method
 Writes ``benchmarks/results/models.md`` and the ``models`` section of
 ``benchmarks/RESULTS.md``.
 
-Run: ``uv run python benchmarks/models.py`` (``--quick`` for a short run, ``--profile``
-to print torch.profiler tables of traceTorch's training step).
+Run: ``uv run python benchmarks/models.py`` (``--quick`` for a short run of a few
+minutes, ``--models csnn`` for one model, ``--profile`` to print torch.profiler tables
+of traceTorch's training steps and SpikingJelly's for comparison).
 """
 
 from __future__ import annotations
@@ -598,7 +599,7 @@ def measure_memory(spec: Spec, impl: str, args: argparse.Namespace) -> dict[str,
 
 # ----------------------------------------------------------------------------- profile
 def profile(spec: Spec, init: list[Tensor], xb: Tensor, yb: Tensor, impl: str, rows: int = 25) -> str:
-    """torch.profiler table (CPU, self time) of traceTorch's training step."""
+    """torch.profiler table (CPU, self time) of one implementation's training step."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as tprofile
 
@@ -648,12 +649,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="fewer rounds (numbers are noisier)")
     p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--profile", action="store_true", help="print torch.profiler tables of traceTorch's step")
+    p.add_argument(
+        "--profile", action="store_true", help="print torch.profiler tables of the training steps (tt and SpikingJelly)"
+    )
     p.add_argument("--no-write", action="store_true", help="do not write results files")
     p.add_argument("--_memory-child", dest="memory_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.quick:
+    if args.quick:  # a few minutes for both models on 2 cores
         args.rounds, args.inner = 3, 1
+        args.mem_steps = min(args.mem_steps, 2)
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     specs = {}
@@ -677,7 +681,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     wanted = [i.strip() for i in args.impls.split(",") if i.strip()]
     x, y, data_note = load_data(args.n_data, seed=args.seed)
-    print(f"data: {data_note}; {machine()}")
+    print(f"data: {data_note}; {machine()}; load average {os.getloadavg()[0]:.1f}")
     sections = []
     for name, spec in specs.items():
         print(f"\n== {spec.describe()}")
@@ -783,7 +787,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
         )
         if args.profile:
-            for impl in tt_impls:
+            for impl in tt_impls + [i for i in ("sj-multistep",) if i in impls]:
                 print(f"\n-- torch.profiler, {impl}, {spec.model}: 3 training steps, sorted by self CPU time")
                 print(profile(spec, init, xb, yb, impl))
 
@@ -796,7 +800,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             "weights and batches in every implementation, 2 CPU threads, medians of interleaved rounds in one "
             "process. Memory: each implementation in its own process; `step peak +MiB` is the peak resident "
             "memory the training steps added above the RSS after building model, optimizer and batches "
-            "(`/proc/self/clear_refs` then `VmHWM`); `peak RSS` includes the imported libraries.\n\n"
+            "(`/proc/self/clear_refs` then `VmHWM`); `peak RSS` includes the imported libraries. "
+            "The development machine is shared: each table gives the load average before and after its run; "
+            "the implementations are interleaved round by round, so their ratios see the same contention, "
+            "but the absolute ms / step are not comparable with other runs or machines.\n\n"
         )
         text = intro + "\n".join(sections)
         RESULTS_DIR.mkdir(exist_ok=True)

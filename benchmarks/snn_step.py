@@ -17,7 +17,8 @@ explicitly for SpikingJelly). Times are medians over repeats, with the implement
 interleaved within each repeat; 2 CPU threads. Writes
 ``benchmarks/results/snn_step.md``.
 
-Run: ``uv run python benchmarks/snn_step.py [--quick]``
+Run: ``uv run python benchmarks/snn_step.py [--quick] [--layers LIB] [--sizes 64x1024]
+[--passes fwd+bwd] [--repeats 21]``
 """
 
 from __future__ import annotations
@@ -285,8 +286,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
     ap.add_argument("--layers", default="LIB,SLIB,DSRLITS")
+    ap.add_argument("--sizes", default="1x128,64x1024", help="comma-separated BxN cases")
+    ap.add_argument("--passes", default="fwd,fwd+bwd", help="comma-separated subset of fwd, fwd+bwd")
+    ap.add_argument("--repeats", type=int, default=None, help="repeats per case (default: 31 small, 11 large)")
     args = ap.parse_args()
+    sizes = [tuple(int(v) for v in c.split("x")) for c in args.sizes.split(",")]
+    passes = [p.strip() for p in args.passes.split(",")]
     torch.manual_seed(0)
+    load_start = os.getloadavg()[0]
+    print(f"load average at start: {load_start:.1f} on {os.cpu_count()} CPUs", flush=True)
     notes = []
     if make_snntorch(4) is None:
         notes.append("snnTorch is not installed: its rows are skipped (`uv sync --group bench`).")
@@ -294,10 +302,11 @@ def main() -> None:
         notes.append("SpikingJelly is not installed: its rows are skipped (`uv sync --group bench`).")
     rows = []
     for layer in args.layers.split(","):
-        for b, n in ((1, 128), (64, 1024)):
-            for backward in (False, True):
+        for b, n in sizes:
+            for backward in [bw for bw in (False, True) if ("fwd+bwd" if bw else "fwd") in passes]:
                 small = b * n <= 1024
                 repeats = (5 if args.quick else 31) if small else (3 if args.quick else 11)
+                repeats = args.repeats or repeats
                 # inputs require grad in fwd+bwd (as if from a previous layer); SpikingJelly's
                 # LIFNode has no learnable parameter and would otherwise have nothing to train
                 xs = [(torch.randn(b, n) * 0.6 + 0.15).requires_grad_(backward) for _ in range(STEPS)]
@@ -339,7 +348,9 @@ def main() -> None:
         "`fwd` runs under `torch.no_grad()`; `fwd+bwd` backpropagates the sum of all outputs to the parameters and the inputs. "
         "Ratios are against the hand-written loop and against the minimal `nn.Module` of the same case.",
         "",
-        f"Load average when the run started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. "
+        f"Load average {load_start:.1f} when the run started and {os.getloadavg()[0]:.1f} at its end, on {os.cpu_count()} CPUs. "
+        "Implementations are interleaved within each repeat, so they share the same contention: the ratios are "
+        "comparable within this table, the absolute times are not comparable with other runs or machines. "
         "The `best:` columns give the same ratios from each implementation's minimum time, which contention can only inflate.",
         "",
         "| layer | B×N | pass | implementation | median µs / step | × loop | × minimal module | best: × loop | best: × minimal module |",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence, cast
 
@@ -39,7 +40,65 @@ class _ParamSpec:
 
 
 # Attribute names every Layer keeps for its own bookkeeping.
-_LAYER_INTERNALS = frozenset({"num_neurons", "dim", "_state_sizes", "_param_specs", "_compiled", "_input_width"})
+_LAYER_INTERNALS = frozenset(
+    {"num_neurons", "dim", "_state_sizes", "_param_specs", "_compiled", "_input_width", "_param_cache"}
+)
+
+_functorch_active: Callable[[], bool] = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+
+
+class _Activated:
+    """One cached activated parameter: ``value = activation(raw)`` and what it was computed under.
+
+    ``live`` turns false when a backward pass reaches ``value`` (see `_expire_on_backward`):
+    that backward frees ``value``'s autograd node unless the graph is retained, and a
+    later step must not build on a freed node.
+    """
+
+    __slots__ = ("raw", "storage", "key", "value", "live", "__weakref__")
+
+    def __init__(self, raw: Tensor, storage: Any, key: tuple[Any, ...], value: Tensor) -> None:
+        self.raw = raw
+        self.storage = storage  # held so that its address (in ``key``) cannot be reused
+        self.key = key
+        self.value = value
+        self.live = True
+
+
+def _expire_on_backward(entry: _Activated) -> Callable[[Tensor], None]:
+    """A gradient hook that retires ``entry`` (holds it weakly: no reference cycle)."""
+    ref = weakref.ref(entry)
+
+    def hook(grad: Tensor) -> None:
+        e = ref()
+        if e is not None:
+            e.live = False
+
+    return hook
+
+
+def _autocast_anywhere() -> bool:
+    """Whether autocast is on for any device type (public fallback: CPU and CUDA)."""
+    return torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda")
+
+
+_any_autocast: Callable[[], bool] = getattr(torch._C, "_is_any_autocast_enabled", _autocast_anywhere)
+
+
+def _cache_key(raw: Tensor) -> tuple[Any, ...]:
+    """Everything besides ``raw``'s identity that decides ``activation(raw)``.
+
+    Kept short (it is computed at every step): only values with an autograd graph are
+    cached, so grad mode and ``requires_grad`` are on for every entry; ``.to()`` and
+    ``load_state_dict`` also drop the cache outright.
+    """
+    return (
+        raw._version,  # in-place changes under autograd (optimizer steps, copy_, fill_)
+        raw.data_ptr(),  # `.data = ...` swaps the storage without bumping the version
+        raw.shape,
+        raw.dtype,
+        raw.get_device(),
+    )
 
 
 class Layer(nn.Module):
@@ -95,6 +154,7 @@ class Layer(nn.Module):
         self._param_specs: dict[str, _ParamSpec] = {}
         self._compiled: dict[str, tuple[Tensor, bool, Tensor]] = {}
         self._input_width: Optional[int] = num_neurons
+        self.__dict__["_param_cache"] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -121,6 +181,7 @@ class Layer(nn.Module):
         new = cls.__new__(cls)
         memo[id(self)] = new
         d = dict(self.__dict__)
+        d["_param_cache"] = {}  # may hold a tensor with an autograd graph; recomputed on use
         for name in self._state_sizes:
             s = d.get(name)
             if isinstance(s, Tensor) and s.grad_fn is not None:
@@ -128,6 +189,13 @@ class Layer(nn.Module):
         for key, value in d.items():
             new.__dict__[key] = copy.deepcopy(value, memo)
         return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickling (torch.save of a whole model): the cache is never saved (it may hold a
+        # tensor with an autograd graph); it is rebuilt on the next step
+        state = super().__getstate__()
+        state.pop("_param_cache", None)
+        return state
 
     # ------------------------------------------------------------------ parameters
     def __getattr__(self, name: str) -> Any:
@@ -162,7 +230,52 @@ class Layer(nn.Module):
         raw = self._parameters.get(spec.raw_name)
         if raw is None:
             raw = cast(Tensor, buffers[spec.raw_name])  # registered with a tensor; never None
-        return spec.activation(raw)
+        act = spec.activation
+        if act is identity:
+            return raw
+        return self._cached_activation(name, act, raw)
+
+    def _cached_activation(self, name: str, act: Callable[[Tensor], Tensor], raw: Tensor) -> Tensor:
+        """``act(raw)``, computed once between `zero_states` / `detach_states` calls.
+
+        A step of a layer reads its activated parameters (``sigmoid(raw_beta)``, ...)
+        every timestep. When that value carries an autograd graph (grad mode on and
+        ``raw`` requires grad), one value and one graph node serve every step while
+        nothing that decides the value has changed: the raw tensor's identity, version
+        counter, storage, shape, dtype and device. It is recomputed after
+        `zero_states`, `detach_states`, ``.to()``, ``load_state_dict``,
+        `TTcompile`/`TTdecompile`, and after a backward pass has gone through it (which
+        frees its autograd node). Without a graph (``no_grad``, inference, a fixed
+        ``raw``) it is computed every time, as it is while ``torch.compile`` traces,
+        under autocast, and inside ``torch.func`` transforms. In-place changes made
+        through ``raw.data`` bypass the version counter (as they bypass autograd's own
+        checks): they are seen at the next `zero_states` / `detach_states`.
+        """
+        if (
+            not (raw.requires_grad and torch.is_grad_enabled())
+            or torch.compiler.is_compiling()
+            or _functorch_active()
+            or _any_autocast()
+        ):
+            return act(raw)  # no graph to save (activating is cheap), or a mode the cache stays out of
+        d = self.__dict__
+        cache: Optional[dict[str, _Activated]] = d.get("_param_cache")
+        if cache is None:
+            cache = d["_param_cache"] = {}
+        key = _cache_key(raw)
+        entry = cache.get(name)
+        if entry is not None and entry.live and entry.raw is raw and entry.key == key:
+            return entry.value
+        value = act(raw)
+        entry = _Activated(raw, raw.untyped_storage(), key, value)
+        cache[name] = entry
+        if value.requires_grad:
+            value.register_hook(_expire_on_backward(entry))
+        return value
+
+    def _drop_param_cache(self) -> None:
+        """Forget every cached activated parameter (recomputed at the next step)."""
+        self.__dict__["_param_cache"] = {}
 
     def _parameter_tensor(self, name: str, value: ParamValue, rank: int) -> Tensor:
         owner = type(self).__name__
@@ -360,6 +473,7 @@ class Layer(nn.Module):
         # nothing of this layer is loaded and torch raises with the message.
         # ``state_dict`` is torch's own shallow copy, so rebinding its keys is local.
         owner = type(self).__name__
+        self._drop_param_cache()
         refused = False
         for name, spec in self._param_specs.items():
             value_key = prefix + name
@@ -536,9 +650,11 @@ class Layer(nn.Module):
         if mask is None:
             for name in self._state_sizes:
                 self.__dict__[name] = None
+            self.__dict__["_param_cache"] = {}
             return
         updates = self._masked_zero(mask)
         self.__dict__.update(updates)
+        self.__dict__["_param_cache"] = {}
 
     def _masked_zero(self, mask: Tensor) -> dict[str, Tensor]:
         owner = type(self).__name__
@@ -576,10 +692,12 @@ class Layer(nn.Module):
             s = d[name]
             if s is not None:
                 d[name] = s.detach()
+        d["_param_cache"] = {}
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Layer:  # type: ignore[override]
         super()._apply(fn, recurse)
         d = self.__dict__
+        d["_param_cache"] = {}
         for name in self._state_sizes:
             s = d[name]
             if s is not None:
@@ -630,6 +748,7 @@ class Layer(nn.Module):
         and are left as they are. A compiled layer is for inference. Compiling twice is
         a no-op.
         """
+        self._drop_param_cache()
         for name, spec in self._param_specs.items():
             if spec.activation is identity or name in self._compiled or not spec.learnable:
                 continue  # nothing to do; a fixed parameter already holds its value
@@ -650,6 +769,7 @@ class Layer(nn.Module):
         recomputed from it through the inverse function. Learnability and ``.grad`` are
         kept. Decompiling an uncompiled layer is a no-op.
         """
+        self._drop_param_cache()
         for name in list(self._compiled):
             raw, was_param, snapshot = self._compiled.pop(name)
             spec = self._param_specs[name]

@@ -115,6 +115,7 @@ class Model(nn.Module):
         updates = [(f.layer, f.layer._masked_zero(mask)) for f in found]
         for layer, upd in updates:
             layer.__dict__.update(upd)
+            layer._drop_param_cache()
 
     def detach_states(self) -> None:
         """Detach every existing state from the autograd graph (truncated BPTT, online learning)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping, Optional, Sequence, Union, cast
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -285,18 +285,9 @@ class LeakyLayer(Layer):
     # ------------------------------------------------------------------ params
     def _params(self, x: Tensor) -> dict[str, Tensor]:
         """The activated parameters by name, shaped to broadcast against ``x`` (one timestep)."""
-        P = self._parameters
-        B = self._buffers
-        vals: dict[str, Tensor] = {}
-        for name, raw_name, act in self.__dict__["_pspecs"]:
-            v = B.get(name)  # a compiled value
-            if v is None:
-                v = P.get(raw_name)
-                if v is None:
-                    v = cast(Tensor, B[raw_name])  # registered with a tensor; never None
-                if act is not None:
-                    v = act(v)
-            vals[name] = v
+        # compiled value, fixed value, or the activation of the raw one, computed once
+        # between zero_states()/detach_states() calls (Layer._param_value caches it)
+        vals = {name: self._param_value(name) for name, _, _ in self.__dict__["_pspecs"]}
         dim = self.dim
         if dim != -1:
             trailing = -dim - 1 if dim < 0 else x.ndim - dim - 1
