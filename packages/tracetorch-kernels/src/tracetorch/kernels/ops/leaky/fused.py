@@ -6,8 +6,9 @@ compile-time flags – ``DUAL``, ``SYN`` (synaptic), ``REC`` (recurrent), ``KIND
 3 triangle, 4 straight-through Heaviside) and ``QUANT`` (0 round, 1 bernoulli,
 2 probabilistic) – so every configuration compiles to its own straight-line kernel.
 
-One program owns ``BLOCK`` contiguous elements of one timestep (``E = rows x N``
-elements, neuron ``e % N``) and walks over time with every state in float32
+One program owns ``BLOCK`` contiguous elements of one timestep (``E = outer x N x inner``
+elements in the caller's layout, neuron ``(e // INNER) % N``; ``INNER = 1`` when the
+neurons are the last axis) and walks over time with every state in float32
 registers; inputs are read in their dtype and converted, outputs cast on store.
 
 Forward, when ``SAVE``: the only tensors stored for the backward pass are the
@@ -27,12 +28,16 @@ the threshold by one rounding and flip a spike).
 
 Random numbers (``bernoulli``/``probabilistic`` with the sigmoid spike): Triton's
 Philox ``tl.rand(seed, counter)`` with ``counter = 2 * (t * E + e)`` (``+ 1`` for the
-negative spike of T/TS layers), ``seed`` drawn from torch's default generator, so
-``torch.manual_seed`` makes runs reproducible. These draws are not the ones
+negative spike of T/TS layers). The kernels read ``seed`` from a 0-d int64 tensor on
+the device (``seed_ptr``; the caller draws it there per launch from the device's
+default generator), so ``torch.manual_seed`` makes runs reproducible and a captured
+CUDA graph draws anew on every replay. These draws are not the ones
 ``torch.bernoulli`` makes on the reference path.
 """
 
 from __future__ import annotations
+
+from typing import Optional, Union, cast
 
 import torch
 import triton
@@ -195,7 +200,7 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
-@triton.jit(do_not_specialize=["seed", "T", "N"])
+@triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
 def _leaky_fwd_kernel(
     x_ptr,
     s0_ptr,
@@ -203,10 +208,12 @@ def _leaky_fwd_kernel(
     out_ptr,
     sf_ptr,
     sv_ptr,
-    seed,
+    seed_ptr,
     T,
     E,
     N,
+    INNER,
+    T0,
     SPARAM,
     DUAL: tl.constexpr,
     SYN: tl.constexpr,
@@ -215,6 +222,7 @@ def _leaky_fwd_kernel(
     SPIKE: tl.constexpr,
     QUANT: tl.constexpr,
     SAVE: tl.constexpr,
+    CKPT: tl.constexpr,
     # state slots in s0/sf
     I_POS_MEM: tl.constexpr,
     I_NEG_MEM: tl.constexpr,
@@ -251,10 +259,16 @@ def _leaky_fwd_kernel(
     # elements per step, and ``t * E`` over the sequence much sooner
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
-    nrn = offs % N
+    # a step is [outer, N, inner] (neurons along any axis; INNER = 1: neurons last)
+    nrn = (offs // INNER) % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
+    if (KIND >= 2) and (SPIKE == 0) and (QUANT != 0):
+        seed = tl.load(seed_ptr)  # the launch's Philox key, read on the device
+    else:
+        seed = 0
+    T0E = T0.to(tl.int64) * E  # Philox counters of a segment starting at step T0
     # parameters (float32, per neuron)
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
@@ -349,8 +363,26 @@ def _leaky_fwd_kernel(
             else:
                 pp = pb * pm + u
             pn = zero
-        s1, s2, pm, nm, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
+        s1, s2, pm, nm, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT)
         tl.store(out_ptr + idx, o.to(out_ptr.dtype.element_ty), mask=mask)
+        if CKPT > 0:
+            # checkpointed BPTT: the states after every CKPT-th step (not after the
+            # last one), float32 [NS, (T - 1) // CKPT, E]
+            if ((t + 1) % CKPT == 0) and (t + 1 < T):
+                CE = ((T - 1) // CKPT) * E
+                cidx = ((t + 1) // CKPT - 1) * E + offs
+                tl.store(sv_ptr + I_POS_MEM * CE + cidx, pm, mask=mask)
+                if DUAL:
+                    tl.store(sv_ptr + I_NEG_MEM * CE + cidx, nm, mask=mask)
+                if SYN:
+                    tl.store(sv_ptr + I_POS_SYN * CE + cidx, ps, mask=mask)
+                    if DUAL:
+                        tl.store(sv_ptr + I_NEG_SYN * CE + cidx, ns, mask=mask)
+                if REC:
+                    tl.store(sv_ptr + I_POS_REC * CE + cidx, pr, mask=mask)
+                    tl.store(sv_ptr + I_PREV_OUTPUT * CE + cidx, o, mask=mask)
+                    if DUAL:
+                        tl.store(sv_ptr + I_NEG_REC * CE + cidx, nr, mask=mask)
         if SAVE:
             tl.store(sv_ptr + V_POS_MEM_PRE * TE + idx, pp, mask=mask)
             if DUAL:
@@ -387,6 +419,7 @@ def _recall(
     mask,
     E,
     TE,
+    T0E,
     th,
     nth,
     psc,
@@ -439,7 +472,7 @@ def _recall(
             pr = _ld(sv_ptr, V_POS_REC * TE + idx, mask)
             if DUAL:
                 nr = _ld(sv_ptr, V_NEG_REC * TE + idx, mask)
-        s1, s2, qp, qn, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT)
+        s1, s2, qp, qn, o = _output_stage(pp, pn, th, nth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT)
     else:
         pp = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
         if DUAL:
@@ -459,7 +492,7 @@ def _recall(
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
 
 
-@triton.jit(do_not_specialize=["seed", "T", "N"])
+@triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
 def _leaky_bwd_kernel(
     x_ptr,
     s0_ptr,
@@ -470,10 +503,12 @@ def _leaky_bwd_kernel(
     gx_ptr,
     gs0_ptr,
     gp_ptr,
-    seed,
+    seed_ptr,
     T,
     E,
     N,
+    INNER,
+    T0,
     SPARAM,
     DUAL: tl.constexpr,
     SYN: tl.constexpr,
@@ -481,6 +516,7 @@ def _leaky_bwd_kernel(
     KIND: tl.constexpr,
     SPIKE: tl.constexpr,
     QUANT: tl.constexpr,
+    ACC: tl.constexpr,
     I_POS_MEM: tl.constexpr,
     I_NEG_MEM: tl.constexpr,
     I_POS_SYN: tl.constexpr,
@@ -514,10 +550,16 @@ def _leaky_bwd_kernel(
     # elements per step, and ``t * E`` over the sequence much sooner
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
-    nrn = offs % N
+    # a step is [outer, N, inner] (neurons along any axis; INNER = 1: neurons last)
+    nrn = (offs // INNER) % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
+    if (KIND >= 2) and (SPIKE == 0) and (QUANT != 0):
+        seed = tl.load(seed_ptr)  # the launch's Philox key, read on the device
+    else:
+        seed = 0
+    T0E = T0.to(tl.int64) * E  # Philox counters of a segment starting at step T0
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
     pa = zero
@@ -583,6 +625,30 @@ def _leaky_bwd_kernel(
     d_nsc = zero
     d_pw = zero
     d_nw = zero
+    if ACC:
+        # checkpointed BPTT: continue the sums of the later segments (in gp), so
+        # every parameter gradient adds its terms in the order one walk would
+        d_pb = tl.load(gp_ptr + P_POS_BETA * E + offs, mask=mask, other=0.0)
+        if DUAL:
+            d_nb = tl.load(gp_ptr + P_NEG_BETA * E + offs, mask=mask, other=0.0)
+        if SYN:
+            d_pa = tl.load(gp_ptr + P_POS_ALPHA * E + offs, mask=mask, other=0.0)
+            if DUAL:
+                d_na = tl.load(gp_ptr + P_NEG_ALPHA * E + offs, mask=mask, other=0.0)
+        if REC:
+            d_pg = tl.load(gp_ptr + P_POS_GAMMA * E + offs, mask=mask, other=0.0)
+            d_pw = tl.load(gp_ptr + P_POS_REC_WEIGHT * E + offs, mask=mask, other=0.0)
+            if DUAL:
+                d_ng = tl.load(gp_ptr + P_NEG_GAMMA * E + offs, mask=mask, other=0.0)
+                d_nw = tl.load(gp_ptr + P_NEG_REC_WEIGHT * E + offs, mask=mask, other=0.0)
+        if KIND == 2:
+            d_th = tl.load(gp_ptr + P_THRESHOLD * E + offs, mask=mask, other=0.0)
+        if KIND >= 3:
+            d_th = tl.load(gp_ptr + P_POS_THRESHOLD * E + offs, mask=mask, other=0.0)
+            d_nth = tl.load(gp_ptr + P_NEG_THRESHOLD * E + offs, mask=mask, other=0.0)
+        if KIND == 4:
+            d_psc = tl.load(gp_ptr + P_POS_SCALE * E + offs, mask=mask, other=0.0)
+            d_nsc = tl.load(gp_ptr + P_NEG_SCALE * E + offs, mask=mask, other=0.0)
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
         sv_ptr,
         s0_ptr,
@@ -591,6 +657,7 @@ def _leaky_bwd_kernel(
         mask,
         E,
         TE,
+        T0E,
         th,
         nth,
         psc,
@@ -628,6 +695,7 @@ def _leaky_bwd_kernel(
             mask,
             E,
             TE,
+            T0E,
             th,
             nth,
             psc,
@@ -864,6 +932,13 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
     return _launch(E, device, block, f, backward)[0]
 
 
+def _seed_arg(seed: Union[Tensor, int], device: torch.device) -> Tensor:
+    """The kernels' ``seed_ptr``: a 0-d int64 tensor on ``device``."""
+    if isinstance(seed, Tensor):
+        return seed
+    return torch.tensor(seed, dtype=torch.int64, device=device)
+
+
 def _flags(flags: tuple[int, ...]) -> dict[str, int]:
     f = dict(zip(FLAG_NAMES, flags))
     return {k: (bool(v) if k in ("DUAL", "SYN", "REC") else v) for k, v in f.items()}
@@ -875,24 +950,35 @@ def leaky_forward(
     p: Tensor,
     flags: tuple[int, int, int, int, int, int],
     spike_param: float,
-    seed: int,
+    seed: Union[Tensor, int],
     save: bool,
     block: int = 0,
+    inner: int = 1,
+    checkpoint: int = 0,
+    t0: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the forward kernel.
 
     Args:
-        x: ``[T, E]`` contiguous input (neuron ``e % N``).
+        x: ``[T, E]`` contiguous input (neuron ``(e // inner) % N``).
         s0: ``[NS, E]`` initial states (order of ``LeakyConfig.states``), dtype of ``x``.
         p: ``[NP, N]`` float32 activated parameters (order of ``LeakyConfig.param_names``).
         flags: ``(dual, synaptic, recurrent, kind, spike, quant)`` as ints.
         spike_param: The spike function's slope / width parameter.
-        seed: Philox seed for random quantisation.
+        seed: Philox key for random quantisation: a 0-d int64 tensor on ``x``'s
+            device (read by the kernel there), or an int (copied to one).
         save: Store what the backward pass needs.
         block: Elements per program (power of two); 0 picks one.
+        inner: Elements of a step between two consecutive neurons (the product of
+            the axes after the neuron axis; 1 when the neurons are the last axis).
+        checkpoint: With ``save``, ``K > 0`` stores only the states after every
+            ``K``-th step (``[NS, (T - 1) // K, E]`` float32) for a checkpointed
+            backward (`leaky_backward` with the same ``checkpoint``).
+        t0: The step ``x[0]`` is in a longer sequence (a segment's Philox counters).
 
     Returns:
-        ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``.
+        ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``;
+        with ``checkpoint`` the saved tensor is the checkpoints.
     """
     T, E = x.shape
     N = p.shape[1]
@@ -902,9 +988,12 @@ def leaky_forward(
     sf = _empty_like(s0)
     sv = (
         _empty((lay["NSAVE"], T, E), torch.float32, x.device)
-        if save
+        if save and not checkpoint
         else torch.empty(0, dtype=torch.float32, device=x.device)
     )
+    ckpt = checkpoint if save else 0
+    if ckpt:
+        sv = _empty((lay["NS"], max(T - 1, 0) // ckpt, E), torch.float32, x.device)
     if T == 0 or E == 0:
         return out, s0.clone(), sv
     BLOCK, warps = _launch(E, x.device, block, f, backward=False)
@@ -917,12 +1006,15 @@ def leaky_forward(
             out,
             sf,
             sv,
-            seed,
+            _seed_arg(seed, x.device),
             T,
             E,
             N,
+            inner,
+            t0,
             float(spike_param),
-            SAVE=save,
+            SAVE=save and not ckpt,
+            CKPT=ckpt,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
@@ -941,8 +1033,13 @@ def leaky_backward(
     grad_sf: Tensor,
     flags: tuple[int, int, int, int, int, int],
     spike_param: float,
-    seed: int,
+    seed: Union[Tensor, int],
     block: int = 0,
+    inner: int = 1,
+    checkpoint: int = 0,
+    t0: int = 0,
+    gp_acc: Optional[Tensor] = None,
+    gx_out: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the BPTT kernel.
 
@@ -957,18 +1054,30 @@ def leaky_backward(
         spike_param: As given to `leaky_forward`.
         seed: As given to `leaky_forward` (the same seed regenerates the same draws).
         block: Elements per program; 0 picks one.
+        inner: As given to `leaky_forward`.
+        checkpoint: As given to `leaky_forward` (then ``sv`` holds its checkpoints):
+            each segment of ``checkpoint`` steps is recomputed from its checkpoint and
+            walked back, last segment first.
+        t0: As given to `leaky_forward`.
+        gp_acc: ``[NP, E]`` float32 sums of a later segment to continue (updated in
+            place and returned as ``grad_p``).
+        gx_out: Where to write ``grad_x`` (a ``[T, E]`` view of a longer one).
 
     Returns:
         ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
         over time; the caller sums it over the rows that share a neuron.
     """
     T, E = x.shape
+    if checkpoint and T > 0 and E > 0:
+        return _backward_checkpointed(
+            x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, block, inner, checkpoint
+        )
     N = p.shape[1]
     f = _flags(flags)
     lay = layout(flags_config(flags))
-    gx = _empty_like(x)
+    gx = _empty_like(x) if gx_out is None else gx_out
     gs0 = _empty_like(s0)
-    gp = _empty((lay["NP"], E), torch.float32, x.device)
+    gp = _empty((lay["NP"], E), torch.float32, x.device) if gp_acc is None else gp_acc
     if E == 0:
         return gx, gs0, gp
     BLOCK, warps = _launch(E, x.device, block, f, backward=True)
@@ -984,11 +1093,14 @@ def leaky_backward(
             gx,
             gs0,
             gp,
-            seed,
+            _seed_arg(seed, x.device),
             T,
             E,
             N,
+            inner,
+            t0,
             float(spike_param),
+            ACC=gp_acc is not None,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
@@ -996,3 +1108,40 @@ def leaky_backward(
             **consts,
         )
     return gx, gs0, gp
+
+
+def _backward_checkpointed(
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    ck: Tensor,
+    grad_out: Tensor,
+    grad_sf: Tensor,
+    flags: tuple[int, int, int, int, int, int],
+    spike_param: float,
+    seed: Union[Tensor, int],
+    block: int,
+    inner: int,
+    every: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """`leaky_backward` from checkpoints: segment ``j`` (steps ``[jK, jK + K)``) is
+    recomputed from the states after step ``jK - 1`` (``s0`` for the first) with the
+    forward kernel (same Philox counters through ``t0``), then walked back with the
+    adjoints of the segment after it as its final-state gradients; the parameter sums
+    continue in one ``[NP, E]`` buffer. Every float32 value equals the one the stored
+    path computes; the per-segment state adjoints stay float32."""
+    T = x.shape[0]
+    seed = _seed_arg(seed, x.device)
+    starts = ck.transpose(0, 1)  # [J - 1, NS, E]: the states before segments 1 .. J - 1
+    gx = _empty_like(x)
+    gp: Optional[Tensor] = None
+    g = grad_sf
+    for j in reversed(range(triton.cdiv(T, every))):
+        a, b = j * every, min(T, (j + 1) * every)
+        sj = s0 if j == 0 else starts[j - 1].contiguous()
+        _, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a)
+        _, g, gp = leaky_backward(
+            x[a:b], sj, p, sv, grad_out[a:b], g, flags, spike_param, seed, block, inner,
+            t0=a, gp_acc=gp, gx_out=gx[a:b],
+        )  # fmt: skip
+    return gx, g, cast(Tensor, gp)  # T > 0: at least one segment ran
