@@ -5,7 +5,8 @@ Triton compiles ahead of time on any machine: this runs the full pipeline
 kernels and for the forward and BPTT kernels of all 32 spiking configurations (and
 every spike function and quantiser on the largest one), for float32 and bfloat16
 inputs, at the block sizes the launchers pick for large inputs, plus the
-checkpointed-BPTT variants (``checkpoint_bptt``) of the smallest and largest one.
+checkpointed-BPTT variants (``checkpoint_bptt``) and the strided ones (neurons along
+``dim != -1``) of the smallest and largest one.
 
 Runtime-like specialisation: the launchers pass tensors, whose data pointers Triton
 specialises as 16-byte aligned (``tt.divisibility = 16``), and ``E`` (elements per
@@ -191,10 +192,11 @@ def compile_scan(dt: str, per_step: bool, backward: bool, arch: int) -> dict[str
 
 
 def compile_leaky(
-    name: str, dt: str, spike: int, quant: int, backward: bool, arch: int, ckpt: int = 0
+    name: str, dt: str, spike: int, quant: int, backward: bool, arch: int, ckpt: int = 0, strided: bool = False
 ) -> dict[str, Any]:
     """One leaky kernel; ``ckpt > 0``: the checkpointed variant (forward storing
-    checkpoints every ``ckpt`` steps, backward continuing parameter sums)."""
+    checkpoints every ``ckpt`` steps, backward continuing parameter sums); ``strided``:
+    the variant for neurons not along the last axis (``dim != -1``)."""
     cfg = LeakyConfig.from_name(name)
     kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
     lay = lf.layout(cfg)
@@ -216,7 +218,7 @@ def compile_leaky(
             "T0": "i32",
             "SPARAM": "fp32",
         }
-        extra = {"SAVE": not ckpt, "CKPT": ckpt}
+        extra = {"SAVE": not ckpt, "CKPT": ckpt, "STRIDED": strided}
         fn = lf._leaky_fwd_kernel
     else:
         sig = {
@@ -237,7 +239,7 @@ def compile_leaky(
             "T0": "i32",
             "SPARAM": "fp32",
         }
-        extra = {"ACC": bool(ckpt)}
+        extra = {"ACC": bool(ckpt), "STRIDED": strided}
         fn = lf._leaky_bwd_kernel
     block, warps = lf._launch(2**22, None, 0, flags, backward)
     if warps != 4:
@@ -306,22 +308,25 @@ def main() -> None:
                     args.arch,
                     known=KNOWN_SPILLS.get((name.strip(), dt, spike, quant, bwd), 0),
                 )
-    # the checkpointed-BPTT variants (`tracetorch.kernels.checkpoint_bptt`): the
-    # smallest and the largest configuration, random quantiser on the largest
+    # the checkpointed-BPTT variants (`tracetorch.kernels.checkpoint_bptt`) and the
+    # strided ones (neurons along dim != -1): the smallest and the largest
+    # configuration, random quantiser on the largest
     for name, spike, quant in [("LIB", 2, 0), ("DSRLITS", 2, 0)] + ([] if args.quick else [("DSRLITS", 0, 1)]):
-        for bwd in (False, True):
-            report(
-                f"{name:8s} fp32 spike={spike} quant={quant} {'bwd' if bwd else 'fwd'} checkpoint=8",
-                compile_leaky,
-                name,
-                "fp32",
-                spike,
-                quant,
-                bwd,
-                args.arch,
-                8,
-                known=KNOWN_SPILLS.get((name.strip(), "fp32", spike, quant, bwd), 0),
-            )
+        for ckpt, strided, tag in ((8, False, "checkpoint=8"), (0, True, "strided")):
+            for bwd in (False, True):
+                report(
+                    f"{name:8s} fp32 spike={spike} quant={quant} {'bwd' if bwd else 'fwd'} {tag}",
+                    compile_leaky,
+                    name,
+                    "fp32",
+                    spike,
+                    quant,
+                    bwd,
+                    args.arch,
+                    ckpt,
+                    strided,
+                    known=KNOWN_SPILLS.get((name.strip(), "fp32", spike, quant, bwd), 0),
+                )
     print(f"{failures} failures, {time.time() - t0:.0f} s")
     sys.exit(1 if failures else 0)
 

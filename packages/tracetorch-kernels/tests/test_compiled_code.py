@@ -38,6 +38,7 @@ def test_compiled_kernels_are_vectorised_spill_free_and_64_bit() -> None:
     lines = [ln for ln in res.stdout.splitlines() if ": " in ln and ("ok" in ln or "FAIL" in ln)]
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     # scan fwd/bwd, LIB and DSRLITS fwd/bwd in fp32, LIB in bf16, and the checkpointed
-    # fwd/bwd of LIB and DSRLITS: all checked, all ok
-    assert len(lines) == 12 and all(ln.endswith(": ok") for ln in lines), res.stdout
+    # and strided fwd/bwd of LIB and DSRLITS: all checked, all ok
+    assert len(lines) == 16 and all(ln.endswith(": ok") for ln in lines), res.stdout
     assert sum("checkpoint=8" in ln for ln in lines) == 4, res.stdout
+    assert sum("strided" in ln for ln in lines) == 4, res.stdout

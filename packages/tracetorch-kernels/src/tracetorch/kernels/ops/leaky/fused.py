@@ -223,6 +223,7 @@ def _leaky_fwd_kernel(
     QUANT: tl.constexpr,
     SAVE: tl.constexpr,
     CKPT: tl.constexpr,
+    STRIDED: tl.constexpr,
     # state slots in s0/sf
     I_POS_MEM: tl.constexpr,
     I_NEG_MEM: tl.constexpr,
@@ -259,8 +260,12 @@ def _leaky_fwd_kernel(
     # elements per step, and ``t * E`` over the sequence much sooner
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
-    # a step is [outer, N, inner] (neurons along any axis; INNER = 1: neurons last)
-    nrn = (offs // INNER) % N
+    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+    # that neurons-last layers pay no second 64-bit division
+    if STRIDED:
+        nrn = (offs // INNER) % N
+    else:
+        nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
@@ -517,6 +522,7 @@ def _leaky_bwd_kernel(
     SPIKE: tl.constexpr,
     QUANT: tl.constexpr,
     ACC: tl.constexpr,
+    STRIDED: tl.constexpr,
     I_POS_MEM: tl.constexpr,
     I_NEG_MEM: tl.constexpr,
     I_POS_SYN: tl.constexpr,
@@ -550,8 +556,12 @@ def _leaky_bwd_kernel(
     # elements per step, and ``t * E`` over the sequence much sooner
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
-    # a step is [outer, N, inner] (neurons along any axis; INNER = 1: neurons last)
-    nrn = (offs // INNER) % N
+    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+    # that neurons-last layers pay no second 64-bit division
+    if STRIDED:
+        nrn = (offs // INNER) % N
+    else:
+        nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
@@ -1015,6 +1025,7 @@ def leaky_forward(
             float(spike_param),
             SAVE=save and not ckpt,
             CKPT=ckpt,
+            STRIDED=inner != 1,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
@@ -1101,6 +1112,7 @@ def leaky_backward(
             t0,
             float(spike_param),
             ACC=gp_acc is not None,
+            STRIDED=inner != 1,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
