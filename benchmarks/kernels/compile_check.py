@@ -52,11 +52,12 @@ PTXAS = _BIN / "ptxas-blackwell" if (_BIN / "ptxas-blackwell").exists() else _BI
 DIV16 = [["tt.divisibility", 16]]
 
 KNOWN_SPILLS = {("DSRLITS", "fp32", 4, 0, True): 4, ("DSRLITS", "fp32", 4, 1, True): 4}
-"""Spills ``ptxas`` (CUDA 12.x bundled with Triton 3.9, sm_90) reports today and that
-are accepted, in bytes: the DSRLITS BPTT kernel with the straight-through Heaviside
-spike at 2 elements per thread (128 registers; 1 element per thread spills nothing but
-loses the vector accesses, 4 needs 233 registers). A spill elsewhere, or a larger one
-here, fails the check; to be weighed on a GPU (``benchmarks/kernels/leaky.py --block``)."""
+"""Spills that are accepted, in bytes: the DSRLITS BPTT kernel with the
+straight-through Heaviside spike at 2 elements per thread spilled 4 B with an earlier
+version of the kernels (CUDA 12.x bundled with Triton 3.9, sm_90); today it uses 128
+registers and spills nothing, and the allowance stays for that one kernel. A spill
+elsewhere, or a larger one here, fails the check; to be weighed on a GPU
+(``benchmarks/kernels/leaky.py --block``)."""
 
 
 def ptxas_stats(ptx: str, arch: int) -> tuple[int, int]:
