@@ -232,6 +232,7 @@ def compile_leaky(
             "gx_ptr": f"*{dt}",
             "gs0_ptr": f"*{dt}",
             "gp_ptr": "*fp32",
+            "gpa_ptr": "*fp32",
             "seed_ptr": "*i64",
             "T": "i32",
             "E": "i32",

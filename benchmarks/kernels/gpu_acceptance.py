@@ -457,6 +457,7 @@ def launch_bwd(kernel, x, s0, p, sv, gout, gsf, flags, sparam, seed, block, warp
         gx,
         gs0,
         gp,
+        gp,
         lf._seed_arg(seed, x.device),
         T,
         E,

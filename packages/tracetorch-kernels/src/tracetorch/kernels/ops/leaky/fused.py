@@ -508,6 +508,7 @@ def _leaky_bwd_kernel(
     gx_ptr,
     gs0_ptr,
     gp_ptr,
+    gpa_ptr,
     seed_ptr,
     T,
     E,
@@ -636,29 +637,31 @@ def _leaky_bwd_kernel(
     d_pw = zero
     d_nw = zero
     if ACC:
-        # checkpointed BPTT: continue the sums of the later segments (in gp), so
-        # every parameter gradient adds its terms in the order one walk would
-        d_pb = tl.load(gp_ptr + P_POS_BETA * E + offs, mask=mask, other=0.0)
+        # checkpointed BPTT: continue the sums of the later segments (read from gpa,
+        # another buffer than gp: reading and writing one address would keep twelve
+        # 64-bit addresses live across the loop), so every parameter gradient adds
+        # its terms in the order one walk would
+        d_pb = tl.load(gpa_ptr + P_POS_BETA * E + offs, mask=mask, other=0.0)
         if DUAL:
-            d_nb = tl.load(gp_ptr + P_NEG_BETA * E + offs, mask=mask, other=0.0)
+            d_nb = tl.load(gpa_ptr + P_NEG_BETA * E + offs, mask=mask, other=0.0)
         if SYN:
-            d_pa = tl.load(gp_ptr + P_POS_ALPHA * E + offs, mask=mask, other=0.0)
+            d_pa = tl.load(gpa_ptr + P_POS_ALPHA * E + offs, mask=mask, other=0.0)
             if DUAL:
-                d_na = tl.load(gp_ptr + P_NEG_ALPHA * E + offs, mask=mask, other=0.0)
+                d_na = tl.load(gpa_ptr + P_NEG_ALPHA * E + offs, mask=mask, other=0.0)
         if REC:
-            d_pg = tl.load(gp_ptr + P_POS_GAMMA * E + offs, mask=mask, other=0.0)
-            d_pw = tl.load(gp_ptr + P_POS_REC_WEIGHT * E + offs, mask=mask, other=0.0)
+            d_pg = tl.load(gpa_ptr + P_POS_GAMMA * E + offs, mask=mask, other=0.0)
+            d_pw = tl.load(gpa_ptr + P_POS_REC_WEIGHT * E + offs, mask=mask, other=0.0)
             if DUAL:
-                d_ng = tl.load(gp_ptr + P_NEG_GAMMA * E + offs, mask=mask, other=0.0)
-                d_nw = tl.load(gp_ptr + P_NEG_REC_WEIGHT * E + offs, mask=mask, other=0.0)
+                d_ng = tl.load(gpa_ptr + P_NEG_GAMMA * E + offs, mask=mask, other=0.0)
+                d_nw = tl.load(gpa_ptr + P_NEG_REC_WEIGHT * E + offs, mask=mask, other=0.0)
         if KIND == 2:
-            d_th = tl.load(gp_ptr + P_THRESHOLD * E + offs, mask=mask, other=0.0)
+            d_th = tl.load(gpa_ptr + P_THRESHOLD * E + offs, mask=mask, other=0.0)
         if KIND >= 3:
-            d_th = tl.load(gp_ptr + P_POS_THRESHOLD * E + offs, mask=mask, other=0.0)
-            d_nth = tl.load(gp_ptr + P_NEG_THRESHOLD * E + offs, mask=mask, other=0.0)
+            d_th = tl.load(gpa_ptr + P_POS_THRESHOLD * E + offs, mask=mask, other=0.0)
+            d_nth = tl.load(gpa_ptr + P_NEG_THRESHOLD * E + offs, mask=mask, other=0.0)
         if KIND == 4:
-            d_psc = tl.load(gp_ptr + P_POS_SCALE * E + offs, mask=mask, other=0.0)
-            d_nsc = tl.load(gp_ptr + P_NEG_SCALE * E + offs, mask=mask, other=0.0)
+            d_psc = tl.load(gpa_ptr + P_POS_SCALE * E + offs, mask=mask, other=0.0)
+            d_nsc = tl.load(gpa_ptr + P_NEG_SCALE * E + offs, mask=mask, other=0.0)
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
         sv_ptr,
         s0_ptr,
@@ -1051,6 +1054,7 @@ def leaky_backward(
     t0: int = 0,
     gp_acc: Optional[Tensor] = None,
     gx_out: Optional[Tensor] = None,
+    gp_out: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the BPTT kernel.
 
@@ -1070,9 +1074,9 @@ def leaky_backward(
             each segment of ``checkpoint`` steps is recomputed from its checkpoint and
             walked back, last segment first.
         t0: As given to `leaky_forward`.
-        gp_acc: ``[NP, E]`` float32 sums of a later segment to continue (updated in
-            place and returned as ``grad_p``).
+        gp_acc: ``[NP, E]`` float32 sums of a later segment to continue (read only).
         gx_out: Where to write ``grad_x`` (a ``[T, E]`` view of a longer one).
+        gp_out: Where to write ``grad_p`` (not ``gp_acc``'s memory).
 
     Returns:
         ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
@@ -1088,7 +1092,7 @@ def leaky_backward(
     lay = layout(flags_config(flags))
     gx = _empty_like(x) if gx_out is None else gx_out
     gs0 = _empty_like(s0)
-    gp = _empty((lay["NP"], E), torch.float32, x.device) if gp_acc is None else gp_acc
+    gp = _empty((lay["NP"], E), torch.float32, x.device) if gp_out is None else gp_out
     if E == 0:
         return gx, gs0, gp
     BLOCK, warps = _launch(E, x.device, block, f, backward=True)
@@ -1104,6 +1108,7 @@ def leaky_backward(
             gx,
             gs0,
             gp,
+            gp if gp_acc is None else gp_acc,
             _seed_arg(seed, x.device),
             T,
             E,
@@ -1147,13 +1152,16 @@ def _backward_checkpointed(
     starts = ck.transpose(0, 1)  # [J - 1, NS, E]: the states before segments 1 .. J - 1
     gx = _empty_like(x)
     gp: Optional[Tensor] = None
+    spare: Optional[Tensor] = None  # two buffers in turn: a segment reads one, writes the other
     g = grad_sf
     for j in reversed(range(triton.cdiv(T, every))):
         a, b = j * every, min(T, (j + 1) * every)
         sj = s0 if j == 0 else starts[j - 1].contiguous()
         _, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a)
+        prev = gp
         _, g, gp = leaky_backward(
             x[a:b], sj, p, sv, grad_out[a:b], g, flags, spike_param, seed, block, inner,
-            t0=a, gp_acc=gp, gx_out=gx[a:b],
+            t0=a, gp_acc=prev, gx_out=gx[a:b], gp_out=spare,
         )  # fmt: skip
+        spare = prev
     return gx, g, cast(Tensor, gp)  # T > 0: at least one segment ran
