@@ -126,6 +126,25 @@ def forced(mode: str):  # type: ignore[no-untyped-def]
         os.environ.pop("TRACETORCH_KERNELS", None)
 
 
+def _speed_up_interpreter() -> None:
+    """Smoke mode only: run traceTorch's own ``@triton.jit`` helpers inside an
+    interpreted launch without Triton re-patching ``triton.language`` on every nested
+    call (~3 ms each; the same shortcut as the kernel tests' ``conftest.py``)."""
+    from triton.runtime import interpreter as it
+
+    original = it.InterpretedFunction.__call__
+
+    def call(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if getattr(self.fn, "__module__", "").startswith("tracetorch.kernels."):
+            return self.rewrite()(*args, **kwargs)
+        return original(self, *args, **kwargs)
+
+    it.InterpretedFunction.__call__ = call  # type: ignore[method-assign]
+
+
+if SMOKE:
+    _speed_up_interpreter()
+
 # ----------------------------------------------------------------------------- imports
 import tracetorch.functional as TF  # noqa: E402
 import tracetorch.kernels as K  # noqa: E402
