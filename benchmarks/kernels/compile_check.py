@@ -6,7 +6,9 @@ kernels and for the forward and BPTT kernels of all 32 spiking configurations (a
 every spike function and quantiser on the largest one, and a few configurations with
 neuron options: `OPTION_VARIANTS`), for float32 and bfloat16 inputs, at the block
 sizes the launchers pick for large inputs (float32 LI/EMA with the output as the saved
-membrane, as they run).
+membrane, as they run), plus the checkpointed-BPTT variants (``checkpoint_bptt``) and
+the strided ones (neurons along ``dim != -1``) of the smallest and largest one and of
+one configuration with neuron options.
 
 Runtime-like specialisation: the launchers pass tensors, whose data pointers Triton
 specialises as 16-byte aligned (``tt.divisibility = 16``), and ``E`` (elements per
@@ -55,11 +57,12 @@ PTXAS = _BIN / "ptxas-blackwell" if (_BIN / "ptxas-blackwell").exists() else _BI
 DIV16 = [["tt.divisibility", 16]]
 
 KNOWN_SPILLS = {("DSRLITS", "fp32", 4, 0, True): 4, ("DSRLITS", "fp32", 4, 1, True): 4}
-"""Spills ``ptxas`` (CUDA 12.x bundled with Triton 3.9, sm_90) reports today and that
-are accepted, in bytes: the DSRLITS BPTT kernel with the straight-through Heaviside
-spike at 2 elements per thread (128 registers; 1 element per thread spills nothing but
-loses the vector accesses, 4 needs 233 registers). A spill elsewhere, or a larger one
-here, fails the check; to be weighed on a GPU (``benchmarks/kernels/leaky.py --block``)."""
+"""Spills that are accepted, in bytes: the DSRLITS BPTT kernel with the
+straight-through Heaviside spike at 2 elements per thread spilled 4 B with an earlier
+version of the kernels (CUDA 12.x bundled with Triton 3.9, sm_90); today it uses 128
+registers and spills nothing, and the allowance stays for that one kernel. A spill
+elsewhere, or a larger one here, fails the check; to be weighed on a GPU
+(``benchmarks/kernels/leaky.py --block``)."""
 
 
 OPTION_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -208,7 +211,13 @@ def compile_scan(dt: str, per_step: bool, backward: bool, arch: int) -> dict[str
     )
 
 
-def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, arch: int) -> dict[str, Any]:
+def compile_leaky(
+    name: str, dt: str, spike: int, quant: int, backward: bool, arch: int, ckpt: int = 0, strided: bool = False
+) -> dict[str, Any]:
+    """One leaky kernel (``name``: a layer name or an `OPTION_VARIANTS` label); ``ckpt >
+    0``: the checkpointed variant (forward storing checkpoints every ``ckpt`` steps,
+    backward continuing parameter sums); ``strided``: the variant for neurons not along
+    the last axis (``dim != -1``)."""
     base, options = OPTION_VARIANTS.get(name, (name, {}))
     cfg = dataclasses.replace(LeakyConfig.from_name(base), **options)
     kind = {"LI": 0, "EMA": 1, "B": 2, "T": 3, "TS": 4}[cfg.output]
@@ -226,13 +235,15 @@ def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, ar
             "out_ptr": f"*{dt}",
             "sf_ptr": f"*{dt}",
             "sv_ptr": "*fp32",
-            "seed": "i32",
+            "seed_ptr": "*i64",
             "T": "i32",
             "E": "i32",
             "N": "i32",
+            "INNER": "i32",
+            "T0": "i32",
             "SPARAM": "fp32",
         }
-        extra = {"SAVE": True}
+        extra = {"SAVE": not ckpt, "CKPT": ckpt, "STRIDED": strided}
         fn = lf._leaky_fwd_kernel
     else:
         sig = {
@@ -245,14 +256,17 @@ def compile_leaky(name: str, dt: str, spike: int, quant: int, backward: bool, ar
             "gx_ptr": f"*{dt}",
             "gs0_ptr": f"*{dt}",
             "gp_ptr": "*fp32",
+            "gpa_ptr": "*fp32",
             "out_ptr": f"*{dt}",
-            "seed": "i32",
+            "seed_ptr": "*i64",
             "T": "i32",
             "E": "i32",
             "N": "i32",
+            "INNER": "i32",
+            "T0": "i32",
             "SPARAM": "fp32",
         }
-        extra = {}
+        extra = {"ACC": bool(ckpt), "STRIDED": strided}
         fn = lf._leaky_bwd_kernel
     block, warps = lf._launch(2**22, None, 0, flags, backward)
     if warps != 4:
@@ -324,6 +338,31 @@ def main() -> None:
                     bwd,
                     args.arch,
                     known=KNOWN_SPILLS.get((name.strip(), dt, spike, quant, bwd), 0),
+                )
+    # the checkpointed-BPTT variants (`tracetorch.kernels.checkpoint_bptt`) and the
+    # strided ones (neurons along dim != -1): the smallest and the largest
+    # configuration, random quantiser on the largest, and one with neuron options
+    # (reset_timing="next": its pending spikes are checkpointed states too)
+    ck_variants = [("LIB", 2, 0), ("DSRLITS", 2, 0)] + ([] if args.quick else [("DSRLITS", 0, 1)])
+    if not args.quick:
+        ck_variants += [("DSRLITS+value,next", 2, 0)]
+    if args.options:
+        ck_variants = [("DSRLITS+value,next", 2, 0), ("LIB+value,next,detach", 2, 0)]
+    for name, spike, quant in ck_variants:
+        for ckpt, strided, tag in ((8, False, "checkpoint=8"), (0, True, "strided")):
+            for bwd in (False, True):
+                report(
+                    f"{name:8s} fp32 spike={spike} quant={quant} {'bwd' if bwd else 'fwd'} {tag}",
+                    compile_leaky,
+                    name,
+                    "fp32",
+                    spike,
+                    quant,
+                    bwd,
+                    args.arch,
+                    ckpt,
+                    strided,
+                    known=KNOWN_SPILLS.get((name.strip(), "fp32", spike, quant, bwd), 0),
                 )
     print(f"{failures} failures, {time.time() - t0:.0f} s")
     sys.exit(1 if failures else 0)

@@ -37,5 +37,8 @@ def test_compiled_kernels_are_vectorised_spill_free_and_64_bit() -> None:
     res = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, env=env, timeout=900)
     lines = [ln for ln in res.stdout.splitlines() if ": " in ln and ("ok" in ln or "FAIL" in ln)]
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    # scan fwd/bwd, LIB and DSRLITS fwd/bwd in fp32, LIB in bf16: all checked, all ok
-    assert len(lines) == 8 and all(ln.endswith(": ok") for ln in lines), res.stdout
+    # scan fwd/bwd, LIB and DSRLITS fwd/bwd in fp32, LIB in bf16, and the checkpointed
+    # and strided fwd/bwd of LIB and DSRLITS: all checked, all ok
+    assert len(lines) == 16 and all(ln.endswith(": ok") for ln in lines), res.stdout
+    assert sum("checkpoint=8" in ln for ln in lines) == 4, res.stdout
+    assert sum("strided" in ln for ln in lines) == 4, res.stdout

@@ -115,7 +115,7 @@ def test_opcheck_leaky(device: str) -> None:
     s0 = torch.randn(2, 8, device=device, requires_grad=True)
     p = torch.rand(4, 4, device=device, requires_grad=True)  # DLIB: pos_beta, neg_beta, threshold
     flags = [1, 0, 0, 2, 2, 0]
-    seed = torch.zeros((), dtype=torch.int64)
+    seed = torch.zeros((), dtype=torch.int64, device=device)
     torch.library.opcheck(
         torch.ops.tracetorch.leaky_sequence.default,
         (x, s0, p[:3], flags, 2.0, seed, True),

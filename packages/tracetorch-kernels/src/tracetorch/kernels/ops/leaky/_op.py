@@ -20,6 +20,7 @@ from tracetorch._internal import QUANT_FUNCTIONS, SPIKE_KINDS
 from tracetorch.snn.functional import OUTPUT_KINDS, LeakyConfig, promote  # pyright: ignore[reportMissingImports]
 
 from ..._backend import load_fused
+from ..._options import bptt_checkpoint_every
 
 __all__ = [
     "leaky_sequence",
@@ -303,22 +304,44 @@ def _random(flags: list[int]) -> bool:
     return f["KIND"] >= 2 and f["SPIKE"] == 0 and f["QUANT"] != 0
 
 
-def _seed_tensor(flags: list[int]) -> Tensor:
-    """A Philox seed from torch's default (CPU) generator, drawn only when random
-    numbers are used, as a 0-d int64 tensor."""
+SEED_HIGH = 2**62
+"""Kernel seeds are drawn uniformly from ``[0, SEED_HIGH)``."""
+
+
+def _seed_tensor(flags: list[int], device: torch.device) -> Tensor:
+    """The Philox key of one launch, as a 0-d int64 tensor on the kernel's device.
+
+    For a configuration that draws random numbers it is drawn on ``device`` from that
+    device's default generator (``torch.randint``), so: ``torch.manual_seed`` makes the
+    draws reproducible; the draw is an ordinary device-side random op, so a captured
+    CUDA graph draws a new key on every replay (PyTorch advances its generator's
+    Philox offset per replay) and the kernel reads it from device memory, never from
+    a host integer baked into the graph; the backward reads the same tensor, so it
+    regenerates the forward's draws. Otherwise an uninitialised tensor (not read).
+    """
     if _random(flags):
-        return torch.randint(0, 2**31 - 1, (), dtype=torch.int64)
-    return torch.zeros((), dtype=torch.int64)
+        return torch.randint(0, SEED_HIGH, (), dtype=torch.int64, device=device)
+    return torch.empty((), dtype=torch.int64, device=device)
 
 
 # ----------------------------------------------------------------- custom ops
-# The seed is a 0-d int64 CPU tensor here (drawn by a traced ``torch.randint``), so
-# that compiled graphs draw a fresh seed per call without a graph break on ``.item()``.
+# The seed is a 0-d int64 tensor on the device (drawn by a traced ``torch.randint``),
+# so that compiled graphs draw a fresh seed per call without a graph break on ``.item()``.
 @torch.library.custom_op("tracetorch::leaky_sequence", mutates_args=())
 def _leaky_op(
-    x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: Tensor, save: bool
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    flags: list[int],
+    spike_param: float,
+    seed: Tensor,
+    save: bool,
+    inner: int = 1,
+    checkpoint: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, int(seed), save)
+    out, sf, sv = load_fused("leaky", x.device).leaky_forward(
+        x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint
+    )
     return out, sf, sv
 
 
@@ -358,10 +381,24 @@ def _nsave(flags: list[int], dtype: torch.dtype) -> int:
 
 
 @_leaky_op.register_fake
-def _(x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: Tensor, save: bool):
+def _(
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    flags: list[int],
+    spike_param: float,
+    seed: Tensor,
+    save: bool,
+    inner: int = 1,
+    checkpoint: int = 0,
+):
     T, E = x.shape
-    nsave = _nsave(flags, x.dtype)
-    sv = x.new_empty((nsave, T, E), dtype=torch.float32) if save else x.new_empty(0, dtype=torch.float32)
+    if save and checkpoint:
+        sv = x.new_empty((s0.shape[0], max(T - 1, 0) // checkpoint, E), dtype=torch.float32)
+    elif save:
+        sv = x.new_empty((_nsave(flags, x.dtype), T, E), dtype=torch.float32)
+    else:
+        sv = x.new_empty(0, dtype=torch.float32)
     return torch.empty_like(x), torch.empty_like(s0), sv
 
 
@@ -376,30 +413,41 @@ def _leaky_bwd_op(
     flags: list[int],
     spike_param: float,
     seed: Tensor,
+    inner: int = 1,
+    checkpoint: int = 0,
     out: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
-        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, int(seed), out=out
+        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, seed, inner=inner, checkpoint=checkpoint, out=out
     )
     return gx, gs0, gp
 
 
 @_leaky_bwd_op.register_fake
-def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, out=None):  # type: ignore[no-untyped-def]
+def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, inner=1, checkpoint=0, out=None):  # type: ignore[no-untyped-def]
     return torch.empty_like(x), torch.empty_like(s0), x.new_empty((p.shape[0], x.shape[1]), dtype=torch.float32)
 
 
-def _reduce_gp(gp: Tensor, p: Tensor) -> Tensor:
-    """Per-element parameter gradients ``[NP, E]`` summed over rows to ``[NP, N]``."""
+def _reduce_gp(gp: Tensor, p: Tensor, inner: int = 1) -> Tensor:
+    """Per-element parameter gradients ``[NP, E]`` summed over rows to ``[NP, N]``.
+
+    With ``inner > 1`` (neurons not along the last axis: ``E = outer x N x inner``)
+    the elements of one neuron are first gathered in the order the neurons-last
+    layout had them (outer, then inner), so the sum adds in the same order."""
     NP, N = p.shape
-    return gp.view(NP, -1, N).sum(1)
+    if inner > 1:
+        gp = gp.view(NP, -1, N, inner).transpose(2, 3).contiguous()  # copied: a view would sum in another order
+    return gp.reshape(NP, -1, N).sum(1)
 
 
 def _setup(ctx: Any, inputs: tuple, output: tuple) -> None:
-    x, s0, p, flags, spike_param, seed, _save = inputs
-    # LI/EMA in float32: the output is the saved membrane (kept for the backward)
-    ctx.save_for_backward(x, s0, p, output[2], output[0] if reuses_output(flags, x.dtype) else None)
-    ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed
+    x, s0, p, flags, spike_param, seed, _save, *rest = inputs
+    inner, checkpoint = (*rest, *(1, 0)[len(rest) :])[:2]  # defaults when not passed
+    # LI/EMA in float32: the output is the saved membrane (kept for the backward; a
+    # checkpointed backward recomputes it)
+    keep = reuses_output(flags, x.dtype) and not checkpoint
+    ctx.save_for_backward(x, s0, p, output[2], output[0] if keep else None)
+    ctx.flags, ctx.spike_param, ctx.seed, ctx.inner, ctx.checkpoint = flags, spike_param, seed, inner, checkpoint
     ctx.mark_non_differentiable(output[2])
 
 
@@ -407,8 +455,10 @@ def _op_backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):
     x, s0, p, sv, out = ctx.saved_tensors
     g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
     g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
-    gx, gs0, gp = _leaky_bwd_op(x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed, out)
-    return gx, gs0, _reduce_gp(gp, p).to(p.dtype), None, None, None, None
+    gx, gs0, gp = _leaky_bwd_op(
+        x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed, ctx.inner, ctx.checkpoint, out
+    )
+    return gx, gs0, _reduce_gp(gp, p, ctx.inner).to(p.dtype), None, None, None, None, None, None
 
 
 _leaky_op.register_autograd(_op_backward, setup_context=_setup)
@@ -419,12 +469,26 @@ class _LeakyFn(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, s0: Tensor, p: Tensor, flags: list[int], spike_param: float, seed: int, save: bool
+        ctx: Any,
+        x: Tensor,
+        s0: Tensor,
+        p: Tensor,
+        flags: list[int],
+        spike_param: float,
+        seed: Tensor,
+        save: bool,
+        inner: int = 1,
+        checkpoint: int = 0,
     ):  # type: ignore[override]
-        out, sf, sv = load_fused("leaky", x.device).leaky_forward(x, s0, p, tuple(flags), spike_param, seed, save)
-        # LI/EMA in float32: the output is the saved membrane (kept for the backward)
-        ctx.save_for_backward(x, s0, p, sv, out if reuses_output(flags, x.dtype) else None)
-        ctx.flags, ctx.spike_param, ctx.seed = flags, spike_param, seed
+        out, sf, sv = load_fused("leaky", x.device).leaky_forward(
+            x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint
+        )
+        # LI/EMA in float32: the output is the saved membrane (kept for the backward; a
+        # checkpointed backward recomputes it)
+        keep = reuses_output(flags, x.dtype) and not checkpoint
+        ctx.save_for_backward(x, s0, p, sv, out if keep else None)
+        ctx.flags, ctx.spike_param, ctx.seed, ctx.inner = flags, spike_param, seed, inner
+        ctx.checkpoint = checkpoint
         ctx.mark_non_differentiable(sv)
         return out, sf, sv
 
@@ -435,9 +499,10 @@ class _LeakyFn(torch.autograd.Function):
         g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
         g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
         gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
-            x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed, out=out
-        )
-        return gx, gs0, _reduce_gp(gp, p).to(p.dtype), None, None, None, None
+            x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed, inner=ctx.inner,
+            checkpoint=ctx.checkpoint, out=out,
+        )  # fmt: skip
+        return gx, gs0, _reduce_gp(gp, p, ctx.inner).to(p.dtype), None, None, None, None, None, None
 
 
 # ----------------------------------------------------------------- entry points
@@ -458,9 +523,10 @@ def leaky_sequence(
     and parameters: a bf16 input with fp32 states runs in fp32). NaN propagates as in
     the reference; an empty sequence (``T = 0``) returns empty outputs and the states. Differentiable with respect to ``x``,
     the initial states and the parameters (a hand-written BPTT kernel). Random
-    quantisation draws come from in-kernel Philox streams seeded from torch's default
-    generator: reproducible under ``torch.manual_seed``, but not the draws
-    ``torch.bernoulli`` makes on the reference path.
+    quantisation draws come from in-kernel Philox streams keyed by one ``torch.randint``
+    per call on ``x``'s device (its default generator): reproducible under
+    ``torch.manual_seed``, new on every replay of a captured CUDA graph, but not the
+    draws ``torch.bernoulli`` makes on the reference path.
 
     Args:
         cfg: A ``tracetorch.snn.functional.LeakyConfig``.
@@ -473,11 +539,16 @@ def leaky_sequence(
             layers view them for ``dim != -1``, are fine).
         spike_fn: A built-in `tracetorch.functional.SpikeFunction` (spiking kinds).
         quant_fn: ``quant_round``, ``quant_bernoulli`` or ``quant_probabilistic``.
-        dim: The neuron axis of one timestep (the layer's ``dim``); other layouts
-            than neurons-last are moved (copied) to it and back.
+        dim: The neuron axis of one timestep (the layer's ``dim``). The kernels read
+            the tensor in its own layout (neuron ``(e // inner) % N`` of element ``e``
+            of a step, ``inner`` the size of the axes after ``dim``): no copies for a
+            contiguous ``x``.
 
     Returns:
         ``(outputs [T, *step], final states shaped like one step)``.
+
+    Memory: under `tracetorch.kernels.checkpoint_bptt` the backward recomputes
+    segments from checkpoints instead of keeping every step (same gradients).
 
     Raises:
         ValueError: for spike or quantisation functions the kernel does not implement
@@ -496,25 +567,21 @@ def leaky_sequence(
     if not -nd <= dim < nd:
         raise ValueError(f"tracetorch.kernels.leaky_sequence: dim={dim} is out of range for steps of {nd} dims.")
     d = dim % nd
-    if d != nd - 1:
-        step = tuple(x.shape[1:])
-        xs = x.movedim(d + 1, -1)
-        sts = tuple(s.expand(step).movedim(d, -1) for s in states)
-        out, final = leaky_sequence(cfg, xs, sts, params, spike_fn, quant_fn, -1)
-        return out.movedim(-1, d + 1), tuple(s.movedim(-1, d) for s in final)
     T = x.shape[0]
     step_shape = tuple(x.shape[1:])
-    N = step_shape[-1]
+    N = step_shape[d]
+    inner = math.prod(step_shape[d + 1 :])  # elements of a step between two neurons
     E = math.prod(step_shape)
     x2 = x.contiguous().view(T, E)  # explicit E: T = 0 has no -1 to infer
     s0 = torch.stack([s.to(x.dtype).expand(step_shape) for s in states]).reshape(len(states), E).contiguous()
     p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
     save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (*states, *params)))
+    seed = _seed_tensor(flags, x.device)
+    every = bptt_checkpoint_every() if save else 0
     if torch.compiler.is_compiling():
-        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, _seed_tensor(flags), bool(save))
+        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, seed, bool(save), inner, every)
     else:
-        seed = int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64)) if _random(flags) else 0
-        out, sf, _ = _LeakyFn.apply(x2, s0, p, flags, sparam, seed, bool(save))
+        out, sf, _ = _LeakyFn.apply(x2, s0, p, flags, sparam, seed, bool(save), inner, every)
     final = tuple(sf[i].view(step_shape) for i in range(len(states)))
     return out.view(x.shape), final
 

@@ -12,8 +12,9 @@ on the next step; the pending spikes are the states ``I_PREV_SPIKE`` or
 ``DECAY_IN``, the float ``REST`` and ``SYN_ADD``; the maths is the reference's
 ``tracetorch.snn.functional._step``, operation by operation.
 
-One program owns ``BLOCK`` contiguous elements of one timestep (``E = rows x N``
-elements, neuron ``e % N``) and walks over time with every state in float32
+One program owns ``BLOCK`` contiguous elements of one timestep (``E = outer x N x inner``
+elements in the caller's layout, neuron ``(e // INNER) % N``; ``INNER = 1`` when the
+neurons are the last axis) and walks over time with every state in float32
 registers; inputs are read in their dtype and converted, outputs cast on store.
 
 Forward, when ``SAVE``: the only tensors stored for the backward pass are the
@@ -36,14 +37,16 @@ the threshold by one rounding and flip a spike).
 
 Random numbers (``bernoulli``/``probabilistic`` with the sigmoid spike): Triton's
 Philox ``tl.rand(seed, counter)`` with ``counter = 2 * (t * E + e)`` (``+ 1`` for the
-negative spike of T/TS layers), ``seed`` drawn from torch's default generator, so
-``torch.manual_seed`` makes runs reproducible. These draws are not the ones
+negative spike of T/TS layers). The kernels read ``seed`` from a 0-d int64 tensor on
+the device (``seed_ptr``; the caller draws it there per launch from the device's
+default generator), so ``torch.manual_seed`` makes runs reproducible and a captured
+CUDA graph draws anew on every replay. These draws are not the ones
 ``torch.bernoulli`` makes on the reference path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union, cast
 
 import torch
 import triton
@@ -282,7 +285,7 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
-@triton.jit(do_not_specialize=["seed", "T", "N"])
+@triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
 def _leaky_fwd_kernel(
     x_ptr,
     s0_ptr,
@@ -290,10 +293,12 @@ def _leaky_fwd_kernel(
     out_ptr,
     sf_ptr,
     sv_ptr,
-    seed,
+    seed_ptr,
     T,
     E,
     N,
+    INNER,
+    T0,
     SPARAM,
     DUAL: tl.constexpr,
     SYN: tl.constexpr,
@@ -302,6 +307,8 @@ def _leaky_fwd_kernel(
     SPIKE: tl.constexpr,
     QUANT: tl.constexpr,
     SAVE: tl.constexpr,
+    CKPT: tl.constexpr,
+    STRIDED: tl.constexpr,
     # state slots in s0/sf
     I_POS_MEM: tl.constexpr,
     I_NEG_MEM: tl.constexpr,
@@ -350,10 +357,20 @@ def _leaky_fwd_kernel(
     # elements per step, and ``t * E`` over the sequence much sooner
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
-    nrn = offs % N
+    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+    # that neurons-last layers pay no second 64-bit division
+    if STRIDED:
+        nrn = (offs // INNER) % N
+    else:
+        nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
+    if (KIND >= 2) and (SPIKE == 0) and (QUANT != 0):
+        seed = tl.load(seed_ptr)  # the launch's Philox key, read on the device
+    else:
+        seed = 0
+    T0E = T0.to(tl.int64) * E  # Philox counters of a segment starting at step T0
     # parameters (float32, per neuron)
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
@@ -484,12 +501,37 @@ def _leaky_fwd_kernel(
                 pp = pp - ra
             pn = zero
         s1, s2, pm, nm, o = _output_stage(
-            pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
+            pp, pn, th, nth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
         )
         if NEXT:
             q1 = s1
             q2 = s2
         tl.store(out_ptr + idx, o.to(out_ptr.dtype.element_ty), mask=mask)
+        if CKPT > 0:
+            # checkpointed BPTT: the states after every CKPT-th step (not after the
+            # last one), float32 [NS, (T - 1) // CKPT, E]
+            if ((t + 1) % CKPT == 0) and (t + 1 < T):
+                CE = ((T - 1) // CKPT) * E
+                cidx = ((t + 1) // CKPT - 1) * E + offs
+                tl.store(sv_ptr + I_POS_MEM * CE + cidx, pm, mask=mask)
+                if DUAL:
+                    tl.store(sv_ptr + I_NEG_MEM * CE + cidx, nm, mask=mask)
+                if SYN:
+                    tl.store(sv_ptr + I_POS_SYN * CE + cidx, ps, mask=mask)
+                    if DUAL:
+                        tl.store(sv_ptr + I_NEG_SYN * CE + cidx, ns, mask=mask)
+                if REC:
+                    tl.store(sv_ptr + I_POS_REC * CE + cidx, pr, mask=mask)
+                    tl.store(sv_ptr + I_PREV_OUTPUT * CE + cidx, o, mask=mask)
+                    if DUAL:
+                        tl.store(sv_ptr + I_NEG_REC * CE + cidx, nr, mask=mask)
+                if NEXT:
+                    # the pending spikes of reset_timing="next" are states too
+                    if KIND == 2:
+                        tl.store(sv_ptr + I_PREV_SPIKE * CE + cidx, q1, mask=mask)
+                    else:
+                        tl.store(sv_ptr + I_PREV_POS_SPIKE * CE + cidx, q1, mask=mask)
+                        tl.store(sv_ptr + I_PREV_NEG_SPIKE * CE + cidx, q2, mask=mask)
         if SAVE:
             if not PRE_IN_OUT:
                 tl.store(sv_ptr + V_POS_MEM_PRE * TE + idx, pp, mask=mask)
@@ -533,6 +575,7 @@ def _recall(
     mask,
     E,
     TE,
+    T0E,
     th,
     nth,
     psc,
@@ -600,7 +643,7 @@ def _recall(
             if DUAL:
                 nr = _ld(sv_ptr, V_NEG_REC * TE + idx, mask)
         s1, s2, qp, qn, o = _output_stage(
-            pp, pn, th, nth, psc, nsc, seed, idx, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
+            pp, pn, th, nth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
         )
     else:
         pp = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
@@ -627,7 +670,7 @@ def _recall(
     return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
 
 
-@triton.jit(do_not_specialize=["seed", "T", "N"])
+@triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
 def _leaky_bwd_kernel(
     x_ptr,
     s0_ptr,
@@ -638,11 +681,14 @@ def _leaky_bwd_kernel(
     gx_ptr,
     gs0_ptr,
     gp_ptr,
+    gpa_ptr,
     out_ptr,
-    seed,
+    seed_ptr,
     T,
     E,
     N,
+    INNER,
+    T0,
     SPARAM,
     DUAL: tl.constexpr,
     SYN: tl.constexpr,
@@ -650,6 +696,8 @@ def _leaky_bwd_kernel(
     KIND: tl.constexpr,
     SPIKE: tl.constexpr,
     QUANT: tl.constexpr,
+    ACC: tl.constexpr,
+    STRIDED: tl.constexpr,
     I_POS_MEM: tl.constexpr,
     I_NEG_MEM: tl.constexpr,
     I_POS_SYN: tl.constexpr,
@@ -695,10 +743,20 @@ def _leaky_bwd_kernel(
     # elements per step, and ``t * E`` over the sequence much sooner
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < E
-    nrn = offs % N
+    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+    # that neurons-last layers pay no second 64-bit division
+    if STRIDED:
+        nrn = (offs // INNER) % N
+    else:
+        nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
+    if (KIND >= 2) and (SPIKE == 0) and (QUANT != 0):
+        seed = tl.load(seed_ptr)  # the launch's Philox key, read on the device
+    else:
+        seed = 0
+    T0E = T0.to(tl.int64) * E  # Philox counters of a segment starting at step T0
     pb = _ld(p_ptr, P_POS_BETA * N + nrn, mask)
     nb = zero
     pa = zero
@@ -772,6 +830,32 @@ def _leaky_bwd_kernel(
     d_nsc = zero
     d_pw = zero
     d_nw = zero
+    if ACC:
+        # checkpointed BPTT: continue the sums of the later segments (read from gpa,
+        # another buffer than gp: reading and writing one address would keep twelve
+        # 64-bit addresses live across the loop), so every parameter gradient adds
+        # its terms in the order one walk would
+        d_pb = tl.load(gpa_ptr + P_POS_BETA * E + offs, mask=mask, other=0.0)
+        if DUAL:
+            d_nb = tl.load(gpa_ptr + P_NEG_BETA * E + offs, mask=mask, other=0.0)
+        if SYN:
+            d_pa = tl.load(gpa_ptr + P_POS_ALPHA * E + offs, mask=mask, other=0.0)
+            if DUAL:
+                d_na = tl.load(gpa_ptr + P_NEG_ALPHA * E + offs, mask=mask, other=0.0)
+        if REC:
+            d_pg = tl.load(gpa_ptr + P_POS_GAMMA * E + offs, mask=mask, other=0.0)
+            d_pw = tl.load(gpa_ptr + P_POS_REC_WEIGHT * E + offs, mask=mask, other=0.0)
+            if DUAL:
+                d_ng = tl.load(gpa_ptr + P_NEG_GAMMA * E + offs, mask=mask, other=0.0)
+                d_nw = tl.load(gpa_ptr + P_NEG_REC_WEIGHT * E + offs, mask=mask, other=0.0)
+        if KIND == 2:
+            d_th = tl.load(gpa_ptr + P_THRESHOLD * E + offs, mask=mask, other=0.0)
+        if KIND >= 3:
+            d_th = tl.load(gpa_ptr + P_POS_THRESHOLD * E + offs, mask=mask, other=0.0)
+            d_nth = tl.load(gpa_ptr + P_NEG_THRESHOLD * E + offs, mask=mask, other=0.0)
+        if KIND == 4:
+            d_psc = tl.load(gpa_ptr + P_POS_SCALE * E + offs, mask=mask, other=0.0)
+            d_nsc = tl.load(gpa_ptr + P_NEG_SCALE * E + offs, mask=mask, other=0.0)
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
         sv_ptr,
         s0_ptr,
@@ -780,6 +864,7 @@ def _leaky_bwd_kernel(
         mask,
         E,
         TE,
+        T0E,
         th,
         nth,
         psc,
@@ -825,6 +910,7 @@ def _leaky_bwd_kernel(
             mask,
             E,
             TE,
+            T0E,
             th,
             nth,
             psc,
@@ -1173,6 +1259,13 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
 _OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0}
 
 
+def _seed_arg(seed: Union[Tensor, int], device: torch.device) -> Tensor:
+    """The kernels' ``seed_ptr``: a 0-d int64 tensor on ``device``."""
+    if isinstance(seed, Tensor):
+        return seed
+    return torch.tensor(seed, dtype=torch.int64, device=device)
+
+
 def _flags(flags: tuple[int, ...]) -> dict[str, Any]:
     """The kernels' constexpr flags from a flags list (`_op.config_flags`); a list of
     the first six flags gets the default neuron options."""
@@ -1194,27 +1287,38 @@ def leaky_forward(
     p: Tensor,
     flags: tuple[int, ...],
     spike_param: float,
-    seed: int,
+    seed: Union[Tensor, int],
     save: bool,
     block: int = 0,
+    inner: int = 1,
+    checkpoint: int = 0,
+    t0: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the forward kernel.
 
     Args:
-        x: ``[T, E]`` contiguous input (neuron ``e % N``).
+        x: ``[T, E]`` contiguous input (neuron ``(e // inner) % N``).
         s0: ``[NS, E]`` initial states (order of ``LeakyConfig.states``), dtype of ``x``.
         p: ``[NP, N]`` float32 activated parameters (order of ``LeakyConfig.param_names``).
         flags: ``(dual, synaptic, recurrent, kind, spike, quant, *neuron options)`` as
             ints (`_op.FLAG_NAMES`; the options may be left out: the defaults).
         spike_param: The spike function's slope / width parameter.
-        seed: Philox seed for random quantisation.
+        seed: Philox key for random quantisation: a 0-d int64 tensor on ``x``'s
+            device (read by the kernel there), or an int (copied to one).
         save: Store what the backward pass needs.
         block: Elements per program (power of two); 0 picks one.
+        inner: Elements of a step between two consecutive neurons (the product of
+            the axes after the neuron axis; 1 when the neurons are the last axis).
+        checkpoint: With ``save``, ``K > 0`` stores only the states after every
+            ``K``-th step (``[NS, (T - 1) // K, E]`` float32) for a checkpointed
+            backward (`leaky_backward` with the same ``checkpoint``).
+        t0: The step ``x[0]`` is in a longer sequence (a segment's Philox counters).
 
     Returns:
         ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``;
         for single-pathway LI/EMA in float32 the output is the saved membrane (not in
-        ``saved``: pass ``out`` to `leaky_backward`).
+        ``saved``: pass ``out`` to `leaky_backward`); with ``checkpoint`` the saved
+        tensor is the checkpoints (the backward recomputes each segment's output).
     """
     T, E = x.shape
     N = p.shape[1]
@@ -1225,9 +1329,12 @@ def leaky_forward(
     sf = _empty_like(s0)
     sv = (
         _empty((lay["NSAVE"], T, E), torch.float32, x.device)
-        if save
+        if save and not checkpoint
         else torch.empty(0, dtype=torch.float32, device=x.device)
     )
+    ckpt = checkpoint if save else 0
+    if ckpt:
+        sv = _empty((lay["NS"], max(T - 1, 0) // ckpt, E), torch.float32, x.device)
     if T == 0 or E == 0:
         return out, s0.clone(), sv
     BLOCK, warps = _launch(E, x.device, block, f, backward=False)
@@ -1240,12 +1347,16 @@ def leaky_forward(
             out,
             sf,
             sv,
-            seed,
+            _seed_arg(seed, x.device),
             T,
             E,
             N,
+            inner,
+            t0,
             float(spike_param),
-            SAVE=save,
+            SAVE=save and not ckpt,
+            CKPT=ckpt,
+            STRIDED=inner != 1,
             PRE_IN_OUT=reuse,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
@@ -1265,8 +1376,14 @@ def leaky_backward(
     grad_sf: Tensor,
     flags: tuple[int, ...],
     spike_param: float,
-    seed: int,
+    seed: Union[Tensor, int],
     block: int = 0,
+    inner: int = 1,
+    checkpoint: int = 0,
+    t0: int = 0,
+    gp_acc: Optional[Tensor] = None,
+    gx_out: Optional[Tensor] = None,
+    gp_out: Optional[Tensor] = None,
     out: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the BPTT kernel.
@@ -1282,8 +1399,17 @@ def leaky_backward(
         spike_param: As given to `leaky_forward`.
         seed: As given to `leaky_forward` (the same seed regenerates the same draws).
         block: Elements per program; 0 picks one.
+        inner: As given to `leaky_forward`.
+        checkpoint: As given to `leaky_forward` (then ``sv`` holds its checkpoints):
+            each segment of ``checkpoint`` steps is recomputed from its checkpoint and
+            walked back, last segment first.
+        t0: As given to `leaky_forward`.
+        gp_acc: ``[NP, E]`` float32 sums of a later segment to continue (read only).
+        gx_out: Where to write ``grad_x`` (a ``[T, E]`` view of a longer one).
+        gp_out: Where to write ``grad_p`` (not ``gp_acc``'s memory).
         out: The forward's output; required where it doubles as the saved membrane
-            (`_op.reuses_output`: single-pathway LI/EMA in float32), ignored otherwise.
+            (`_op.reuses_output`: single-pathway LI/EMA in float32) and the backward
+            is not checkpointed (which recomputes it), ignored otherwise.
 
     Returns:
         ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
@@ -1293,6 +1419,10 @@ def leaky_backward(
         ValueError: if the output is needed and not given.
     """
     T, E = x.shape
+    if checkpoint and T > 0 and E > 0:
+        return _backward_checkpointed(
+            x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, block, inner, checkpoint
+        )
     N = p.shape[1]
     f = _flags(flags)
     reuse = reuses_output(flags, x.dtype)
@@ -1302,9 +1432,9 @@ def leaky_backward(
             "the membrane): pass the forward's output as `out=`."
         )
     lay = layout(flags_config(flags), reuse)
-    gx = _empty_like(x)
+    gx = _empty_like(x) if gx_out is None else gx_out
     gs0 = _empty_like(s0)
-    gp = _empty((lay["NP"], E), torch.float32, x.device)
+    gp = _empty((lay["NP"], E), torch.float32, x.device) if gp_out is None else gp_out
     if E == 0:
         return gx, gs0, gp
     BLOCK, warps = _launch(E, x.device, block, f, backward=True)
@@ -1320,12 +1450,17 @@ def leaky_backward(
             gx,
             gs0,
             gp,
+            gp if gp_acc is None else gp_acc,
             out if reuse and out is not None else x,  # read only where the output is the saved membrane
-            seed,
+            _seed_arg(seed, x.device),
             T,
             E,
             N,
+            inner,
+            t0,
             float(spike_param),
+            ACC=gp_acc is not None,
+            STRIDED=inner != 1,
             PRE_IN_OUT=reuse,
             BLOCK=BLOCK,
             num_warps=warps,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
@@ -1334,3 +1469,43 @@ def leaky_backward(
             **consts,
         )
     return gx, gs0, gp
+
+
+def _backward_checkpointed(
+    x: Tensor,
+    s0: Tensor,
+    p: Tensor,
+    ck: Tensor,
+    grad_out: Tensor,
+    grad_sf: Tensor,
+    flags: tuple[int, ...],
+    spike_param: float,
+    seed: Union[Tensor, int],
+    block: int,
+    inner: int,
+    every: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """`leaky_backward` from checkpoints: segment ``j`` (steps ``[jK, jK + K)``) is
+    recomputed from the states after step ``jK - 1`` (``s0`` for the first) with the
+    forward kernel (same Philox counters through ``t0``), then walked back with the
+    adjoints of the segment after it as its final-state gradients; the parameter sums
+    continue in one ``[NP, E]`` buffer. Every float32 value equals the one the stored
+    path computes; the per-segment state adjoints stay float32."""
+    T = x.shape[0]
+    seed = _seed_arg(seed, x.device)
+    starts = ck.transpose(0, 1)  # [J - 1, NS, E]: the states before segments 1 .. J - 1
+    gx = _empty_like(x)
+    gp: Optional[Tensor] = None
+    spare: Optional[Tensor] = None  # two buffers in turn: a segment reads one, writes the other
+    g = grad_sf
+    for j in reversed(range(triton.cdiv(T, every))):
+        a, b = j * every, min(T, (j + 1) * every)
+        sj = s0 if j == 0 else starts[j - 1].contiguous()
+        out, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a)
+        prev = gp
+        _, g, gp = leaky_backward(
+            x[a:b], sj, p, sv, grad_out[a:b], g, flags, spike_param, seed, block, inner,
+            t0=a, gp_acc=prev, gx_out=gx[a:b], gp_out=spare, out=out,
+        )  # fmt: skip
+        spare = prev
+    return gx, g, cast(Tensor, gp)  # T > 0: at least one segment ran
