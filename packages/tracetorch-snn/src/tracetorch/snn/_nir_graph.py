@@ -212,7 +212,7 @@ class NIRGraphModel(Model):
                     values[name] = self.node(name)(x)
                     continue
                 terms = [values[s] for s in self.inputs[name]]
-                terms += [self.previous[self.node_keys[s]].read(batch, x) for s in self.delayed[name]]
+                terms += [self.previous[self.node_keys[s]].read(batch, x) for s in self.delayed[name]]  # pyright: ignore[reportCallIssue]
                 u = terms[0]
                 for t in terms[1:]:
                     u = u + t

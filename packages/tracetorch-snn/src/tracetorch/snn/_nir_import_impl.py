@@ -346,7 +346,7 @@ def _build(node: Any, in_shape: Optional[tuple[int, ...]], dt: float, spike_fn: 
         has_bias = kind == "Affine"
         lin = skip_init(nn.Linear, w.shape[1], w.shape[0], bias=has_bias)  # no random init: weights are set
         with torch.no_grad():
-            lin.weight.copy_(torch.as_tensor(w, dtype=lin.weight.dtype))
+            lin.weight.copy_(torch.as_tensor(w, dtype=lin.weight.dtype))  # pyright: ignore[reportCallIssue, reportArgumentType]
             if has_bias:
                 b = _arr(node.bias)
                 if b.shape != (w.shape[0],):
@@ -403,7 +403,7 @@ def _build(node: Any, in_shape: Optional[tuple[int, ...]], dt: float, spike_fn: 
             bias=has_bias,
         )
         with torch.no_grad():
-            mod.weight.copy_(w)
+            mod.weight.copy_(w)  # pyright: ignore[reportCallIssue]
             if has_bias:
                 mod.bias.copy_(torch.as_tensor(b, dtype=w.dtype))  # type: ignore[union-attr]
     elif kind == "Flatten":
@@ -411,9 +411,9 @@ def _build(node: Any, in_shape: Optional[tuple[int, ...]], dt: float, spike_fn: 
         mod = nn.Flatten(s + 1 if s >= 0 else s, e + 1 if e >= 0 else e)
     elif kind == "AvgPool2d":
         mod = nn.AvgPool2d(
-            tuple(int(x) for x in np.atleast_1d(node.kernel_size)),
-            tuple(int(x) for x in np.atleast_1d(node.stride)),
-            tuple(int(x) for x in np.atleast_1d(node.padding)),
+            tuple(int(x) for x in np.atleast_1d(node.kernel_size)),  # pyright: ignore[reportArgumentType]
+            tuple(int(x) for x in np.atleast_1d(node.stride)),  # pyright: ignore[reportArgumentType]
+            tuple(int(x) for x in np.atleast_1d(node.padding)),  # pyright: ignore[reportArgumentType]
         )
     elif kind == "SumPool2d":
         mod = SumPool2d(

@@ -86,7 +86,7 @@ def read_nir(path: PathLike) -> Any:
         with h5py.File(p, "r") as f:
             if "version" not in f:
                 raise ValueError(f"read_nir: {str(p)!r} is an HDF5 file without a NIR `version` entry: not a NIR file.")
-            raw = f["version"][()]
+            raw = f["version"][()]  # pyright: ignore[reportIndexIssue]
             version = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
             if "node" not in f:
                 raise ValueError(f"read_nir: {str(p)!r} (NIR {version}) holds no graph (`node` group).")

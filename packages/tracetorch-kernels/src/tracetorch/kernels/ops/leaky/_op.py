@@ -357,7 +357,7 @@ def saved_names(cfg: LeakyConfig, reuse: bool = False) -> tuple[str, ...]:
 def flags_config(flags: Any) -> LeakyConfig:
     """The configuration a flags list (`config_flags`) stands for (neuron options
     included; a list of the first six flags stands for the default options)."""
-    f = dict(zip(FLAG_NAMES, flags))
+    f: dict[str, int] = dict(zip(FLAG_NAMES, flags))
     opts: dict[str, Any] = {}
     reset = KERNEL_OPTIONS["reset"][f.get("RESET", 0)]
     if reset != "subtract":

@@ -1,3 +1,6 @@
+# Triton's `tl.constexpr` parameters take plain Python defaults and arithmetic, which its
+# type stubs do not express:
+# pyright: reportArgumentType=false, reportOperatorIssue=false
 """Triton kernels of the 32 leaky-integrator configurations (sequence and step).
 
 Loaded lazily (never at package import). The configuration is a set of
