@@ -5,8 +5,9 @@ step) over time under ``no_grad``, so outputs, states and random draws are those
 stepping. The backward is a hand-written backpropagation through time, for the
 classic update and for every neuron option in `HANDLED_OPTIONS` (``reset``,
 ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``,
-``syn_input``, ``refractory``, ``adaptive``, ``all_to_all``), alone or combined. A configuration with any other option is not
-handled here (`handles` is False; the sequence entry point runs the reference loop).
+``syn_input``, ``refractory``, ``adaptive``, ``all_to_all``), alone or combined. A
+configuration with any other option is not handled here (`handles` is False; the
+sequence entry point runs the reference loop).
 
 Memory: plain autograd over ``T`` steps keeps every intermediate of every step
 (for LIB: the previous membrane, membrane-minus-threshold, the spike, the reset
