@@ -7,12 +7,15 @@
   activated parameters, and
 * stepping the layer (``layer(x[t])`` for every ``t``),
 
-forward+backward (sum of all outputs), for three configurations:
+forward+backward (sum of all outputs), for six configurations:
 
 * LIB as SpikingJelly's IF with hard reset: ``beta=1.0, learn_beta=False,
   reset="value", detach_reset=True``;
 * LIB as snnTorch's ``Leaky`` default: ``reset_timing="next", detach_reset=True``;
-* SLIB with ``decay_input=True``.
+* SLIB with ``decay_input=True``;
+* LIB with ``adaptive=True`` (an adaptive threshold, ALIF);
+* LIB with ``refractory=2``;
+* RLIB with ``all_to_all=True`` (a learned ``[N, N]`` recurrent matrix).
 
 Sizes: T=100, B=64, N=1024 and T=25, B=32, N=256. Times are medians over rounds with
 the three implementations interleaved in every round (2 CPU threads unless ``--threads``; the load average
@@ -57,6 +60,9 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "LIB IF, hard reset, detached": ("LIB", dict(beta=1.0, learn_beta=False, reset="value", detach_reset=True)),
     "LIB snnTorch default (next, detached)": ("LIB", dict(reset_timing="next", detach_reset=True)),
     "SLIB decay_input": ("SLIB", dict(decay_input=True)),
+    "LIB adaptive (ALIF)": ("LIB", dict(adaptive=True)),
+    "LIB refractory=2": ("LIB", dict(refractory=2)),
+    "RLIB all_to_all": ("RLIB", dict(all_to_all=True)),
 }
 SIZES = ((100, 64, 1024), (25, 32, 256))
 IMPLS = ("forward_sequence", "reference loop", "stepping")

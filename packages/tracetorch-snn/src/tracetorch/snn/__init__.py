@@ -71,8 +71,10 @@ written in each layer's docstring):
       then the previous output).
     ``layer.config.options`` lists the options in effect. The reset, timing, input and
     synapse options run in the GPU kernels and in ``forward_sequence``'s hand-written
-    BPTT; ``adaptive``, ``refractory`` and ``all_to_all`` run the step's own code in a
-    loop with autograd in ``forward_sequence`` (equal to stepping) and no GPU kernel.
+    BPTT; ``adaptive``, ``refractory`` and ``all_to_all`` run in the same hand-written
+    BPTT (outputs and states bit-identical to the reference loop, gradients within
+    1e-5 relative of autograd through it) and in no GPU kernel (the kernels decline
+    them).
 
 Errors of every layer constructor:
     - ``TypeError`` for a value, rank or flag of the wrong type.

@@ -5,8 +5,9 @@ step) over time under ``no_grad``, so outputs, states and random draws are those
 stepping. The backward is a hand-written backpropagation through time, for the
 classic update and for every neuron option in `HANDLED_OPTIONS` (``reset``,
 ``reset_value``, ``reset_timing``, ``detach_reset``, ``decay_input``, ``rest``,
-``syn_input``), alone or combined. A configuration with any other option is not
-handled here (`handles` is False; the sequence entry point runs the reference loop).
+``syn_input``, ``refractory``, ``adaptive``, ``all_to_all``), alone or combined. A
+configuration with any other option is not handled here (`handles` is False; the
+sequence entry point runs the reference loop).
 
 Memory: plain autograd over ``T`` steps keeps every intermediate of every step
 (for LIB: the previous membrane, membrane-minus-threshold, the spike, the reset
@@ -14,7 +15,10 @@ product, plus the graph nodes). This function keeps, per step, only
 
 * the outputs (B layers reuse them as the spikes; R layers as the previous output),
 * the synaptic and recurrent traces for S and R layers (their values after each
-  step),
+  step), and with ``adaptive`` the adaptation trace ``adapt``, with ``refractory`` the
+  counter ``refrac`` (one tensor each per step: the threshold of step t is
+  ``threshold + adapt_strength*adapt`` of the kept trace after step t - 1, the
+  refractory neurons of step t those whose kept counter after step t - 1 is > 0),
 
 and, for the membranes and spikes:
 
@@ -33,8 +37,16 @@ and, for the membranes and spikes:
   so there is nothing to recompute), the argument of the spike function is the
   membrane minus the threshold, Heaviside spikes are ``v >= 0`` of it again, the
   pending spikes of ``reset_timing="next"`` are the previous step's spikes,
-  ``decay_input`` recomputes the drive from the input and the kept traces, and
-  ``detach_reset``, ``rest`` and ``syn_input`` change only the backward's formulas.
+  ``decay_input`` recomputes the drive from the input and the kept traces (with
+  ``all_to_all`` the product ``rec_matrix @ rec + rec_bias`` of the kept recurrent trace,
+  which dual layers also recompute for the sign that picks the pathway), and
+  ``detach_reset``, ``rest``, ``syn_input``, ``refractory`` (a refractory neuron's
+  spike passes no gradient and its held membrane takes the membrane's whole gradient),
+  ``adaptive`` (the adapted threshold's gradient goes to ``threshold``,
+  ``adapt_strength`` and the trace; the spike's to the trace through
+  ``1 - adapt_decay``) and ``all_to_all`` (``rec_matrix`` gathers ``g_u^T @ rec``
+  over time, the trace ``g_u @ rec_matrix``, ``rec_bias`` ``g_u``) change only the
+  backward's formulas.
   Every recomputation repeats the forward's own operations on the same tensors,
   so it gives the forward's bits. Single-pathway LIB with options thus keeps one
   tensor per step besides the output (and the traces of S/R layers), and
@@ -52,7 +64,7 @@ import torch
 from torch import Tensor
 
 from ._config import LeakyConfig
-from ._step import _parts, _reset_to, _step
+from ._step import _all_to_all, _parts, _reset_to, _step
 from ._surrogate import fire_derivative
 
 __all__ = ["spiking_sequence", "handles", "handles_option", "HANDLED_OPTIONS"]
@@ -65,6 +77,9 @@ HANDLED_OPTIONS: dict[str, Optional[tuple[Any, ...]]] = {
     "decay_input": None,
     "rest": None,
     "syn_input": ("ema", "add"),
+    "refractory": None,
+    "adaptive": None,
+    "all_to_all": None,
 }
 """The neuron options the hand-written backward implements, each with the values it
 implements (``None``: any valid value). An option not listed here (or a value not
@@ -233,6 +248,9 @@ class _SpikingBPTT(torch.autograd.Function):
         decay_in = cfg.decay_input
         syn_add = cfg.syn_input == "add"
         pending = tuple(n for n in lay.states if n.startswith("prev_") and n != "prev_output")
+        adapt_on = cfg.adaptive
+        refr_on = bool(cfg.refractory)
+        a2a = cfg.all_to_all
 
         # adjoints of the states after the current step
         G = {n: (g if g is not None else zeros) for n, g in zip(lay.states, g_final)}
@@ -276,6 +294,28 @@ class _SpikingBPTT(torch.autograd.Function):
         one_minus = {n: 1.0 - P[n] for n in (("pos_beta", "neg_beta") if dual else ("beta",))} if decay_in else {}
         spike_cache: dict[int, tuple[Tensor, Tensor]] = {}
 
+        def thr(t: int) -> tuple[Tensor, ...]:
+            """The threshold(s) in effect at step t: ``(th,)`` or ``(pth, nth)``, adapted
+            (``threshold + adapt_strength*adapt``, the forward's operations) when adaptive."""
+            names = ("threshold",) if kind == "B" else ("pos_threshold", "neg_threshold")
+            if not adapt_on:
+                return tuple(P[n] for n in names)
+            k, ad = P["adapt_strength"], before("adapt", t)
+            return tuple(P[n] + k * ad for n in names)
+
+        def refr_at(t: int) -> Optional[Tensor]:
+            """The refractory neurons of step t (their counter before the step is > 0), or None."""
+            return before("refrac", t) > 0.0 if refr_on else None
+
+        def live_at(t: int) -> Optional[Tensor]:
+            """1 for the neurons of step t that are not refractory, 0 for those that are (in the
+            step's dtype: the backward masks by products, several times faster on the CPU than
+            ``masked_fill``/``where`` with a boolean mask), or None without ``refractory``."""
+            if not refr_on:
+                return None
+            c = before("refrac", t)
+            return torch.le(c, 0.0, out=torch.empty_like(c))
+
         def pre_sum(t: int) -> Tensor:
             """The membrane before step t's reset, the spikes' argument (dual: the sum)."""
             if dual:
@@ -289,8 +329,12 @@ class _SpikingBPTT(torch.autograd.Function):
             c = spike_cache.get(t)
             if c is None:
                 m = pre_sum(t) if mem is None else mem
-                # the forward's operations: fire(mem - pth) and -fire(-nth - mem)
-                c = (_heaviside(m - pth), -_heaviside(-nth - m))
+                p_t, n_t = thr(t)
+                # the forward's operations: fire(mem - pth) and -fire(-nth - mem), silenced
+                c = (_heaviside(m - p_t), -_heaviside(-n_t - m))
+                rf = refr_at(t)
+                if rf is not None:
+                    c = (c[0].masked_fill(rf, 0.0), c[1].masked_fill(rf, 0.0))
                 for k in [k for k in spike_cache if k > t + 1]:
                     del spike_cache[k]
                 spike_cache[t] = c
@@ -317,11 +361,12 @@ class _SpikingBPTT(torch.autograd.Function):
                 return {"pos_mem": kept["pos_mem_pre"][t] - half, "neg_mem": kept["neg_mem_pre"][t] - half}
             pres = {m: kept[p][t] for m, p in zip(lay.membranes, lay.pre)}
             if same_sub:
+                thr_t = thr(t)
                 if kind == "B":
-                    amount = outs[t] * th
+                    amount = outs[t] * thr_t[0]
                 else:
                     sp, sn = spikes_at(t)
-                    amount = sp * pth + sn * nth
+                    amount = sp * thr_t[0] + sn * thr_t[1]
                 if dual:
                     half = amount * 0.5
                     return {m: v - half for m, v in pres.items()}
@@ -349,11 +394,18 @@ class _SpikingBPTT(torch.autograd.Function):
             """The drive of the membrane(s) at step t (``u``, or ``(u_pos, u_neg)``), recomputed."""
             d = (kept["pos_syn"][t] + kept["neg_syn"][t] if dual else kept["syn"][t]) if syn_on else x[t]
             if not dual:
-                return (d + P["rec_weight"] * kept["rec"][t],) if rec_on else (d,)
+                if not rec_on:
+                    return (d,)
+                if a2a:
+                    return (d + _all_to_all(kept["rec"][t], P),)
+                return (d + P["rec_weight"] * kept["rec"][t],)
             if not rec_on:
                 return _parts(d)
-            r_pos, r_neg = _parts(kept["pos_rec"][t] + kept["neg_rec"][t])
             d_pos, d_neg = _parts(d)
+            if a2a:
+                w_pos, w_neg = _parts(_all_to_all(kept["pos_rec"][t] + kept["neg_rec"][t], P))
+                return d_pos + w_pos, d_neg + w_neg
+            r_pos, r_neg = _parts(kept["pos_rec"][t] + kept["neg_rec"][t])
             return d_pos + P["pos_rec_weight"] * r_pos, d_neg + P["neg_rec_weight"] * r_neg
 
         def beta_factor(m: Tensor, u: Optional[Tensor]) -> Tensor:
@@ -368,6 +420,16 @@ class _SpikingBPTT(torch.autograd.Function):
             """State ``n`` before step t (its kept value after step t - 1)."""
             return kept[n][t - 1] if t > 0 else states0[n]
 
+        def dense_grads(g: Tensor, r: Tensor) -> None:
+            """The gradients of ``rec_matrix`` (``g^T @ r`` over every leading axis) and ``rec_bias``."""
+            if need["rec_matrix"]:
+                n = r.shape[-1]
+                g2, r2 = g.reshape(-1, n).t(), r.reshape(-1, n)
+                a = acc["rec_matrix"]
+                acc["rec_matrix"] = g2 @ r2 if a is None else a.addmm_(g2, r2)
+            if need["rec_bias"]:
+                add_copy("rec_bias", g)
+
         # the membranes after the previous step are read by the decays' gradients and a pending value reset
         need_prev_mem = later_val or any(need[n] for n in lay.params if n.endswith("beta"))
         g_pp = g_np = g_up = g_un = g_u = g_p = d = zeros  # bound for every layout; each reads only its own
@@ -378,6 +440,17 @@ class _SpikingBPTT(torch.autograd.Function):
                 g_o = g_o + G["prev_output"]
             Gm = G["pos_mem"] + G["neg_mem"] if dual else G["mem"]
             keep_f: Optional[Tensor] = None  # d mem_after / d mem_pre of a value reset: 1 - a
+            live = live_at(t)  # 0 for refractory neurons: no spike, membrane held, input ignored
+            g_th_adapt: Optional[Tensor] = None  # d loss / d (the adapted threshold(s), summed)
+            g_adapt_s = (1.0 - P["adapt_decay"]) * G["adapt"] if adapt_on else None  # to the spike magnitude
+            if adapt_on:
+                if kind == "B":
+                    th = thr(t)[0]
+                    neg_hth = th * (-h)
+                else:
+                    pth, nth = thr(t)
+                    neg_hpth = pth * (-h)
+                    neg_hnth = nth * (-h)
             # ---- spike and reset
             if kind == "B":
                 s = outs[t]
@@ -396,17 +469,29 @@ class _SpikingBPTT(torch.autograd.Function):
                     g_s = g_o + G["prev_spike"]
                 else:
                     g_s = g_o
+                if g_adapt_s is not None:
+                    g_s = g_s + g_adapt_s
+                if live is not None:
+                    fp.mul_(live)
                 g_mem = fp.mul_(g_s)  # fp is a fresh tensor
-                if need["threshold"]:
-                    if same_sub:
-                        sub("threshold", torch.addcmul(g_mem, s, Gm, value=h))
-                    else:
-                        sub_copy("threshold", g_mem)
+                if need["threshold"] or adapt_on:
+                    neg_g_th = torch.addcmul(g_mem, s, Gm, value=h) if same_sub else g_mem
+                    if adapt_on:
+                        g_th_adapt = -neg_g_th
+                    if need["threshold"]:
+                        if same_sub:
+                            sub("threshold", neg_g_th)
+                        else:
+                            sub_copy("threshold", g_mem)
+                a_mag = s
             else:
                 mem = pre_sum(t)
                 sp, sn = spikes_at(t, mem) if opts else (kept["pos_spike"][t], kept["neg_spike"][t])
                 fp = fire_derivative(spike_fn, quant_fn, mem - pth)
                 fn = fire_derivative(spike_fn, quant_fn, -nth - mem)
+                if live is not None:
+                    fp = fp * live
+                    fn = fn * live
                 if kind == "TS":
                     if need["pos_scale"]:
                         add_prod("pos_scale", g_o, sp)
@@ -429,9 +514,16 @@ class _SpikingBPTT(torch.autograd.Function):
                     g_sp, g_sn = b_p, b_n
                 if same_val:
                     keep_f = 1.0 - (sp - sn)
+                if g_adapt_s is not None:
+                    g_sp = g_sp + g_adapt_s
+                    g_sn = g_sn - g_adapt_s
                 a_p = g_sp * fp
                 a_n = g_sn * fn
                 g_mem = a_p + a_n
+                if adapt_on:
+                    neg_g_p = torch.addcmul(a_p, sp, Gm, value=h) if same_sub else a_p
+                    g_n = torch.addcmul(a_n, sn, Gm, value=-h) if same_sub else a_n
+                    g_th_adapt = g_n - neg_g_p
                 if need["pos_threshold"]:
                     if same_sub:
                         sub("pos_threshold", torch.addcmul(a_p, sp, Gm, value=h))
@@ -442,6 +534,21 @@ class _SpikingBPTT(torch.autograd.Function):
                         add("neg_threshold", torch.addcmul(a_n, sn, Gm, value=-h))
                     else:
                         add_copy("neg_threshold", a_n)
+                a_mag = sp - sn
+            # ---- the adaptation trace (adapt = rho*adapt + (1 - rho)*a) and the refractory counter
+            if adapt_on:
+                ad_prev = before("adapt", t)
+                if need["adapt_decay"]:
+                    add_prod("adapt_decay", G["adapt"], ad_prev - a_mag)
+                if need["adapt_strength"]:
+                    add_prod("adapt_strength", g_th_adapt, ad_prev)  # type: ignore[arg-type]
+                G["adapt"] = torch.addcmul(P["adapt_decay"] * G["adapt"], g_th_adapt, P["adapt_strength"])  # type: ignore[arg-type]
+            if refr_on and need["refrac"]:
+                # refrac = clamp_min(refrac - 1, 0), set to k where a != 0: gradient 1 where both
+                # pass (clamp_min passes none at the tie, as in autograd); it reaches nothing but
+                # the initial counter, so it is skipped unless that one wants a gradient
+                passes = torch.logical_and((before("refrac", t) - 1.0) > 0.0, a_mag == 0.0)
+                G["refrac"] = G["refrac"].masked_fill(~passes, 0.0)
             # ---- membrane (mem_pre = beta * mem_prev + u)
             prev_mem = mem_after(t - 1) if need_prev_mem else {}
             mem_leak = prev_mem  # the membrane(s) the leak multiplies (after a pending value reset)
@@ -451,39 +558,57 @@ class _SpikingBPTT(torch.autograd.Function):
                 a_prev = r[0] if kind == "B" else r[0] - r[1]
                 mem_leak = {m: _reset_to(v, a_prev, rv) for m, v in prev_mem.items()}
                 keep_prev = 1.0 - a_prev
-            direct_x = gx is not None and not (syn_on or rec_on or dual)
+            direct_x = gx is not None and not (syn_on or rec_on or dual or refr_on)
             if dual:
                 g_pp = G["pos_mem"] + g_mem if keep_f is None else torch.addcmul(g_mem, G["pos_mem"], keep_f)
                 g_np = G["neg_mem"] + g_mem if keep_f is None else torch.addcmul(g_mem, G["neg_mem"], keep_f)
+                # g_pp, g_np: d loss / d the membranes before the reset; a refractory neuron's
+                # is the held membrane's (passed on undecayed), the others' the update's (g_ppc, g_npc)
+                g_ppc, g_npc = g_pp, g_np
+                if live is not None:
+                    g_ppc, g_npc = g_pp * live, g_np * live
                 u_pos = u_neg = None
                 if decay_in and (need["pos_beta"] or need["neg_beta"]):
                     u_pos, u_neg = drive(t)
                 if need["pos_beta"]:
-                    add_prod("pos_beta", g_pp, beta_factor(mem_leak["pos_mem"], u_pos) if opts else mem_leak["pos_mem"])
+                    add_prod(
+                        "pos_beta", g_ppc, beta_factor(mem_leak["pos_mem"], u_pos) if opts else mem_leak["pos_mem"]
+                    )
                 if need["neg_beta"]:
-                    add_prod("neg_beta", g_np, beta_factor(mem_leak["neg_mem"], u_neg) if opts else mem_leak["neg_mem"])
-                g_up = g_pp * one_minus["pos_beta"] if decay_in else g_pp
-                g_un = g_np * one_minus["neg_beta"] if decay_in else g_np
-                G["pos_mem"] = P["pos_beta"] * g_pp
-                G["neg_mem"] = P["neg_beta"] * g_np
+                    add_prod(
+                        "neg_beta", g_npc, beta_factor(mem_leak["neg_mem"], u_neg) if opts else mem_leak["neg_mem"]
+                    )
+                g_up = g_ppc * one_minus["pos_beta"] if decay_in else g_ppc
+                g_un = g_npc * one_minus["neg_beta"] if decay_in else g_npc
+                if live is None:
+                    G["pos_mem"] = P["pos_beta"] * g_ppc
+                    G["neg_mem"] = P["neg_beta"] * g_npc
+                else:  # a refractory neuron's membrane is held: its gradient passes undecayed
+                    # (g - (1 - beta)*g*live: beta*g where live, g where refractory)
+                    G["pos_mem"] = torch.addcmul(g_pp, g_ppc, 1.0 - P["pos_beta"], value=-1.0)
+                    G["neg_mem"] = torch.addcmul(g_np, g_npc, 1.0 - P["neg_beta"], value=-1.0)
             else:
                 target = gx[t] if direct_x and not decay_in else None  # type: ignore[index]
                 if keep_f is None:
                     g_p = torch.add(G["mem"], g_mem, out=target) if target is not None else G["mem"] + g_mem
                 else:  # (1 - a)*G + g_mem
                     g_p = torch.addcmul(g_mem, G["mem"], keep_f, out=target)
+                g_pc = g_p if live is None else g_p * live  # the update's share (see dual)
                 if need["beta"]:
                     u = drive(t)[0] if decay_in else None
-                    add_prod("beta", g_p, beta_factor(mem_leak["mem"], u) if opts else mem_leak["mem"])
+                    add_prod("beta", g_pc, beta_factor(mem_leak["mem"], u) if opts else mem_leak["mem"])
                 if decay_in:
                     g_u = (
-                        torch.mul(g_p, one_minus["beta"], out=gx[t])  # type: ignore[index]
+                        torch.mul(g_pc, one_minus["beta"], out=gx[t])  # type: ignore[index]
                         if direct_x
-                        else g_p * one_minus["beta"]
+                        else g_pc * one_minus["beta"]
                     )
                 else:
-                    g_u = g_p
-                G["mem"] = P["beta"] * g_p
+                    g_u = g_pc
+                if live is None:
+                    G["mem"] = P["beta"] * g_pc
+                else:  # a refractory neuron's membrane is held: its gradient passes undecayed
+                    G["mem"] = torch.addcmul(g_p, g_pc, 1.0 - P["beta"], value=-1.0)
             # ---- the pending spikes of reset_timing="next" (read by this step)
             if later:
                 r = pending_at(t)
@@ -526,16 +651,22 @@ class _SpikingBPTT(torch.autograd.Function):
             if rec_on:
                 o_prev = outs[t - 1] if t > 0 else states0["prev_output"]
                 if dual:
-                    pw, nw = P["pos_rec_weight"], P["neg_rec_weight"]
+                    pw, nw = (None, None) if a2a else (P["pos_rec_weight"], P["neg_rec_weight"])
                     pg, ng = P["pos_gamma"], P["neg_gamma"]
                     r = kept["pos_rec"][t] + kept["neg_rec"][t]
-                    r_pos = torch.clamp_min(r, 0.0)
-                    rmask = r >= 0
-                    if need["pos_rec_weight"]:
-                        add_prod("pos_rec_weight", g_up, r_pos)
-                    if need["neg_rec_weight"]:
-                        add_prod("neg_rec_weight", g_un, r - r_pos)
-                    g_r_in = torch.where(rmask, g_up * pw, g_un * nw)
+                    if a2a:
+                        # w = rec_matrix @ r + rec_bias; p(w) feeds the positive membrane, n(w) the negative
+                        g_w = torch.where(_all_to_all(r, P) >= 0, g_up, g_un)
+                        dense_grads(g_w, r)
+                        g_r_in = g_w @ P["rec_matrix"]
+                    else:
+                        r_pos = torch.clamp_min(r, 0.0)
+                        rmask = r >= 0
+                        if need["pos_rec_weight"]:
+                            add_prod("pos_rec_weight", g_up, r_pos)
+                        if need["neg_rec_weight"]:
+                            add_prod("neg_rec_weight", g_un, r - r_pos)
+                        g_r_in = torch.where(rmask, g_up * pw, g_un * nw)
                     g_pr = G["pos_rec"] + g_r_in
                     g_nr = G["neg_rec"] + g_r_in
                     o_pos = torch.clamp_min(o_prev, 0.0)
@@ -548,11 +679,16 @@ class _SpikingBPTT(torch.autograd.Function):
                     G["prev_output"] = torch.where(o_prev >= 0, (1.0 - pg) * g_pr, (1.0 - ng) * g_nr)
                     g_d = torch.where(d >= 0, g_up, g_un)
                 else:
-                    w = P["rec_weight"]
                     gm = P["gamma"]
-                    if need["rec_weight"]:
-                        add_prod("rec_weight", g_u, kept["rec"][t])
-                    g_rec = torch.addcmul(G["rec"], g_u, w)
+                    if a2a:
+                        # rec_matrix @ rec + rec_bias enters the membrane (after the leak, or in u)
+                        dense_grads(g_u, kept["rec"][t])
+                        g_rec = G["rec"] + g_u @ P["rec_matrix"]
+                    else:
+                        w = P["rec_weight"]
+                        if need["rec_weight"]:
+                            add_prod("rec_weight", g_u, kept["rec"][t])
+                        g_rec = torch.addcmul(G["rec"], g_u, w)
                     if need["gamma"]:
                         add_prod("gamma", g_rec, before("rec", t) - o_prev)
                     G["rec"] = gm * g_rec
