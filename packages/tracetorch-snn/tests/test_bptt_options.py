@@ -18,8 +18,6 @@ from typing import Any, Optional
 import pytest
 import torch
 import tracetorch as tt
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from tracetorch import snn
 from tracetorch.snn.functional import (
     LAYER_NAMES,
@@ -203,50 +201,8 @@ def test_every_builtin_spike_and_quantisation_function(name, quant, spike):
         _check(cfg, spike_fn, quant_fn, x, states, params, leaves, seed=i)
 
 
-@st.composite
-def _cases(draw: Any) -> dict[str, Any]:
-    name = draw(st.sampled_from(SPIKING_NAMES))
-    base = LeakyConfig.from_name(name)
-    reset = draw(st.sampled_from(["subtract", "value", "none"]))
-    options: dict[str, Any] = dict(
-        reset=reset,
-        reset_timing=draw(st.sampled_from(["same", "next"])),
-        detach_reset=draw(st.booleans()),
-        decay_input=draw(st.booleans()),
-        rest=draw(st.sampled_from([0.0, -0.25, 0.6])),
-    )
-    if reset == "value":
-        options["reset_value"] = draw(st.sampled_from([0.0, -0.5, 0.4]))
-    if base.synaptic:
-        options["syn_input"] = draw(st.sampled_from(["ema", "add"]))
-    ndim = draw(st.integers(1, 4))
-    dim = draw(st.integers(-ndim, ndim - 1))
-    shape = [draw(st.integers(1, 3)) for _ in range(ndim)]
-    shape[dim] = N
-    cfg = dataclasses.replace(base, **options)
-    return dict(
-        cfg=cfg,
-        shape=tuple(shape),
-        dim=dim,
-        steps=draw(st.integers(1, 8)),
-        ranks={p: draw(st.integers(0, 1)) for p in cfg.param_names},
-        fixed=frozenset(p for p in cfg.param_names if draw(st.booleans()) and draw(st.booleans())),
-        spike=draw(st.sampled_from(SPIKES)),
-        quant=draw(st.sampled_from(["round", "bernoulli", "probabilistic"])),
-        seed=draw(st.integers(0, 10_000)),
-    )
-
-
-@settings(max_examples=60, deadline=None)
-@given(case=_cases())
-def test_any_options_shape_and_dim_equal_the_reference_loop(case):
-    cfg = case["cfg"]
-    x, states, params, leaves = _inputs(
-        cfg, case["shape"], case["dim"], case["steps"], case["seed"], ranks=case["ranks"], fixed=case["fixed"]
-    )
-    spike_fn = getattr(tt.functional, case["spike"])()
-    quant_fn = getattr(tt.functional, f"quant_{case['quant']}")
-    _check(cfg, spike_fn, quant_fn, x, states, params, leaves, seed=case["seed"])
+# The hypothesis sweep over configurations, every option, shapes, dims, ranks and fixed
+# parameters is in test_bptt_breadth.py (its options include all of these).
 
 
 def _saved_per_step(y: torch.Tensor, cfg: LeakyConfig, steps: int) -> float:

@@ -651,7 +651,6 @@ class _SpikingBPTT(torch.autograd.Function):
             if rec_on:
                 o_prev = outs[t - 1] if t > 0 else states0["prev_output"]
                 if dual:
-                    pw, nw = (None, None) if a2a else (P["pos_rec_weight"], P["neg_rec_weight"])
                     pg, ng = P["pos_gamma"], P["neg_gamma"]
                     r = kept["pos_rec"][t] + kept["neg_rec"][t]
                     if a2a:
@@ -666,7 +665,7 @@ class _SpikingBPTT(torch.autograd.Function):
                             add_prod("pos_rec_weight", g_up, r_pos)
                         if need["neg_rec_weight"]:
                             add_prod("neg_rec_weight", g_un, r - r_pos)
-                        g_r_in = torch.where(rmask, g_up * pw, g_un * nw)
+                        g_r_in = torch.where(rmask, g_up * P["pos_rec_weight"], g_un * P["neg_rec_weight"])
                     g_pr = G["pos_rec"] + g_r_in
                     g_nr = G["neg_rec"] + g_r_in
                     o_pos = torch.clamp_min(o_prev, 0.0)
