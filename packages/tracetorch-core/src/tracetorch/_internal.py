@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .core._errors import check_int, owner_name
 from .core._finite import FLAGS as FINITE_FLAGS
+from .core._io import atomic_write_path
 from .core._kernels import (
     ENTRY_POINT_GROUP,
     kernels_for,
@@ -22,6 +23,7 @@ from .functional._quant import QUANT_FUNCTIONS, skips_quantisation
 from .functional._spike import SPIKE_KINDS
 
 __all__ = [
+    "atomic_write_path",
     "ENTRY_POINT_GROUP",
     "QUANT_FUNCTIONS",
     "SPIKE_KINDS",

@@ -65,15 +65,28 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+def atomic_write_path(path: Path, write: Callable[[str], object], what: str) -> None:
+    """Write a file atomically: ``write(tmp)`` fills a temporary file in the same folder,
+    which is fsynced and renamed over ``path`` (the folder is fsynced too where it can be).
+
+    A failure leaves ``path`` as it was and no temporary file behind.
+
+    Args:
+        path: The file to write.
+        write: Writes the content to the temporary path it is given.
+        what: What the file is, for the error message (e.g. ``"states file"``).
+
+    Raises:
+        FileNotFoundError: if the folder of ``path`` does not exist.
+    """
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise FileNotFoundError(f"cannot write states file {str(path)!r}: folder {str(directory)!r} does not exist.")
+        raise FileNotFoundError(f"cannot write {what} {str(path)!r}: folder {str(directory)!r} does not exist.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -92,6 +105,14 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    def to_path(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    atomic_write_path(path, to_path, "states file")
 
 
 def write_states(path: PathLike, states: Mapping[str, Tensor]) -> None:

@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Union
+
+from tracetorch._internal import atomic_write_path
 
 __all__ = ["read_nir", "write_nir", "require_nir", "NIR_EXTRA_HINT"]
 
@@ -140,16 +141,4 @@ def write_nir(path: PathLike, graph: Any) -> None:
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"write_nir: the folder {str(folder)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_path(p, lambda tmp: nir.write(tmp, graph), "NIR file")
