@@ -7,6 +7,8 @@ written from the equations with named states in a dict; it shares no code with
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import torch
 from torch import Tensor
 from tracetorch import snn
@@ -225,3 +227,21 @@ def inputs(shape, steps: int, seed: int = 1, scale: float = 1.5) -> Tensor:
 
 def layer_states(layer) -> dict[str, Tensor]:
     return {n: layer.__dict__[n] for n in layer.state_names}
+
+
+class RecordingEntryPoint:
+    """A stand-in kernels entry point whose kernels record the configuration names they
+    are asked for and decline every call (``None``: the PyTorch path runs)."""
+
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def load(self) -> Any:
+        def register(register_kernels: Any) -> None:
+            def leaky(cfg: Any, *args: Any) -> Optional[Any]:
+                self.calls.append(cfg.name)
+                return None
+
+            register_kernels(leaky_sequence=leaky, leaky_step=leaky)
+
+        return register

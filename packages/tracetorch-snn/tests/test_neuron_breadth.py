@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import torch
 import tracetorch as tt
+from snn_testlib import RecordingEntryPoint
 from tracetorch import _internal, snn
 from tracetorch.snn.functional import LeakyConfig, leaky_step
 
@@ -372,21 +373,6 @@ def test_sequence_equals_stepping_with_the_new_options(name, options):
         torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
 
 
-class _RecordingEntryPoint:
-    def __init__(self, calls: list) -> None:
-        self.calls = calls
-
-    def load(self) -> Any:
-        def register(register_kernels: Any) -> None:
-            def leaky(cfg: Any, *args: Any) -> Optional[Any]:
-                self.calls.append(cfg.name)
-                return None
-
-            register_kernels(leaky_sequence=leaky, leaky_step=leaky)
-
-        return register
-
-
 def test_a_kernel_that_declines_the_new_options_leaves_the_pytorch_numbers(monkeypatch):
     x = torch.randn(4, 2, 3)
     layers = []
@@ -400,7 +386,7 @@ def test_a_kernel_that_declines_the_new_options_leaves_the_pytorch_numbers(monke
     _internal.reset_kernels()
     try:
         calls: list = []
-        _internal.load_kernels(entry_points=[_RecordingEntryPoint(calls)])
+        _internal.load_kernels(entry_points=[RecordingEntryPoint(calls)])
         for layer, want in zip(layers, expected):
             assert torch.equal(layer.forward_sequence(x), want)
             states = tuple(torch.zeros(2, 3) for _ in layer.config.states)

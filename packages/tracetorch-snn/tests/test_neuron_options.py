@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import torch
 import tracetorch as tt
+from snn_testlib import RecordingEntryPoint
 from tracetorch import _internal, snn
 from tracetorch.snn.functional import LeakyConfig, leaky_step
 
@@ -176,21 +177,6 @@ def test_detach_reset_changes_gradients_and_not_values():
     assert not torch.allclose(ga, gb)
 
 
-class _RecordingEntryPoint:
-    def __init__(self, calls: list) -> None:
-        self.calls = calls
-
-    def load(self) -> Any:
-        def register(register_kernels: Any) -> None:
-            def leaky(cfg: Any, *args: Any) -> Optional[Any]:
-                self.calls.append(cfg.name)
-                return None
-
-            register_kernels(leaky_sequence=leaky, leaky_step=leaky)
-
-        return register
-
-
 def test_the_kernels_are_asked_for_a_configuration_with_options_and_may_decline(monkeypatch):
     """The kernels implement neuron options (a whitelist in tracetorch-kernels); a
     kernel that declines (None) leaves the PyTorch path running."""
@@ -198,7 +184,7 @@ def test_the_kernels_are_asked_for_a_configuration_with_options_and_may_decline(
     _internal.reset_kernels()
     try:
         calls: list = []
-        _internal.load_kernels(entry_points=[_RecordingEntryPoint(calls)])
+        _internal.load_kernels(entry_points=[RecordingEntryPoint(calls)])
         x = torch.randn(4, 2, 3)
         snn.LIB(3).forward_sequence(x)
         assert calls == ["LIB"]  # the classic configuration is offered
