@@ -13,9 +13,11 @@ the hand-written path for them, and would not if the list of handled options lac
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Optional
 
 import pytest
+import test_bptt_options
 import torch
 import tracetorch as tt
 from hypothesis import given, settings
@@ -25,6 +27,8 @@ from tracetorch import snn
 from tracetorch.snn.functional import LeakyConfig, _bptt, leaky_sequence, spiking_sequence
 
 N = 3
+_inputs = functools.partial(test_bptt_options._inputs, x_offset=0.3)
+"""`test_bptt_options._inputs`, with inputs centred at 0.3."""
 RECURRENT_SPIKING = [n for n in SPIKING_NAMES if LeakyConfig.from_name(n).recurrent]
 
 NEW_OPTIONS: list[dict[str, Any]] = [
@@ -61,63 +65,6 @@ def _config(name: str, options: dict[str, Any]) -> Optional[LeakyConfig]:
     if "syn_input" in options and not base.synaptic:
         options = {k: v for k, v in options.items() if k != "syn_input"}
     return dataclasses.replace(base, **options)
-
-
-def _value(name: str, shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-    u = torch.rand(shape, generator=gen, dtype=dtype)
-    base = name.removeprefix("pos_").removeprefix("neg_")
-    if base in ("alpha", "beta", "gamma", "adapt_decay"):
-        return 0.05 + 0.9 * u
-    if base == "threshold":
-        return 0.3 + 1.2 * u
-    if base == "adapt_strength":
-        return 0.2 + 0.8 * u
-    if base == "scale":
-        return 0.5 + u
-    return torch.randn(shape, generator=gen, dtype=dtype) * 0.7  # rec_weight, rec_bias
-
-
-def _inputs(
-    cfg: LeakyConfig,
-    shape: tuple[int, ...],
-    dim: int,
-    steps: int,
-    seed: int,
-    dtype: torch.dtype = torch.float64,
-    ranks: Optional[dict[str, int]] = None,
-    fixed: frozenset[str] = frozenset(),
-) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-    """``(x, states, params, leaves)``; parameters shaped as a layer views them along ``dim``."""
-    gen = torch.Generator().manual_seed(seed)
-    x = (torch.randn((steps,) + shape, generator=gen, dtype=dtype) * 1.5 + 0.3).requires_grad_()
-    trailing = -dim - 1 if dim < 0 else len(shape) - dim - 1
-    params = []
-    for p in cfg.param_names:
-        if p == "rec_matrix":
-            v = torch.randn((N, N), generator=gen, dtype=dtype) * 0.6
-        else:
-            rank = (ranks or {}).get(p, 1)
-            v = _value(p, (N,) if rank == 1 else (), gen, dtype)
-            if rank == 1:
-                v = v.view((N,) + (1,) * trailing)
-        params.append(v.requires_grad_(p not in fixed))
-    states = []
-    for n in cfg.states:
-        if n == "prev_spike":
-            v = (torch.rand(shape, generator=gen, dtype=dtype) < 0.5).to(dtype)
-        elif n == "prev_pos_spike":
-            v = (torch.rand(shape, generator=gen, dtype=dtype) < 0.4).to(dtype)
-        elif n == "prev_neg_spike":
-            v = -(torch.rand(shape, generator=gen, dtype=dtype) < 0.3).to(dtype)
-        elif n == "refrac":  # some neurons start refractory (counters 0 .. refractory)
-            v = torch.randint(0, cfg.refractory + 1, shape, generator=gen).to(dtype)
-        elif n == "adapt":
-            v = torch.rand(shape, generator=gen, dtype=dtype) * 0.6
-        else:
-            v = torch.randn(shape, generator=gen, dtype=dtype) * 0.5
-        states.append(v.requires_grad_())
-    leaves = [x] + states + [p for p in params if p.requires_grad]
-    return x, states, params, leaves
 
 
 def _run(cfg: LeakyConfig, spike: str, quant: str, seed: int, steps: int = 8, **kw: Any) -> None:

@@ -68,13 +68,15 @@ def _config(name: str, options: dict[str, Any]) -> Optional[LeakyConfig]:
 def _param_value(name: str, shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
     u = torch.rand(shape, generator=gen, dtype=dtype)
     base = name.removeprefix("pos_").removeprefix("neg_")
-    if base in ("alpha", "beta", "gamma"):
+    if base in ("alpha", "beta", "gamma", "adapt_decay"):
         return 0.05 + 0.9 * u
     if base == "threshold":
         return 0.3 + 1.2 * u
+    if base == "adapt_strength":
+        return 0.2 + 0.8 * u
     if base == "scale":
         return 0.5 + u
-    return torch.randn(shape, generator=gen, dtype=dtype) * 0.7  # rec_weight
+    return torch.randn(shape, generator=gen, dtype=dtype) * 0.7  # rec_weight, rec_bias
 
 
 def _inputs(
@@ -87,18 +89,24 @@ def _inputs(
     ranks: Optional[dict[str, int]] = None,
     fixed: frozenset[str] = frozenset(),
     integrate_and_fire: bool = False,
+    x_offset: float = 0.2,
 ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-    """``(x, states, params, leaves)``; parameters shaped as a layer views them along ``dim``."""
+    """``(x, states, params, leaves)``; parameters shaped as a layer views them along ``dim``
+    (``rec_matrix`` ``[N, N]``); some neurons start refractory, the adaptation traces
+    start positive."""
     gen = torch.Generator().manual_seed(seed)
-    x = (torch.randn((steps,) + shape, generator=gen, dtype=dtype) * 1.5 + 0.2).requires_grad_()
+    x = (torch.randn((steps,) + shape, generator=gen, dtype=dtype) * 1.5 + x_offset).requires_grad_()
     trailing = -dim - 1 if dim < 0 else len(shape) - dim - 1
     params = []
     for p in cfg.param_names:
         rank = (ranks or {}).get(p, 1)
-        v = _param_value(p, (N,) if rank == 1 else (), gen, dtype)
+        if p == "rec_matrix":
+            v = torch.randn((N, N), generator=gen, dtype=dtype) * 0.6
+        else:
+            v = _param_value(p, (N,) if rank == 1 else (), gen, dtype)
         if integrate_and_fire and p.endswith("beta"):
             v = torch.ones_like(v)
-        if rank == 1:
+        if rank == 1 and p != "rec_matrix":
             v = v.view((N,) + (1,) * trailing)
         params.append(v.requires_grad_(p not in fixed and not (integrate_and_fire and p.endswith("beta"))))
     states = []
@@ -109,6 +117,10 @@ def _inputs(
             v = (torch.rand(shape, generator=gen, dtype=dtype) < 0.4).to(dtype)
         elif n == "prev_neg_spike":
             v = -(torch.rand(shape, generator=gen, dtype=dtype) < 0.3).to(dtype)
+        elif n == "refrac":  # some neurons start refractory (counters 0 .. refractory)
+            v = torch.randint(0, cfg.refractory + 1, shape, generator=gen).to(dtype)
+        elif n == "adapt":
+            v = torch.rand(shape, generator=gen, dtype=dtype) * 0.6
         else:
             v = torch.randn(shape, generator=gen, dtype=dtype) * 0.5
         states.append(v.requires_grad_())
