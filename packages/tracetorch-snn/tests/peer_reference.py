@@ -71,6 +71,16 @@ def spike(v: Tensor, *, strict: bool, surrogate: str = "atan", alpha: float = 2.
     return _Spike.apply(v, strict, surrogate, alpha)
 
 
+def _snntorch_reset_now(mem: Tensor, do_reset: Tensor, th: Tensor, reset_mechanism: str) -> Tensor:
+    """snnTorch's ``reset_delay=False`` correction: the reset of this step's spike
+    (``do_reset = spk - reset``) applied at once (``* th``, or ``* mem`` for zero)."""
+    if reset_mechanism == "subtract":
+        return mem - do_reset * th
+    if reset_mechanism == "zero":
+        return mem - do_reset * mem
+    return mem
+
+
 def snntorch_leaky(
     x: Tensor,
     beta: float,
@@ -103,11 +113,7 @@ def snntorch_leaky(
             raise ValueError(reset_mechanism)
         s = spike(mem - th, strict=True)
         if not reset_delay:
-            do_reset = s - reset
-            if reset_mechanism == "subtract":
-                mem = mem - do_reset * th
-            elif reset_mechanism == "zero":
-                mem = mem - do_reset * mem
+            mem = _snntorch_reset_now(mem, s - reset, th, reset_mechanism)
         spikes.append(s)
         mems.append(mem)
     return torch.stack(spikes), torch.stack(mems)
@@ -149,11 +155,7 @@ def snntorch_synaptic(
             raise ValueError(reset_mechanism)
         s = spike(mem - th, strict=True)
         if not reset_delay:
-            do_reset = s - reset
-            if reset_mechanism == "subtract":
-                mem = mem - do_reset * th
-            elif reset_mechanism == "zero":
-                mem = mem - do_reset * mem
+            mem = _snntorch_reset_now(mem, s - reset, th, reset_mechanism)
         spikes.append(s)
         mems.append(mem)
     return torch.stack(spikes), torch.stack(mems)
