@@ -1421,6 +1421,31 @@ def do_bench() -> None:
 
     row("LIB fp32 T=64 E=2^22 layer fwd+bwd end to end (24 B model)", cuda_ms(e2e), T * E * 24)
     del x, gy
+    # the newer neuron options, end to end: the kernels against the PyTorch path on the
+    # same GPU (TRACETORCH_KERNELS=0: the hand-written BPTT in PyTorch)
+    for label, cls, n, batch, kw in (
+        ("LIB adaptive", snn.LIB, 1024, 4096, dict(adaptive=True)),
+        ("LIB refractory=2", snn.LIB, 1024, 4096, dict(refractory=2)),
+        ("RLIB all_to_all N=128", snn.RLIB, 128, 8192, dict(all_to_all=True)),
+    ):
+        opt_layer = cls(n, spike_fn="heaviside_atan", quant_fn="round", **kw).to(DEV)
+        xo = torch.randn(T, batch, n, device=DEV, requires_grad=True)
+        go = torch.randn(T, batch, n, device=DEV)
+
+        def opt_step() -> None:
+            xo.grad = None
+            opt_layer.zero_states()
+            opt_layer.forward_sequence(xo).backward(go)
+
+        fast = cuda_ms(opt_step)
+        with forced("0"):
+            slow = cuda_ms(opt_step, reps=3)
+        print(
+            f"  {label} fp32 T={T} B={batch} fwd+bwd: kernels {fast:.2f} ms, PyTorch path {slow:.2f} ms "
+            f"({slow / fast:.1f}x)",
+            flush=True,
+        )
+        del xo, go
     # random draws (Philox in forward and again in BPTT)
     for cname in ("LIB", "LIT"):
         cfg, flags, sp, x2, s0, p = leaky_case(cname, torch.float32, T, E, TF.sigmoid(4.0), TF.quant_bernoulli)
