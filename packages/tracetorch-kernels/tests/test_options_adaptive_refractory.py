@@ -221,6 +221,25 @@ def test_the_test_data_exercise_both_options() -> None:
     assert silenced >= 8 and adapted >= 8, (silenced, adapted)
 
 
+@pytest.mark.parametrize("name", ["LIB", "DSLIT"])
+def test_the_refractory_counter_gradient_matches_autograd(device: str, name: str) -> None:
+    """The counter is a float state: autograd passes its gradient where it counts down
+    (``clamp_min(refrac - 1, 0)`` above the tie) and no spike resets it. With k = 4
+    over 3 steps, counters of 3 pass it until the tie on the last step (none reaches
+    the start) and counters of 4 pass it to the initial counter."""
+    cfg = dataclasses.replace(LeakyConfig.from_name(name), refractory=4)
+    x, states, params = _case(cfg, 3, 2, 11, device)
+    out, fin = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
+    ref, rfin = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
+    i = cfg.states.index("refrac")
+    gk = torch.autograd.grad(fin[i].sum() + out.sum(), states[i])[0]
+    gr = torch.autograd.grad(rfin[i].sum() + ref.sum(), states[i])[0]
+    start = states[i].detach()
+    assert bool((start == 3).any()) and bool((start == 4).any())
+    assert torch.equal(gr, (start == 4).float())  # the tie passes nothing
+    torch.testing.assert_close(gk, gr, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "opts,name,spike,quant",
     [
