@@ -152,9 +152,7 @@ def _close_grads(cfg: LeakyConfig, gk: tuple, gr: tuple, n_states: int, what: st
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6, msg=lambda m: f"{cfg}{what} grad {n}: {m}")
         else:
             scale = max(1.0, float(b.abs().max()))
-            torch.testing.assert_close(
-                a, b, rtol=1e-5, atol=1e-5 * scale, msg=lambda m: f"{cfg}{what} grad {n}: {m}"
-            )
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale, msg=lambda m: f"{cfg}{what} grad {n}: {m}")
 
 
 def _compare(
@@ -280,6 +278,33 @@ def test_the_step_kernel_with_adaptive_and_refractory(device: str, opts: str, na
     ins = (x, *states, *params)
     for a, b in zip(_grads(out, st, ins), _grads(ref, rfin, ins)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("opts,name", [("both", "SRLIB"), ("both_all_value", "DSLIT")])
+def test_adaptive_refractory_in_bfloat16(device: str, poison, opts: str, name: str) -> None:
+    """bf16 inputs, states and parameters, float32 inside (trace and counter too), against
+    the float32 reference on the same rounded values, as ``test_options_in_bfloat16``."""
+    poison(0)
+    cfg = _config(name, opts)
+    x, states, params = _case(cfg, 5, 3, 16, device)
+    x = x.detach().to(torch.bfloat16).requires_grad_()
+    states = tuple(s.detach().to(torch.bfloat16) for s in states)
+    params = tuple(p.detach().to(torch.bfloat16).requires_grad_() for p in params)
+    out, fin = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
+    assert out.dtype == torch.bfloat16 and all(s.dtype == torch.bfloat16 for s in fin)
+    xf = x.detach().float().requires_grad_()
+    ref, rfin = leaky_sequence_naive(cfg, xf, tuple(s.float() for s in states), params, ATAN, TF.quant_round)
+    tol = 1e-2
+    torch.testing.assert_close(out.float(), ref, rtol=tol, atol=tol)
+    for n, s, r in zip(cfg.states, fin, rfin):
+        torch.testing.assert_close(s.float(), r, rtol=tol, atol=tol, msg=lambda m: f"{n}: {m}")
+    assert torch.equal(fin[cfg.states.index("refrac")].float(), rfin[cfg.states.index("refrac")])
+    g = torch.randn(out.shape).to(device)
+    gk = torch.autograd.grad((out.float() * g).sum(), (x, *params))
+    gr = torch.autograd.grad((ref * g).sum(), (xf, *params))
+    for a, b in zip(gk, gr):
+        scale = max(1.0, float(b.abs().max()))
+        torch.testing.assert_close(a.float(), b.float(), rtol=4 * tol, atol=4 * tol * scale)
 
 
 @pytest.mark.parametrize("opts,name", [("both_all_value", "DSRLITS"), ("refractory_next", "SRLIB")])
