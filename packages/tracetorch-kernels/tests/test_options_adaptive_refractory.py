@@ -355,6 +355,25 @@ def test_neurons_along_another_axis(device: str, poison) -> None:
         torch.testing.assert_close(u, v.view(N), rtol=1e-6, atol=1e-6, msg=lambda m: f"{n}: {m}")
 
 
+@pytest.mark.slow
+def test_opcheck_leaky_with_adaptive_and_refractory(device: str) -> None:
+    """`torch.library.opcheck` of the custom op with the trace and the counter in ``s0``
+    (the fake implementation's saved rows include them)."""
+    from tracetorch.kernels.ops.leaky._op import config_flags
+
+    cfg = _config("DLIB", "both")  # pos_mem, neg_mem, adapt, refrac
+    flags, _ = config_flags(cfg, ATAN, TF.quant_round)
+    x = torch.randn(3, 8, device=device, requires_grad=True)
+    s0 = torch.cat([torch.randn(3, 8), torch.randint(0, 3, (1, 8)).float()]).to(device).requires_grad_()
+    p = torch.rand(len(cfg.params), 4, device=device, requires_grad=True)
+    seed = torch.zeros((), dtype=torch.int64, device=device)
+    torch.library.opcheck(
+        torch.ops.tracetorch.leaky_sequence.default,
+        (x, s0, p, flags, 2.0, seed, True),
+        test_utils=("test_schema", "test_faketensor", "test_autograd_registration"),
+    )
+
+
 # ----------------------------------------------------------------- flags and the whitelist
 def test_adaptive_and_refractory_are_accepted_and_round_trip() -> None:
     from tracetorch.kernels.ops.leaky import supports
