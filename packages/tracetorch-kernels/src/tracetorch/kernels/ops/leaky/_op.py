@@ -371,7 +371,8 @@ def _leaky_op(
 def saved_names(cfg: LeakyConfig, reuse: bool = False) -> tuple[str, ...]:
     """What the forward kernel stores per step for the backward, by slot name: the
     membrane(s) before the reset (not when ``reuse``: the output is that membrane, see
-    `reuses_output`) and the synaptic and recurrent traces (float32). Spikes (the
+    `reuses_output`) and the synaptic and recurrent traces, the adaptation trace and
+    the refractory counter (``cfg.layout.traces``; float32). Spikes (the
     pending ones of ``reset_timing="next"`` included) are recomputed from the
     membranes, the previous output from the states."""
     return (() if reuse else cfg.layout.pre) + cfg.layout.traces
