@@ -185,12 +185,23 @@ def test_adaptive_and_refractory_match_the_reference(device: str, poison, opts: 
     _compare(_config(name, opts), device)
 
 
-_SLOW = [(o, n) for o in OPTION_SETS for n in SPIKING if (o, n) not in FAST]
+# the option sets of the full product: between them every option (and both timings and
+# the three resets) with the adaptive threshold and the refractory period
+PRODUCT_SETS = (
+    "both",
+    "both_all_value",
+    "both_same_detach",
+    "adaptive_none",
+    "refractory_next",
+    "refractory_value",
+    "refractory_all_subtract",
+)
+_SLOW = [(o, n) for o in PRODUCT_SETS for n in SPIKING if (o, n) not in FAST]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("opts,name", _SLOW, ids=[f"{n}-{o}" for o, n in _SLOW])
-def test_every_adaptive_refractory_set_on_every_spiking_layer(device: str, opts: str, name: str) -> None:
+def test_the_combined_option_sets_on_every_spiking_layer(device: str, opts: str, name: str) -> None:
     _compare(_config(name, opts), device, T=4)
 
 
