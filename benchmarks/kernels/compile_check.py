@@ -74,6 +74,13 @@ OPTION_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         dict(reset_timing="next", detach_reset=True, decay_input=True, rest=-0.2, syn_input="add"),
     ),
     "DSRLITS+value,next": ("DSRLITS", dict(reset="value", reset_value=-0.5, reset_timing="next")),
+    # adaptive threshold and refractory period
+    "LIB+adaptive,refractory": ("LIB", dict(adaptive=True, refractory=2)),
+    "DSRLITS+adaptive,refractory": (
+        "DSRLITS",
+        dict(adaptive=True, refractory=2, reset="value", reset_value=0.1, reset_timing="next", syn_input="add"),
+    ),
+    "SRLIT+refractory,next": ("SRLIT", dict(refractory=3, reset_timing="next", detach_reset=True)),
 }
 """Configurations with neuron options compiled besides the 32 classic ones (label:
 layer name and options)."""
@@ -347,7 +354,11 @@ def main() -> None:
     if not args.quick:
         ck_variants += [("DSRLITS+value,next", 2, 0)]
     if args.options:
-        ck_variants = [("DSRLITS+value,next", 2, 0), ("LIB+value,next,detach", 2, 0)]
+        ck_variants = [
+            ("DSRLITS+value,next", 2, 0),
+            ("LIB+value,next,detach", 2, 0),
+            ("DSRLITS+adaptive,refractory", 2, 0),
+        ]
     for name, spike, quant in ck_variants:
         for ckpt, strided, tag in ((8, False, "checkpoint=8"), (0, True, "strided")):
             for bwd in (False, True):

@@ -15,14 +15,27 @@ def _key(name: str, cfg: LeakyConfig, twin_names: tuple[str, ...]) -> str:
     return (name if cfg.dual or name in twin_names else "pos_" + name).upper()
 
 
-@pytest.mark.parametrize("name", LAYER_NAMES)
+# configurations with the neuron options that add states and parameters: the pending
+# spikes of reset_timing="next", the adaptation trace and its parameters, the refractory counter
+_WITH_OPTIONS = {
+    "LIB+adaptive,refractory": ("LIB", dict(adaptive=True, refractory=2)),
+    "DSRLITS+adaptive,refractory,next": (
+        "DSRLITS",
+        dict(adaptive=True, refractory=1, reset="value", reset_timing="next"),
+    ),
+    "SLIT+refractory,next": ("SLIT", dict(refractory=3, reset_timing="next")),
+}
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES + tuple(_WITH_OPTIONS))
 def test_slot_constants_follow_the_layout(name: str) -> None:
     from tracetorch.kernels.ops.leaky import fused
     from tracetorch.kernels.ops.leaky._op import saved_names
 
-    cfg = LeakyConfig.from_name(name)
+    base, options = _WITH_OPTIONS.get(name, (name, {}))
+    cfg = dataclasses.replace(LeakyConfig.from_name(base), **options)
     lay = cfg.layout
-    twin = LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output).layout
+    twin = LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output, **options).layout
     consts = fused.layout(cfg)
     assert (consts["NS"], consts["NP"], consts["NSAVE"]) == (len(lay.states), len(lay.params), len(saved_names(cfg)))
     for prefix, names, twin_names in (("I_", lay.states, twin.states), ("P_", lay.params, twin.params)):
@@ -39,9 +52,9 @@ def test_a_slot_the_kernels_do_not_know_is_an_error() -> None:
     from tracetorch.kernels.ops.leaky import fused
 
     cfg = LeakyConfig.from_name("LIB")
-    lay = dataclasses.replace(cfg.layout, states=cfg.layout.states + ("adapt",))
+    lay = dataclasses.replace(cfg.layout, states=cfg.layout.states + ("mystery",))
     object.__setattr__(cfg, "layout", lay)
-    with pytest.raises(ValueError, match="adapt"):
+    with pytest.raises(ValueError, match="mystery"):
         fused.layout(cfg)
 
 
@@ -107,7 +120,7 @@ def test_an_unknown_slot_is_declined_not_raised(monkeypatch: pytest.MonkeyPatch)
     from tracetorch.kernels.ops.leaky._op import supports
 
     cfg = LeakyConfig.from_name("LIB")
-    lay = dataclasses.replace(cfg.layout, states=cfg.layout.states + ("adapt",))
+    lay = dataclasses.replace(cfg.layout, states=cfg.layout.states + ("mystery",))
     object.__setattr__(cfg, "layout", lay)
     from tracetorch.functional import SpikeFunction
 

@@ -49,6 +49,9 @@ FLAG_NAMES = (
     "SYN_ADD",
     "RESET_VALUE",
     "REST",
+    # adaptive threshold and refractory period
+    "ADAPT",
+    "REFRAC",
 )
 """The kernels' compile-time flags, in the order of the flags list (`config_flags`).
 
@@ -57,8 +60,9 @@ The neuron options (`option_flags`): ``RESET`` (0 subtract, 1 value, 2 none), ``
 (``detach_reset``), ``DECAY_IN`` (``decay_input``), ``SYN_ADD`` (``syn_input="add"``),
 and the floats ``RESET_VALUE`` and ``REST``, which travel in the (integer) flags list
 as the bit patterns of their IEEE-754 doubles (`_float_bits`), so that the custom ops'
-schema stays ``list[int]``. A list of the first six flags only stands for the
-default options."""
+schema stays ``list[int]``; ``ADAPT`` (``adaptive``: the threshold in effect is
+``threshold + adapt_strength*adapt``) and ``REFRAC`` (``refractory``: the number of
+steps, 0 for none). A list of the first six flags only stands for the default options."""
 
 KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
     "reset": ("subtract", "value", "none"),
@@ -68,9 +72,15 @@ KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
     "decay_input": (False, True),
     "rest": (),
     "syn_input": ("ema", "add"),
+    "adaptive": (False, True),
+    "refractory": (),
 }
 """The neuron options the kernels implement, with the values they accept (``()``: any
-finite float). A configuration with any other option (or value) is declined."""
+finite float; for the integer options of `_INT_OPTIONS`, any int >= 0). A configuration
+with any other option (or value) is declined."""
+
+_INT_OPTIONS = ("refractory",)
+"""The options of `KERNEL_OPTIONS` whose values are ints >= 0 (a compile-time flag each)."""
 
 _KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
 """The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
@@ -119,6 +129,13 @@ SLOT_ARGS = (
     "I_PREV_SPIKE",
     "I_PREV_POS_SPIKE",
     "I_PREV_NEG_SPIKE",
+    # adaptive threshold and refractory period
+    "I_ADAPT",
+    "I_REFRAC",
+    "P_ADAPT_DECAY",
+    "P_ADAPT_STRENGTH",
+    "V_ADAPT",
+    "V_REFRAC",
 )
 """Every slot constant the Triton kernels take (``I_`` state rows, ``P_`` parameter
 rows, ``V_`` saved rows); a test checks it against the kernels' signatures."""
@@ -144,14 +161,17 @@ def _kernel_options(cfg: Any) -> Optional[dict[str, Any]]:
             return None
         if valid and value not in valid:
             return None
-        if not valid and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        if name in _INT_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return None
+        elif not valid and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
             return None
         opts[name] = value
     return opts
 
 
 def option_flags(cfg: Any) -> list[int]:
-    """The neuron-option flags of ``cfg`` (``RESET`` ... ``REST`` of `FLAG_NAMES`).
+    """The neuron-option flags of ``cfg`` (``RESET`` ... ``REFRAC`` of `FLAG_NAMES`).
 
     Raises:
         ValueError: for an option the kernels do not implement (see `supports`).
@@ -172,6 +192,8 @@ def option_flags(cfg: Any) -> list[int]:
         int(opts.get("syn_input", "ema") == "add"),
         _float_bits(opts.get("reset_value", 0.0)),
         _float_bits(opts.get("rest", 0.0)),
+        int(bool(opts.get("adaptive", False))),
+        int(opts.get("refractory", 0)),
     ]
 
 
@@ -249,7 +271,8 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
 
     The 32 classic `LeakyConfig` configurations are supported, and with them the neuron
     options of `KERNEL_OPTIONS` (``reset``, ``reset_value``, ``reset_timing``,
-    ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``), alone or combined.
+    ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``,
+    ``refractory``), alone or combined.
     Declined (False, so the PyTorch path runs): a configuration with any other neuron
     option (or an option value the kernels do not know: a whitelist), one whose
     layout has a state, parameter or saved slot the kernels do not know, and spiking
@@ -348,7 +371,8 @@ def _leaky_op(
 def saved_names(cfg: LeakyConfig, reuse: bool = False) -> tuple[str, ...]:
     """What the forward kernel stores per step for the backward, by slot name: the
     membrane(s) before the reset (not when ``reuse``: the output is that membrane, see
-    `reuses_output`) and the synaptic and recurrent traces (float32). Spikes (the
+    `reuses_output`) and the synaptic and recurrent traces, the adaptation trace and
+    the refractory counter (``cfg.layout.traces``; float32). Spikes (the
     pending ones of ``reset_timing="next"`` included) are recomputed from the
     membranes, the previous output from the states."""
     return (() if reuse else cfg.layout.pre) + cfg.layout.traces
@@ -373,6 +397,10 @@ def flags_config(flags: Any) -> LeakyConfig:
         value = _bits_float(f.get(flag, 0))
         if value != 0.0:
             opts[name] = value
+    if f.get("ADAPT", 0):
+        opts["adaptive"] = True
+    if f.get("REFRAC", 0):
+        opts["refractory"] = int(f["REFRAC"])
     return LeakyConfig(bool(f["DUAL"]), bool(f["SYN"]), bool(f["REC"]), OUTPUT_KINDS[f["KIND"]], **opts)
 
 

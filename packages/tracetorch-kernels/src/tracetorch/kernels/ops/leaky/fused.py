@@ -12,8 +12,10 @@ The neuron options are compile-time flags too (`_op.FLAG_NAMES`): ``RESET`` (0
 subtract, 1 value, 2 none) with the float ``RESET_VALUE``, ``NEXT`` (the reset lands
 on the next step; the pending spikes are the states ``I_PREV_SPIKE`` or
 ``I_PREV_POS_SPIKE``/``I_PREV_NEG_SPIKE``), ``DETACH`` (the backward only),
-``DECAY_IN``, the float ``REST`` and ``SYN_ADD``; the maths is the reference's
-``tracetorch.snn.functional._step``, operation by operation.
+``DECAY_IN``, the float ``REST``, ``SYN_ADD``, ``ADAPT`` (the adaptive threshold:
+state ``I_ADAPT``, parameters ``P_ADAPT_DECAY``, ``P_ADAPT_STRENGTH``) and ``REFRAC``
+(the refractory period in steps, 0 for none: the counter state ``I_REFRAC``); the
+maths is the reference's ``tracetorch.snn.functional._step``, operation by operation.
 
 One program owns ``BLOCK`` contiguous elements of one timestep (``E = outer x N x inner``
 elements in the caller's layout, neuron ``(e // INNER) % N``; ``INNER = 1`` when the
@@ -22,7 +24,8 @@ registers; inputs are read in their dtype and converted, outputs cast on store.
 
 Forward, when ``SAVE``: the only tensors stored for the backward pass are the
 membranes before the reset (one, or two for dual layers) and, for synaptic and
-recurrent layers, the synaptic and recurrent traces after each step – all float32
+recurrent layers, the synaptic and recurrent traces after each step (and the
+adaptation trace and refractory counter with ``ADAPT``/``REFRAC``) – all float32
 (``[NSAVE, T, E]``). Spikes are not stored: the backward pass recomputes them from
 the saved membranes with the same instructions (and, for random quantisation, the
 same Philox counters), so they are bit-identical to the forward ones. Single-pathway
@@ -210,13 +213,18 @@ def _output_stage(
     RESET: tl.constexpr,
     NEXT: tl.constexpr,
     RESET_VALUE: tl.constexpr,
+    # adaptive threshold and refractory period
+    rf,
+    REFRAC: tl.constexpr,
 ):
     """Spikes, membranes after the reset, and output from the membranes before it.
 
-    ``th`` is the threshold of B layers and the positive threshold of T/TS layers.
+    ``th`` is the threshold of B layers and the positive threshold of T/TS layers (the
+    adapted ones with ``ADAPT``: the caller passes the thresholds in effect).
     ``RESET`` 0 subtracts the threshold, 1 sets the membrane to ``RESET_VALUE`` (dual:
     each pathway to half of it), 2 (none) and ``NEXT`` (the reset lands on the next
-    step) leave it.
+    step) leave it. With ``REFRAC``, neurons whose counter ``rf`` (before the step) is
+    positive do not spike (their spikes are 0 before the reset).
     """
     if DUAL:
         mem = pp + pn
@@ -237,6 +245,8 @@ def _output_stage(
         out = mem
     elif KIND == 2:
         s1 = _fire(mem - th, r1, SPIKE, SPARAM, QUANT)
+        if REFRAC > 0:
+            s1 = tl.where(rf > 0.0, 0.0, s1)  # silenced: the reference's masked_fill
         s2 = zero
         if NEXT or RESET == 2:
             qp = pp
@@ -259,6 +269,9 @@ def _output_stage(
     else:
         s1 = _fire(mem - th, r1, SPIKE, SPARAM, QUANT)
         s2 = -_fire(-nth - mem, r2, SPIKE, SPARAM, QUANT)
+        if REFRAC > 0:
+            s1 = tl.where(rf > 0.0, 0.0, s1)
+            s2 = tl.where(rf > 0.0, 0.0, s2)
         if NEXT or RESET == 2:
             qp = pp
             qn = pn
@@ -354,6 +367,15 @@ def _leaky_fwd_kernel(
     I_PREV_POS_SPIKE: tl.constexpr = 0,
     I_PREV_NEG_SPIKE: tl.constexpr = 0,
     PRE_IN_OUT: tl.constexpr = False,
+    # adaptive threshold and refractory period
+    ADAPT: tl.constexpr = False,
+    REFRAC: tl.constexpr = 0,
+    I_ADAPT: tl.constexpr = 0,
+    I_REFRAC: tl.constexpr = 0,
+    P_ADAPT_DECAY: tl.constexpr = 0,
+    P_ADAPT_STRENGTH: tl.constexpr = 0,
+    V_ADAPT: tl.constexpr = 0,
+    V_REFRAC: tl.constexpr = 0,
 ):
     pid = tl.program_id(0)
     # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
@@ -408,6 +430,11 @@ def _leaky_fwd_kernel(
     if KIND == 4:
         psc = _ld(p_ptr, P_POS_SCALE * N + nrn, mask)
         nsc = _ld(p_ptr, P_NEG_SCALE * N + nrn, mask)
+    rho = zero  # adaptive threshold: the trace's decay and the threshold's strength
+    ast = zero
+    if ADAPT:
+        rho = _ld(p_ptr, P_ADAPT_DECAY * N + nrn, mask)
+        ast = _ld(p_ptr, P_ADAPT_STRENGTH * N + nrn, mask)
     # states (float32 registers)
     pm = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
     nm = zero
@@ -435,6 +462,12 @@ def _leaky_fwd_kernel(
         else:
             q1 = _ld(s0_ptr, I_PREV_POS_SPIKE * E + offs, mask)
             q2 = _ld(s0_ptr, I_PREV_NEG_SPIKE * E + offs, mask)
+    ad = zero  # the adaptation trace
+    rf = zero  # the refractory counter
+    if ADAPT:
+        ad = _ld(s0_ptr, I_ADAPT * E + offs, mask)
+    if REFRAC > 0:
+        rf = _ld(s0_ptr, I_REFRAC * E + offs, mask)
     for t in range(T):
         idx = t * E + offs
         x = _ld(x_ptr, idx, mask)
@@ -476,6 +509,14 @@ def _leaky_fwd_kernel(
                 half_prev = ra * 0.5
                 pp = pp - half_prev
                 pn = pn - half_prev
+            if REFRAC > 0:
+                # refractory: each pathway held at its value after any pending reset
+                if NEXT and RESET == 0:
+                    pp = tl.where(rf > 0.0, pm - half_prev, pp)
+                    pn = tl.where(rf > 0.0, nm - half_prev, pn)
+                else:
+                    pp = tl.where(rf > 0.0, pm, pp)
+                    pn = tl.where(rf > 0.0, nm, pn)
         else:
             if SYN and SYN_ADD:
                 ps = pa * ps + x
@@ -502,13 +543,38 @@ def _leaky_fwd_kernel(
                 pp = pp + (1.0 - pb) * REST
             if NEXT and RESET == 0:
                 pp = pp - ra
+            if REFRAC > 0:
+                # refractory: the membrane held at its value after any pending reset
+                if NEXT and RESET == 0:
+                    pp = tl.where(rf > 0.0, pm - ra, pp)
+                else:
+                    pp = tl.where(rf > 0.0, pm, pp)
             pn = zero
+        eth = th  # the thresholds in effect (adapted with ADAPT)
+        enth = nth
+        if ADAPT:
+            eth = th + ast * ad
+            if KIND >= 3:
+                enth = nth + ast * ad
         s1, s2, pm, nm, o = _output_stage(
-            pp, pn, th, nth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
-        )
+            pp, pn, eth, enth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE,
+            rf, REFRAC,
+        )  # fmt: skip
         if NEXT:
             q1 = s1
             q2 = s2
+        if ADAPT or REFRAC > 0:
+            # the states the spike magnitude a drives
+            if KIND == 2:
+                a = s1
+            else:
+                a = s1 - s2
+            if ADAPT:
+                ad = rho * ad + (1.0 - rho) * a
+            if REFRAC > 0:
+                left = rf - 1.0
+                left = tl.where(left < 0.0, 0.0, left)  # clamp_min that keeps NaN
+                rf = tl.where(a != 0.0, REFRAC * 1.0, left)
         tl.store(out_ptr + idx, o.to(out_ptr.dtype.element_ty), mask=mask)
         if CKPT > 0:
             # checkpointed BPTT: the states after every CKPT-th step (not after the
@@ -535,6 +601,10 @@ def _leaky_fwd_kernel(
                     else:
                         tl.store(sv_ptr + I_PREV_POS_SPIKE * CE + cidx, q1, mask=mask)
                         tl.store(sv_ptr + I_PREV_NEG_SPIKE * CE + cidx, q2, mask=mask)
+                if ADAPT:
+                    tl.store(sv_ptr + I_ADAPT * CE + cidx, ad, mask=mask)
+                if REFRAC > 0:
+                    tl.store(sv_ptr + I_REFRAC * CE + cidx, rf, mask=mask)
         if SAVE:
             if not PRE_IN_OUT:
                 tl.store(sv_ptr + V_POS_MEM_PRE * TE + idx, pp, mask=mask)
@@ -548,6 +618,10 @@ def _leaky_fwd_kernel(
                 tl.store(sv_ptr + V_POS_REC * TE + idx, pr, mask=mask)
                 if DUAL:
                     tl.store(sv_ptr + V_NEG_REC * TE + idx, nr, mask=mask)
+            if ADAPT:
+                tl.store(sv_ptr + V_ADAPT * TE + idx, ad, mask=mask)
+            if REFRAC > 0:
+                tl.store(sv_ptr + V_REFRAC * TE + idx, rf, mask=mask)
     ty = sf_ptr.dtype.element_ty
     tl.store(sf_ptr + I_POS_MEM * E + offs, pm.to(ty), mask=mask)
     if DUAL:
@@ -567,6 +641,10 @@ def _leaky_fwd_kernel(
         else:
             tl.store(sf_ptr + I_PREV_POS_SPIKE * E + offs, q1.to(ty), mask=mask)
             tl.store(sf_ptr + I_PREV_NEG_SPIKE * E + offs, q2.to(ty), mask=mask)
+    if ADAPT:
+        tl.store(sf_ptr + I_ADAPT * E + offs, ad.to(ty), mask=mask)
+    if REFRAC > 0:
+        tl.store(sf_ptr + I_REFRAC * E + offs, rf.to(ty), mask=mask)
 
 
 @triton.jit
@@ -613,15 +691,27 @@ def _recall(
     I_PREV_POS_SPIKE: tl.constexpr,
     I_PREV_NEG_SPIKE: tl.constexpr,
     PRE_IN_OUT: tl.constexpr,
+    # adaptive threshold and refractory period
+    ast,
+    ADAPT: tl.constexpr,
+    REFRAC: tl.constexpr,
+    I_ADAPT: tl.constexpr,
+    I_REFRAC: tl.constexpr,
+    V_ADAPT: tl.constexpr,
+    V_REFRAC: tl.constexpr,
 ):
     """The forward values of step ``t`` (``t = -1``: the initial states), recomputed.
 
     Returns the membranes before the reset, the spikes, the membranes after the
-    reset, the output and the synaptic and recurrent traces of that step. With
-    ``NEXT`` the spikes of ``t = -1`` are the pending ones of the initial states;
-    with ``PRE_IN_OUT`` the membrane is read from the output.
+    reset, the output and the synaptic and recurrent traces of that step, and the
+    adaptation trace and refractory counter before it (``ADAPT``/``REFRAC``; 0 for
+    ``t = -1``), which the spikes of step ``t`` were computed with. With ``NEXT`` the
+    spikes of ``t = -1`` are the pending ones of the initial states; with
+    ``PRE_IN_OUT`` the membrane is read from the output.
     """
     zero = tl.zeros_like(th)
+    adb = zero
+    rfb = zero
     pn = zero
     ps = zero
     ns = zero
@@ -645,9 +735,28 @@ def _recall(
             pr = _ld(sv_ptr, V_POS_REC * TE + idx, mask)
             if DUAL:
                 nr = _ld(sv_ptr, V_NEG_REC * TE + idx, mask)
+        if ADAPT or REFRAC > 0:
+            # the trace and counter before step t: saved after step t - 1, or the initial states
+            if t > 0:
+                if ADAPT:
+                    adb = _ld(sv_ptr, V_ADAPT * TE + idx - E, mask)
+                if REFRAC > 0:
+                    rfb = _ld(sv_ptr, V_REFRAC * TE + idx - E, mask)
+            else:
+                if ADAPT:
+                    adb = _ld(s0_ptr, I_ADAPT * E + offs, mask)
+                if REFRAC > 0:
+                    rfb = _ld(s0_ptr, I_REFRAC * E + offs, mask)
+        eth = th
+        enth = nth
+        if ADAPT:
+            eth = th + ast * adb
+            if KIND >= 3:
+                enth = nth + ast * adb
         s1, s2, qp, qn, o = _output_stage(
-            pp, pn, th, nth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE
-        )
+            pp, pn, eth, enth, psc, nsc, seed, idx + T0E, SPARAM, DUAL, KIND, SPIKE, QUANT, RESET, NEXT, RESET_VALUE,
+            rfb, REFRAC,
+        )  # fmt: skip
     else:
         pp = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
         if DUAL:
@@ -670,7 +779,7 @@ def _recall(
                 s2 = _ld(s0_ptr, I_PREV_NEG_SPIKE * E + offs, mask)
         qp = pp
         qn = pn
-    return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr
+    return pp, pn, s1, s2, qp, qn, o, ps, ns, pr, nr, adb, rfb
 
 
 @triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
@@ -740,6 +849,15 @@ def _leaky_bwd_kernel(
     I_PREV_POS_SPIKE: tl.constexpr = 0,
     I_PREV_NEG_SPIKE: tl.constexpr = 0,
     PRE_IN_OUT: tl.constexpr = False,
+    # adaptive threshold and refractory period
+    ADAPT: tl.constexpr = False,
+    REFRAC: tl.constexpr = 0,
+    I_ADAPT: tl.constexpr = 0,
+    I_REFRAC: tl.constexpr = 0,
+    P_ADAPT_DECAY: tl.constexpr = 0,
+    P_ADAPT_STRENGTH: tl.constexpr = 0,
+    V_ADAPT: tl.constexpr = 0,
+    V_REFRAC: tl.constexpr = 0,
 ):
     pid = tl.program_id(0)
     # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
@@ -793,6 +911,11 @@ def _leaky_bwd_kernel(
     if KIND == 4:
         psc = _ld(p_ptr, P_POS_SCALE * N + nrn, mask)
         nsc = _ld(p_ptr, P_NEG_SCALE * N + nrn, mask)
+    rho = zero  # adaptive threshold: the trace's decay and the threshold's strength
+    ast = zero
+    if ADAPT:
+        rho = _ld(p_ptr, P_ADAPT_DECAY * N + nrn, mask)
+        ast = _ld(p_ptr, P_ADAPT_STRENGTH * N + nrn, mask)
     # adjoints of the states after step t (start: gradients of the final states)
     g_pm = _ld(gsf_ptr, I_POS_MEM * E + offs, mask)
     g_nm = zero
@@ -820,6 +943,12 @@ def _leaky_bwd_kernel(
         else:
             g_q1 = _ld(gsf_ptr, I_PREV_POS_SPIKE * E + offs, mask)
             g_q2 = _ld(gsf_ptr, I_PREV_NEG_SPIKE * E + offs, mask)
+    g_ad = zero  # adjoints of the adaptation trace and the refractory counter
+    g_rf = zero
+    if ADAPT:
+        g_ad = _ld(gsf_ptr, I_ADAPT * E + offs, mask)
+    if REFRAC > 0:
+        g_rf = _ld(gsf_ptr, I_REFRAC * E + offs, mask)
     # parameter gradients, summed over time
     d_pa = zero
     d_na = zero
@@ -833,6 +962,8 @@ def _leaky_bwd_kernel(
     d_nsc = zero
     d_pw = zero
     d_nw = zero
+    d_rho = zero
+    d_ast = zero
     if ACC:
         # checkpointed BPTT: continue the sums of the later segments (read from gpa,
         # another buffer than gp: reading and writing one address would keep twelve
@@ -859,7 +990,10 @@ def _leaky_bwd_kernel(
         if KIND == 4:
             d_psc = tl.load(gpa_ptr + P_POS_SCALE * E + offs, mask=mask, other=0.0)
             d_nsc = tl.load(gpa_ptr + P_NEG_SCALE * E + offs, mask=mask, other=0.0)
-    c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
+        if ADAPT:
+            d_rho = tl.load(gpa_ptr + P_ADAPT_DECAY * E + offs, mask=mask, other=0.0)
+            d_ast = tl.load(gpa_ptr + P_ADAPT_STRENGTH * E + offs, mask=mask, other=0.0)
+    c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr, c_adb, c_rfb = _recall(
         sv_ptr,
         s0_ptr,
         T - 1,
@@ -901,11 +1035,18 @@ def _leaky_bwd_kernel(
         I_PREV_POS_SPIKE,
         I_PREV_NEG_SPIKE,
         PRE_IN_OUT,
+        ast,
+        ADAPT,
+        REFRAC,
+        I_ADAPT,
+        I_REFRAC,
+        V_ADAPT,
+        V_REFRAC,
     )
     for i in range(T):
         t = T - 1 - i
         idx = t * E + offs
-        v_pp, v_pn, v_s1, v_s2, v_qp, v_qn, v_o, v_ps, v_ns, v_pr, v_nr = _recall(
+        v_pp, v_pn, v_s1, v_s2, v_qp, v_qn, v_o, v_ps, v_ns, v_pr, v_nr, v_adb, v_rfb = _recall(
             sv_ptr,
             s0_ptr,
             t - 1,
@@ -947,6 +1088,13 @@ def _leaky_bwd_kernel(
             I_PREV_POS_SPIKE,
             I_PREV_NEG_SPIKE,
             PRE_IN_OUT,
+            ast,
+            ADAPT,
+            REFRAC,
+            I_ADAPT,
+            I_REFRAC,
+            V_ADAPT,
+            V_REFRAC,
         )
         if SYN or DUAL or KIND == 1 or DECAY_IN:  # the input is needed for these gradients only
             x = _ld(x_ptr, idx, mask)
@@ -961,15 +1109,23 @@ def _leaky_bwd_kernel(
         # a_pp, a_pn: the adjoints of the membranes before the reset through the reset itself
         a_pp = g_pm
         a_pn = g_nm
+        eth = th  # the thresholds in effect at step t (adapted with ADAPT)
+        enth = nth
+        if ADAPT:
+            eth = th + ast * c_adb
+            if KIND >= 3:
+                enth = nth + ast * c_adb
         if KIND <= 1:
             g_mem = go
         elif KIND == 2:
-            ds = _dfire(mem - th, SPIKE, SPARAM, QUANT)
+            ds = _dfire(mem - eth, SPIKE, SPARAM, QUANT)
+            if ADAPT:
+                go = go + (1.0 - rho) * g_ad  # the spike drives the adaptation trace too
+            g_t1 = zero  # the adjoint of the threshold in effect: the reset's share (the spike's below)
             if NEXT or RESET == 2:
                 g_s = go
                 if NEXT and not DETACH:
                     g_s = go + g_q1
-                d_th += -g_s * ds
             elif RESET == 1:
                 if DUAL:
                     g_a = g_pm * (RESET_VALUE * 0.5 - c_pp) + g_nm * (RESET_VALUE * 0.5 - c_pn)
@@ -982,24 +1138,27 @@ def _leaky_bwd_kernel(
                 g_s = go
                 if not DETACH:
                     g_s = go + g_a
-                d_th += -g_s * ds
             elif DUAL:
                 g_half = -(g_pm + g_nm)
                 if DETACH:
                     g_s = go
                 else:
-                    g_s = go + g_half * th * 0.5
-                d_th += g_half * c_s1 * 0.5 - g_s * ds
+                    g_s = go + g_half * eth * 0.5
+                g_t1 = g_half * c_s1 * 0.5
             else:
                 if DETACH:
                     g_s = go
                 else:
-                    g_s = go - th * g_pm
-                d_th += -c_s1 * g_pm - g_s * ds
+                    g_s = go - eth * g_pm
+                g_t1 = -c_s1 * g_pm
+            if REFRAC > 0:
+                g_s = tl.where(c_rfb > 0.0, 0.0, g_s)  # a silenced spike passes no gradient
             g_mem = g_s * ds
+            g_t1 = g_t1 - g_mem
+            d_th += g_t1
         else:
-            dsp = _dfire(mem - th, SPIKE, SPARAM, QUANT)
-            dsn = _dfire(-nth - mem, SPIKE, SPARAM, QUANT)
+            dsp = _dfire(mem - eth, SPIKE, SPARAM, QUANT)
+            dsn = _dfire(-enth - mem, SPIKE, SPARAM, QUANT)
             if KIND == 4:
                 g_sp = go * psc
                 g_sn = go * nsc
@@ -1008,12 +1167,16 @@ def _leaky_bwd_kernel(
             else:
                 g_sp = go
                 g_sn = go
+            if ADAPT:
+                g_k = (1.0 - rho) * g_ad  # the spikes drive the adaptation trace (a = s_pos - s_neg)
+                g_sp += g_k
+                g_sn -= g_k
+            g_t1 = zero  # the adjoints of the thresholds in effect: the reset's share (the spikes' below)
+            g_t2 = zero
             if NEXT or RESET == 2:
                 if NEXT and not DETACH:
                     g_sp += g_q1
                     g_sn += g_q2
-                d_th += -g_sp * dsp
-                d_nth += g_sn * dsn
             elif RESET == 1:
                 a = c_s1 - c_s2
                 if DUAL:
@@ -1026,25 +1189,55 @@ def _leaky_bwd_kernel(
                 if not DETACH:
                     g_sp += g_a
                     g_sn -= g_a
-                d_th += -g_sp * dsp
-                d_nth += g_sn * dsn
             elif DUAL:
                 g_half = -(g_pm + g_nm)
                 if not DETACH:
-                    g_sp += g_half * 0.5 * th
-                    g_sn += g_half * 0.5 * nth
-                d_th += g_half * 0.5 * c_s1 - g_sp * dsp
-                d_nth += g_half * 0.5 * c_s2 + g_sn * dsn
+                    g_sp += g_half * 0.5 * eth
+                    g_sn += g_half * 0.5 * enth
+                g_t1 = g_half * 0.5 * c_s1
+                g_t2 = g_half * 0.5 * c_s2
             else:
                 if not DETACH:
-                    g_sp -= th * g_pm
-                    g_sn -= nth * g_pm
-                d_th += -c_s1 * g_pm - g_sp * dsp
-                d_nth += -c_s2 * g_pm + g_sn * dsn
+                    g_sp -= eth * g_pm
+                    g_sn -= enth * g_pm
+                g_t1 = -c_s1 * g_pm
+                g_t2 = -c_s2 * g_pm
+            if REFRAC > 0:
+                g_sp = tl.where(c_rfb > 0.0, 0.0, g_sp)  # silenced spikes pass no gradient
+                g_sn = tl.where(c_rfb > 0.0, 0.0, g_sn)
+            g_t1 = g_t1 - g_sp * dsp
+            g_t2 = g_t2 + g_sn * dsn
+            d_th += g_t1
+            d_nth += g_t2
             g_mem = g_sp * dsp + g_sn * dsn
+        if ADAPT or REFRAC > 0:
+            if KIND == 2:
+                a = c_s1
+            else:
+                a = c_s1 - c_s2
+            if ADAPT:
+                # adapt = rho*adapt + (1 - rho)*a; the threshold in effect = threshold + ast*adapt
+                if KIND == 2:
+                    g_e = g_t1
+                else:
+                    g_e = g_t1 + g_t2
+                d_rho += g_ad * (c_adb - a)
+                d_ast += g_e * c_adb
+                g_ad = rho * g_ad + ast * g_e
+            if REFRAC > 0:
+                # refrac = clamp_min(refrac - 1, 0), set to k where a != 0 (no gradient at the tie)
+                g_rf = tl.where(((c_rfb - 1.0) > 0.0) & (a == 0.0), g_rf, 0.0)
         if DUAL:
             g_pp = a_pp + g_mem
             g_pn = a_pn + g_mem
+            g_pt = g_pp  # the adjoints of the membranes before the reset, held or not
+            g_nt = g_pn
+            if REFRAC > 0:
+                # a refractory neuron's held membranes pass their gradients straight through
+                g_hp = tl.where(c_rfb > 0.0, g_pp, 0.0)
+                g_hn = tl.where(c_rfb > 0.0, g_pn, 0.0)
+                g_pp = tl.where(c_rfb > 0.0, 0.0, g_pp)
+                g_pn = tl.where(c_rfb > 0.0, 0.0, g_pn)
             # ---- recompute the drive of step t
             if SYN:
                 d = c_ps + c_ns
@@ -1080,13 +1273,16 @@ def _leaky_bwd_kernel(
                 d_nb -= g_pn * (REST * 0.5)
             g_pm = pb * g_pp
             g_nm = nb * g_pn
+            if REFRAC > 0:
+                g_pm = g_pm + g_hp
+                g_nm = g_nm + g_hn
             if NEXT:
                 if RESET == 1:
                     g_ra = g_pm * (RESET_VALUE * 0.5 - v_qp) + g_nm * (RESET_VALUE * 0.5 - v_qn)
                     g_pm = g_pm * (1.0 - ra)
                     g_nm = g_nm * (1.0 - ra)
                 else:
-                    g_ra = -(g_pp + g_pn) * 0.5
+                    g_ra = -(g_pt + g_nt) * 0.5
                 g_q1, g_q2, d_th, d_nth = _pending_grad(g_ra, v_s1, v_s2, th, nth, d_th, d_nth, KIND, RESET)
             g_d = tl.where(d >= 0.0, g_up, g_un)
             # ---- recurrence
@@ -1122,6 +1318,11 @@ def _leaky_bwd_kernel(
                 g_x = g_d
         else:
             g_pp = a_pp + g_mem
+            g_pt = g_pp  # the adjoint of the membrane before the reset, held or not
+            if REFRAC > 0:
+                # a refractory neuron's held membrane passes its gradient straight through
+                g_hp = tl.where(c_rfb > 0.0, g_pp, 0.0)
+                g_pp = tl.where(c_rfb > 0.0, 0.0, g_pp)
             if SYN:
                 d = c_ps
             else:
@@ -1144,12 +1345,14 @@ def _leaky_bwd_kernel(
             if REST != 0.0:
                 d_pb -= g_pp * REST
             g_pm = pb * g_pp
+            if REFRAC > 0:
+                g_pm = g_pm + g_hp
             if NEXT:
                 if RESET == 1:
                     g_ra = g_pm * (RESET_VALUE - v_qp)
                     g_pm = g_pm * (1.0 - ra)
                 else:
-                    g_ra = -g_pp
+                    g_ra = -g_pt
                 g_q1, g_q2, d_th, d_nth = _pending_grad(g_ra, v_s1, v_s2, th, nth, d_th, d_nth, KIND, RESET)
             if REC:
                 d_pw += g_u * c_pr
@@ -1181,6 +1384,8 @@ def _leaky_bwd_kernel(
         c_ns = v_ns
         c_pr = v_pr
         c_nr = v_nr
+        c_adb = v_adb
+        c_rfb = v_rfb
     ty = gs0_ptr.dtype.element_ty
     tl.store(gs0_ptr + I_POS_MEM * E + offs, g_pm.to(ty), mask=mask)
     if DUAL:
@@ -1200,6 +1405,10 @@ def _leaky_bwd_kernel(
         else:
             tl.store(gs0_ptr + I_PREV_POS_SPIKE * E + offs, g_q1.to(ty), mask=mask)
             tl.store(gs0_ptr + I_PREV_NEG_SPIKE * E + offs, g_q2.to(ty), mask=mask)
+    if ADAPT:
+        tl.store(gs0_ptr + I_ADAPT * E + offs, g_ad.to(ty), mask=mask)
+    if REFRAC > 0:
+        tl.store(gs0_ptr + I_REFRAC * E + offs, g_rf.to(ty), mask=mask)
     # parameter gradients: one row per parameter, [NP, E] float32 (summed over rows by the caller)
     tl.store(gp_ptr + P_POS_BETA * E + offs, d_pb, mask=mask)
     if DUAL:
@@ -1223,6 +1432,9 @@ def _leaky_bwd_kernel(
     if KIND == 4:
         tl.store(gp_ptr + P_POS_SCALE * E + offs, d_psc, mask=mask)
         tl.store(gp_ptr + P_NEG_SCALE * E + offs, d_nsc, mask=mask)
+    if ADAPT:
+        tl.store(gp_ptr + P_ADAPT_DECAY * E + offs, d_rho, mask=mask)
+        tl.store(gp_ptr + P_ADAPT_STRENGTH * E + offs, d_ast, mask=mask)
 
 
 def layout(cfg: LeakyConfig, reuse: bool = False) -> dict[str, int]:
@@ -1260,6 +1472,7 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
 
 
 _OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0}
+_OPTION_DEFAULTS.update(ADAPT=0, REFRAC=0)  # adaptive threshold and refractory period
 
 
 def _seed_arg(seed: Union[Tensor, int], device: torch.device) -> Tensor:
@@ -1275,7 +1488,7 @@ def _flags(flags: tuple[int, ...]) -> dict[str, Any]:
     f = {**_OPTION_DEFAULTS, **dict(zip(FLAG_NAMES, flags))}
     out: dict[str, Any] = {}
     for k, v in f.items():
-        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD"):
+        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD", "ADAPT"):
             out[k] = bool(v)
         elif k in ("RESET_VALUE", "REST"):
             out[k] = _bits_float(v)
