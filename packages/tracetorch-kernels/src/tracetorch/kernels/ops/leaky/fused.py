@@ -58,7 +58,7 @@ from torch import Tensor
 from tracetorch.snn.functional import LeakyConfig  # pyright: ignore[reportMissingImports]
 
 from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
-from ._op import FLAG_NAMES, _bits_float, flags_config, reuses_output, slot_constants
+from ._op import FLAG_NAMES, _bits_float, a2a_pad, flags_config, reuses_output, slot_constants
 
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
@@ -288,6 +288,30 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
+@triton.jit
+def _a2a_tile(w_ptr, N, NPAD: tl.constexpr, TRANSPOSE: tl.constexpr):
+    """All-to-all recurrence: ``rec_matrix`` (``[N, N]`` float32) as an ``[NPAD, NPAD]``
+    tile, zero outside ``[N, N]``; transposed (``tile[k, n] = W[n, k]``, the forward
+    product ``rec @ W^T``) or as it is (the adjoint ``g @ W``)."""
+    i = tl.arange(0, NPAD)
+    r = i[:, None]
+    c = i[None, :]
+    m = (r < N) & (c < N)
+    if TRANSPOSE:
+        tile = tl.load(w_ptr + c * N + r, mask=m, other=0.0)
+    else:
+        tile = tl.load(w_ptr + r * N + c, mask=m, other=0.0)
+    return tile
+
+
+@triton.jit
+def _a2a(v, tile, mask, ROWS: tl.constexpr, NPAD: tl.constexpr, BLOCK: tl.constexpr):
+    """All-to-all recurrence: each of the ``ROWS`` rows of ``v`` (``NPAD`` lanes each,
+    masked lanes taken as 0) times ``tile``, as a float32 ``tl.dot`` (IEEE, not TF32)."""
+    v2 = tl.reshape(tl.where(mask, v, 0.0), [ROWS, NPAD])
+    return tl.reshape(tl.dot(v2, tile, input_precision="ieee"), [BLOCK])
+
+
 @triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
 def _leaky_fwd_kernel(
     x_ptr,
@@ -297,6 +321,7 @@ def _leaky_fwd_kernel(
     sf_ptr,
     sv_ptr,
     seed_ptr,
+    w_ptr,  # all-to-all recurrence: rec_matrix [N, N] float32 (not read otherwise)
     T,
     E,
     N,
@@ -354,18 +379,34 @@ def _leaky_fwd_kernel(
     I_PREV_POS_SPIKE: tl.constexpr = 0,
     I_PREV_NEG_SPIKE: tl.constexpr = 0,
     PRE_IN_OUT: tl.constexpr = False,
+    # all-to-all recurrence: ROWS whole batch rows per program, N neurons padded to NPAD
+    # lanes; rec_bias is row P_REC_BIAS of p
+    A2A: tl.constexpr = False,
+    NPAD: tl.constexpr = 16,
+    ROWS: tl.constexpr = 16,
+    P_REC_BIAS: tl.constexpr = 0,
 ):
     pid = tl.program_id(0)
-    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
-    # elements per step, and ``t * E`` over the sequence much sooner
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < E
-    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
-    # that neurons-last layers pay no second 64-bit division
-    if STRIDED:
-        nrn = (offs // INNER) % N
+    if A2A:
+        # all-to-all recurrence: ROWS whole rows of N neurons, each padded to NPAD lanes;
+        # the lanes col >= N are masked, so offsets, Philox counters, loads and stores
+        # are those of the unpadded layout
+        lane = tl.arange(0, BLOCK)
+        col = lane % NPAD
+        offs = (pid.to(tl.int64) * ROWS + lane // NPAD) * N + col
+        mask = (col < N) & (offs < E)
+        nrn = col
     else:
-        nrn = offs % N
+        # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+        # elements per step, and ``t * E`` over the sequence much sooner
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < E
+        # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+        # that neurons-last layers pay no second 64-bit division
+        if STRIDED:
+            nrn = (offs // INNER) % N
+        else:
+            nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
@@ -408,6 +449,11 @@ def _leaky_fwd_kernel(
     if KIND == 4:
         psc = _ld(p_ptr, P_POS_SCALE * N + nrn, mask)
         nsc = _ld(p_ptr, P_NEG_SCALE * N + nrn, mask)
+    rb = zero
+    if A2A:
+        # all-to-all recurrence: rec_bias, and rec_matrix transposed (once, for every step)
+        rb = _ld(p_ptr, P_REC_BIAS * N + nrn, mask)
+        wt = _a2a_tile(w_ptr, N, NPAD, True)
     # states (float32 registers)
     pm = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
     nm = zero
@@ -453,8 +499,14 @@ def _leaky_fwd_kernel(
                 pr = pg * pr + (1.0 - pg) * _pos(o)
                 nr = ng * nr + (1.0 - ng) * _neg(o)
                 r = pr + nr
-                up = _pos(d) + pw * _pos(r)
-                un = _neg(d) + nw * _neg(r)
+                if A2A:
+                    # all-to-all recurrence: one matrix over the summed trace; its sign picks the pathway
+                    wv = _a2a(r, wt, mask, ROWS, NPAD, BLOCK) + rb
+                    up = _pos(d) + _pos(wv)
+                    un = _neg(d) + _neg(wv)
+                else:
+                    up = _pos(d) + pw * _pos(r)
+                    un = _neg(d) + nw * _neg(r)
             else:
                 up = _pos(d)
                 un = _neg(d)
@@ -487,7 +539,16 @@ def _leaky_fwd_kernel(
                 d = x
             if REC:
                 pr = pg * pr + (1.0 - pg) * o
-                u = d + pw * pr
+                if A2A:
+                    # all-to-all recurrence: in u when the input decays, else added after the
+                    # leak (snnTorch RLeaky's order, as the reference)
+                    dense = _a2a(pr, wt, mask, ROWS, NPAD, BLOCK) + rb
+                    if DECAY_IN:
+                        u = d + dense
+                    else:
+                        u = d
+                else:
+                    u = d + pw * pr
             else:
                 u = d
             if NEXT:
@@ -498,6 +559,8 @@ def _leaky_fwd_kernel(
                 pp = pb * pm + (1.0 - pb) * u
             else:
                 pp = pb * pm + u
+            if REC and A2A and not DECAY_IN:
+                pp = pp + dense
             if REST != 0.0:
                 pp = pp + (1.0 - pb) * REST
             if NEXT and RESET == 0:
@@ -687,6 +750,8 @@ def _leaky_bwd_kernel(
     gpa_ptr,
     out_ptr,
     seed_ptr,
+    w_ptr,  # all-to-all recurrence: rec_matrix [N, N] float32 (not read otherwise)
+    gd_ptr,  # all-to-all recurrence: [T, E] float32, the adjoint of the dense term per step
     T,
     E,
     N,
@@ -740,18 +805,34 @@ def _leaky_bwd_kernel(
     I_PREV_POS_SPIKE: tl.constexpr = 0,
     I_PREV_NEG_SPIKE: tl.constexpr = 0,
     PRE_IN_OUT: tl.constexpr = False,
+    # all-to-all recurrence: ROWS whole batch rows per program, N neurons padded to NPAD
+    # lanes; rec_bias is row P_REC_BIAS of p
+    A2A: tl.constexpr = False,
+    NPAD: tl.constexpr = 16,
+    ROWS: tl.constexpr = 16,
+    P_REC_BIAS: tl.constexpr = 0,
 ):
     pid = tl.program_id(0)
-    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
-    # elements per step, and ``t * E`` over the sequence much sooner
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < E
-    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
-    # that neurons-last layers pay no second 64-bit division
-    if STRIDED:
-        nrn = (offs // INNER) % N
+    if A2A:
+        # all-to-all recurrence: ROWS whole rows of N neurons, each padded to NPAD lanes;
+        # the lanes col >= N are masked, so offsets, Philox counters, loads and stores
+        # are those of the unpadded layout
+        lane = tl.arange(0, BLOCK)
+        col = lane % NPAD
+        offs = (pid.to(tl.int64) * ROWS + lane // NPAD) * N + col
+        mask = (col < N) & (offs < E)
+        nrn = col
     else:
-        nrn = offs % N
+        # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+        # elements per step, and ``t * E`` over the sequence much sooner
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < E
+        # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+        # that neurons-last layers pay no second 64-bit division
+        if STRIDED:
+            nrn = (offs // INNER) % N
+        else:
+            nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
@@ -793,6 +874,14 @@ def _leaky_bwd_kernel(
     if KIND == 4:
         psc = _ld(p_ptr, P_POS_SCALE * N + nrn, mask)
         nsc = _ld(p_ptr, P_NEG_SCALE * N + nrn, mask)
+    rb = zero
+    if A2A:
+        # all-to-all recurrence: rec_bias, rec_matrix for the adjoint, and transposed for
+        # the dense term itself where its value is needed (dual: its sign; decay_input: beta's gradient)
+        rb = _ld(p_ptr, P_REC_BIAS * N + nrn, mask)
+        wm = _a2a_tile(w_ptr, N, NPAD, False)
+        if DUAL or DECAY_IN:
+            wt = _a2a_tile(w_ptr, N, NPAD, True)
     # adjoints of the states after step t (start: gradients of the final states)
     g_pm = _ld(gsf_ptr, I_POS_MEM * E + offs, mask)
     g_nm = zero
@@ -833,6 +922,7 @@ def _leaky_bwd_kernel(
     d_nsc = zero
     d_pw = zero
     d_nw = zero
+    d_rb = zero  # all-to-all recurrence: rec_bias
     if ACC:
         # checkpointed BPTT: continue the sums of the later segments (read from gpa,
         # another buffer than gp: reading and writing one address would keep twelve
@@ -859,6 +949,8 @@ def _leaky_bwd_kernel(
         if KIND == 4:
             d_psc = tl.load(gpa_ptr + P_POS_SCALE * E + offs, mask=mask, other=0.0)
             d_nsc = tl.load(gpa_ptr + P_NEG_SCALE * E + offs, mask=mask, other=0.0)
+        if A2A:
+            d_rb = tl.load(gpa_ptr + P_REC_BIAS * E + offs, mask=mask, other=0.0)
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr = _recall(
         sv_ptr,
         s0_ptr,
@@ -1052,8 +1144,13 @@ def _leaky_bwd_kernel(
                 d = x
             if REC:
                 r = c_pr + c_nr
-                up = _pos(d) + pw * _pos(r)
-                un = _neg(d) + nw * _neg(r)
+                if A2A:
+                    wv = _a2a(r, wt, mask, ROWS, NPAD, BLOCK) + rb
+                    up = _pos(d) + _pos(wv)
+                    un = _neg(d) + _neg(wv)
+                else:
+                    up = _pos(d) + pw * _pos(r)
+                    un = _neg(d) + nw * _neg(r)
             else:
                 up = _pos(d)
                 un = _neg(d)
@@ -1091,9 +1188,16 @@ def _leaky_bwd_kernel(
             g_d = tl.where(d >= 0.0, g_up, g_un)
             # ---- recurrence
             if REC:
-                d_pw += g_up * _pos(r)
-                d_nw += g_un * _neg(r)
-                g_r = tl.where(r >= 0.0, g_up * pw, g_un * nw)
+                if A2A:
+                    # all-to-all recurrence: p(w) fed the positive membrane, n(w) the negative
+                    g_w = tl.where(wv >= 0.0, g_up, g_un)
+                    d_rb += g_w
+                    tl.store(gd_ptr + idx, g_w, mask=mask)
+                    g_r = _a2a(g_w, wm, mask, ROWS, NPAD, BLOCK)
+                else:
+                    d_pw += g_up * _pos(r)
+                    d_nw += g_un * _neg(r)
+                    g_r = tl.where(r >= 0.0, g_up * pw, g_un * nw)
                 g_prt = g_r + g_pr
                 g_nrt = g_r + g_nr
                 d_pg += g_prt * (v_pr - _pos(v_o))
@@ -1127,7 +1231,14 @@ def _leaky_bwd_kernel(
             else:
                 d = x
             if REC:
-                u = d + pw * c_pr
+                if A2A:
+                    if DECAY_IN:
+                        dense = _a2a(c_pr, wt, mask, ROWS, NPAD, BLOCK) + rb
+                        u = d + dense
+                    else:
+                        u = d
+                else:
+                    u = d + pw * c_pr
             else:
                 u = d
             m_p = v_qp
@@ -1152,8 +1263,18 @@ def _leaky_bwd_kernel(
                     g_ra = -g_pp
                 g_q1, g_q2, d_th, d_nth = _pending_grad(g_ra, v_s1, v_s2, th, nth, d_th, d_nth, KIND, RESET)
             if REC:
-                d_pw += g_u * c_pr
-                g_rt = g_u * pw + g_pr
+                if A2A:
+                    # all-to-all recurrence: the dense term's adjoint (in u, or added after the leak)
+                    if DECAY_IN:
+                        g_dn = g_u
+                    else:
+                        g_dn = g_pp
+                    d_rb += g_dn
+                    tl.store(gd_ptr + idx, g_dn, mask=mask)
+                    g_rt = _a2a(g_dn, wm, mask, ROWS, NPAD, BLOCK) + g_pr
+                else:
+                    d_pw += g_u * c_pr
+                    g_rt = g_u * pw + g_pr
                 d_pg += g_rt * (v_pr - v_o)
                 g_pr = pg * g_rt
                 g_o = (1.0 - pg) * g_rt
@@ -1210,10 +1331,14 @@ def _leaky_bwd_kernel(
             tl.store(gp_ptr + P_NEG_ALPHA * E + offs, d_na, mask=mask)
     if REC:
         tl.store(gp_ptr + P_POS_GAMMA * E + offs, d_pg, mask=mask)
-        tl.store(gp_ptr + P_POS_REC_WEIGHT * E + offs, d_pw, mask=mask)
+        if A2A:
+            tl.store(gp_ptr + P_REC_BIAS * E + offs, d_rb, mask=mask)  # all-to-all recurrence
+        else:
+            tl.store(gp_ptr + P_POS_REC_WEIGHT * E + offs, d_pw, mask=mask)
         if DUAL:
             tl.store(gp_ptr + P_NEG_GAMMA * E + offs, d_ng, mask=mask)
-            tl.store(gp_ptr + P_NEG_REC_WEIGHT * E + offs, d_nw, mask=mask)
+            if not A2A:
+                tl.store(gp_ptr + P_NEG_REC_WEIGHT * E + offs, d_nw, mask=mask)
     if KIND == 2:
         tl.store(gp_ptr + P_THRESHOLD * E + offs, d_th, mask=mask)
     if KIND >= 3:
@@ -1259,7 +1384,29 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
     return _launch(E, device, block, f, backward)[0]
 
 
-_OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0}
+_OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0, "A2A": 0}
+
+A2A_ROWS = 16
+"""All-to-all recurrence: batch rows per program (``tl.dot`` needs at least 16)."""
+
+
+def _a2a_launch(E: int, N: int) -> tuple[tuple[int], dict[str, Any]]:
+    """All-to-all recurrence: the grid and the constexprs of a launch over ``E = B x N``
+    elements (`A2A_ROWS` whole rows per program, the neurons padded to ``NPAD``)."""
+    npad = a2a_pad(N)
+    return (triton.cdiv(E // N, A2A_ROWS),), {"NPAD": npad, "ROWS": A2A_ROWS, "BLOCK": A2A_ROWS * npad}
+
+
+def _a2a_matrix(w: Optional[Tensor], N: int, where: str) -> Tensor:
+    """All-to-all recurrence: ``w`` checked to be the ``[N, N]`` float32 contiguous
+    ``rec_matrix`` the kernels read."""
+    if w is None or tuple(w.shape) != (N, N) or w.dtype != torch.float32 or not w.is_contiguous():
+        got = None if w is None else f"{tuple(w.shape)} {w.dtype}"
+        raise ValueError(
+            f"tracetorch.kernels.{where}: an all-to-all configuration needs `w=`, the rec_matrix as a contiguous "
+            f"[{N}, {N}] float32 tensor; got {got}."
+        )
+    return w
 
 
 def _seed_arg(seed: Union[Tensor, int], device: torch.device) -> Tensor:
@@ -1275,7 +1422,7 @@ def _flags(flags: tuple[int, ...]) -> dict[str, Any]:
     f = {**_OPTION_DEFAULTS, **dict(zip(FLAG_NAMES, flags))}
     out: dict[str, Any] = {}
     for k, v in f.items():
-        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD"):
+        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD", "A2A"):
             out[k] = bool(v)
         elif k in ("RESET_VALUE", "REST"):
             out[k] = _bits_float(v)
@@ -1296,6 +1443,7 @@ def leaky_forward(
     inner: int = 1,
     checkpoint: int = 0,
     t0: int = 0,
+    w: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the forward kernel.
 
@@ -1316,6 +1464,9 @@ def leaky_forward(
             ``K``-th step (``[NS, (T - 1) // K, E]`` float32) for a checkpointed
             backward (`leaky_backward` with the same ``checkpoint``).
         t0: The step ``x[0]`` is in a longer sequence (a segment's Philox counters).
+        w: All-to-all configurations (``A2A``): ``rec_matrix``, ``[N, N]`` float32
+            contiguous (``rec_bias`` is a row of ``p``); ignored otherwise. ``block`` is
+            then ignored: a program owns 16 whole rows.
 
     Returns:
         ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``;
@@ -1342,8 +1493,15 @@ def leaky_forward(
         return out, s0.clone(), sv
     BLOCK, warps = _launch(E, x.device, block, f, backward=False)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    grid: tuple[int] = (triton.cdiv(E, BLOCK),)
+    wp = p  # all-to-all recurrence: rec_matrix (a placeholder pointer otherwise)
+    if f["A2A"]:
+        wp = _a2a_matrix(w, N, "leaky_forward")
+        grid, geo = _a2a_launch(E, N)
+        BLOCK, warps = geo.pop("BLOCK"), 4
+        consts.update(geo)
     with device_guard(x.device):
-        _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
+        _leaky_fwd_kernel[grid](
             x,
             s0,
             p,
@@ -1351,6 +1509,7 @@ def leaky_forward(
             sf,
             sv,
             _seed_arg(seed, x.device),
+            wp,
             T,
             E,
             N,
@@ -1388,6 +1547,8 @@ def leaky_backward(
     gx_out: Optional[Tensor] = None,
     gp_out: Optional[Tensor] = None,
     out: Optional[Tensor] = None,
+    w: Optional[Tensor] = None,
+    gw: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the BPTT kernel.
 
@@ -1413,18 +1574,24 @@ def leaky_backward(
         out: The forward's output; required where it doubles as the saved membrane
             (`_op.reuses_output`: single-pathway LI/EMA in float32) and the backward
             is not checkpointed (which recomputes it), ignored otherwise.
+        w: As given to `leaky_forward` (all-to-all configurations).
+        gw: All-to-all configurations: an ``[N, N]`` float32 tensor the ``rec_matrix``
+            gradient is added to (``sum_t g_t^T @ rec_t`` with ``g_t`` the adjoints of
+            the dense term, which the kernel writes per step, and ``rec_t`` the saved
+            recurrent traces); None: not computed.
 
     Returns:
         ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
         over time; the caller sums it over the rows that share a neuron.
 
     Raises:
-        ValueError: if the output is needed and not given.
+        ValueError: if the output is needed and not given, or an all-to-all
+            configuration gets no ``[N, N]`` float32 ``w``.
     """
     T, E = x.shape
     if checkpoint and T > 0 and E > 0:
         return _backward_checkpointed(
-            x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, block, inner, checkpoint
+            x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, block, inner, checkpoint, w, gw
         )
     N = p.shape[1]
     f = _flags(flags)
@@ -1442,8 +1609,16 @@ def leaky_backward(
         return gx, gs0, gp
     BLOCK, warps = _launch(E, x.device, block, f, backward=True)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    grid: tuple[int] = (triton.cdiv(E, BLOCK),)
+    wp, gd = p, p  # all-to-all recurrence: rec_matrix and the dense term's adjoints (placeholders otherwise)
+    if f["A2A"]:
+        wp = _a2a_matrix(w, N, "leaky_backward")
+        gd = _empty((T, E), torch.float32, x.device)
+        grid, geo = _a2a_launch(E, N)
+        BLOCK, warps = geo.pop("BLOCK"), 4
+        consts.update(geo)
     with device_guard(x.device):
-        _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
+        _leaky_bwd_kernel[grid](
             x,
             s0,
             p,
@@ -1456,6 +1631,8 @@ def leaky_backward(
             gp if gp_acc is None else gp_acc,
             out if reuse and out is not None else x,  # read only where the output is the saved membrane
             _seed_arg(seed, x.device),
+            wp,
+            gd,
             T,
             E,
             N,
@@ -1471,6 +1648,12 @@ def leaky_backward(
             **f,
             **consts,
         )
+    if f["A2A"] and gw is not None and T > 0:
+        # rec_matrix: sum over steps and rows of g_t^T @ rec_t (rec: the trace the product read)
+        rec = sv[lay["V_POS_REC"]]
+        if f["DUAL"]:
+            rec = rec + sv[lay["V_NEG_REC"]]
+        gw.addmm_(gd.view(-1, N).t(), rec.view(-1, N))
     return gx, gs0, gp
 
 
@@ -1487,6 +1670,8 @@ def _backward_checkpointed(
     block: int,
     inner: int,
     every: int,
+    w: Optional[Tensor] = None,
+    gw: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """`leaky_backward` from checkpoints: segment ``j`` (steps ``[jK, jK + K)``) is
     recomputed from the states after step ``jK - 1`` (``s0`` for the first) with the
@@ -1504,11 +1689,11 @@ def _backward_checkpointed(
     for j in reversed(range(triton.cdiv(T, every))):
         a, b = j * every, min(T, (j + 1) * every)
         sj = s0 if j == 0 else starts[j - 1].contiguous()
-        out, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a)
+        out, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a, w=w)
         prev = gp
         _, g, gp = leaky_backward(
             x[a:b], sj, p, sv, grad_out[a:b], g, flags, spike_param, seed, block, inner,
-            t0=a, gp_acc=prev, gx_out=gx[a:b], gp_out=spare, out=out,
+            t0=a, gp_acc=prev, gx_out=gx[a:b], gp_out=spare, out=out, w=w, gw=gw,
         )  # fmt: skip
         spare = prev
     return gx, g, cast(Tensor, gp)  # T > 0: at least one segment ran
