@@ -60,7 +60,7 @@ The neuron options (`option_flags`): ``RESET`` (0 subtract, 1 value, 2 none), ``
 and the floats ``RESET_VALUE`` and ``REST``, which travel in the (integer) flags list
 as the bit patterns of their IEEE-754 doubles (`_float_bits`), so that the custom ops'
 schema stays ``list[int]``. ``A2A`` (``all_to_all``): the recurrent trace reaches the
-membranes through ``rec_matrix`` (a tensor of its own, `A2A_MAX_N`) and ``rec_bias``
+membranes through ``rec_matrix`` (a tensor of its own; at most `A2A_MAX_N` neurons) and ``rec_bias``
 (a row of ``p``). A list of the first six flags only stands for the default options."""
 
 KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
@@ -76,16 +76,28 @@ KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
 """The neuron options the kernels implement, with the values they accept (``()``: any
 finite float). A configuration with any other option (or value) is declined."""
 
-A2A_MAX_N = 128
-"""The most neurons an all-to-all layer (``all_to_all=True``) runs with in the kernels.
+A2A_MAX_N = 64
+"""The most neurons a single-pathway all-to-all layer (``all_to_all=True``) runs with in
+the kernels; dual layers: `A2A_MAX_N_DUAL`.
 
-A program owns whole rows of the batch (16 at least: ``tl.dot`` needs 16 rows) with
-the neurons padded to ``NPAD`` (a power of two, at least 16), and multiplies them by
-the ``[NPAD, NPAD]`` matrix once per step (twice per step in the backward). Past 128
-neurons the matrix tile (64 KiB in float32 at 128) no longer fits a program's
-registers and shared memory without spilling (``benchmarks/kernels/compile_check.py
---options`` compiles the 64 and 128 cases), so larger layers take the PyTorch path
-(cuBLAS batched over the whole batch)."""
+A program owns 16 whole batch rows (``tl.dot`` needs 16 rows at least) with the
+neurons padded to ``NPAD`` lanes (a power of two, at least 16) and multiplies them by
+the ``[NPAD, NPAD]`` matrix every step (a float32 FMA dot: TF32 would change the
+values; twice per step in the dual and ``decay_input`` BPTT). The dot's operands take
+registers (``benchmarks/kernels/compile_check.py --options``, sm_90, 8 warps): at
+``NPAD = 64`` the single-pathway kernels compile without spills (RLIB 140/176
+registers forward/BPTT) and the dual ones spill (DSRLITS 16 B forward, 112 B BPTT;
+DRLIB BPTT 112 B); at ``NPAD = 128`` RLIB's BPTT spills 80 B and DSRLITS's 2.3 KB.
+Larger layers take the PyTorch path (one cuBLAS product per step over the batch)."""
+
+A2A_MAX_N_DUAL = 32
+"""The most neurons a dual all-to-all layer runs with in the kernels (DSRLITS at
+``NPAD = 32``: 128/169 registers forward/BPTT, no spills; see `A2A_MAX_N`)."""
+
+
+def a2a_max_n(dual: bool) -> int:
+    """`A2A_MAX_N_DUAL` for dual configurations, `A2A_MAX_N` otherwise."""
+    return A2A_MAX_N_DUAL if dual else A2A_MAX_N
 
 
 def a2a_pad(n: int) -> int:
@@ -93,14 +105,14 @@ def a2a_pad(n: int) -> int:
     return max(16, 1 << max(n - 1, 0).bit_length())
 
 
-def _a2a_fits(step_shape: tuple[int, ...], dim: int) -> bool:
+def _a2a_fits(step_shape: tuple[int, ...], dim: int, dual: bool) -> bool:
     """Whether an all-to-all call with steps of ``step_shape`` and neurons along ``dim``
     runs in the kernels: neurons along the last axis (the matrix acts on it) and at
-    most `A2A_MAX_N` of them."""
+    most `a2a_max_n` of them."""
     nd = len(step_shape)
     if nd == 0 or not -nd <= dim < nd or dim % nd != nd - 1:
         return False
-    return 1 <= step_shape[-1] <= A2A_MAX_N
+    return 1 <= step_shape[-1] <= a2a_max_n(dual)
 
 _KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
 """The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
@@ -297,7 +309,7 @@ def supports(
     options of `KERNEL_OPTIONS` (``reset``, ``reset_value``, ``reset_timing``,
     ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``all_to_all``), alone or
     combined; ``all_to_all`` with neurons along the last axis and at most `A2A_MAX_N`
-    of them (checked when ``step_shape`` is given).
+    of them (`A2A_MAX_N_DUAL` for dual layers; checked when ``step_shape`` is given).
     Declined (False, so the PyTorch path runs): a configuration with any other neuron
     option (or an option value the kernels do not know: a whitelist), one whose
     layout has a state, parameter or saved slot the kernels do not know, and spiking
@@ -320,7 +332,7 @@ def supports(
         return False
     if _kernel_options(cfg) is None:
         return False
-    if getattr(cfg, "all_to_all", False) and step_shape is not None and not _a2a_fits(tuple(step_shape), dim):
+    if getattr(cfg, "all_to_all", False) and step_shape is not None and not _a2a_fits(tuple(step_shape), dim, bool(cfg.dual)):
         return False
     if not _known_slots(cfg):
         return False
@@ -635,7 +647,7 @@ def leaky_sequence(
     Raises:
         ValueError: for spike or quantisation functions the kernel does not implement
             (see `supports`), and for an all-to-all configuration whose neurons are not
-            the last axis of a step, number more than `A2A_MAX_N`, or whose
+            the last axis of a step, number more than `a2a_max_n`, or whose
             ``rec_matrix`` is not ``[N, N]``.
     """
     if not supports(cfg, spike_fn, quant_fn):
@@ -644,11 +656,11 @@ def leaky_sequence(
             f"quant_fn={quant_fn!r} has no kernel (custom callables run on the reference path)."
         )
     a2a = bool(getattr(cfg, "all_to_all", False))
-    if a2a and not _a2a_fits(tuple(x.shape[1:]), dim):
+    if a2a and not _a2a_fits(tuple(x.shape[1:]), dim, bool(cfg.dual)):
         raise ValueError(
             f"tracetorch.kernels.leaky_sequence: {getattr(cfg, 'name', cfg)} with all_to_all=True runs in the "
-            f"kernels with the neurons along the last axis of a step and at most {A2A_MAX_N} of them; got steps "
-            f"of shape {tuple(x.shape[1:])} with dim={dim} (the PyTorch path runs the others)."
+            f"kernels with the neurons along the last axis of a step and at most {a2a_max_n(cfg.dual)} of them; "
+            f"got steps of shape {tuple(x.shape[1:])} with dim={dim} (the PyTorch path runs the others)."
         )
     flags, sparam = config_flags(cfg, spike_fn, quant_fn)
     # the dtype stepping ends up in (a bf16 input with fp32 states or parameters runs,

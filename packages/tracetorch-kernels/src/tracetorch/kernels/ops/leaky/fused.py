@@ -1390,11 +1390,14 @@ A2A_ROWS = 16
 """All-to-all recurrence: batch rows per program (``tl.dot`` needs at least 16)."""
 
 
-def _a2a_launch(E: int, N: int) -> tuple[tuple[int], dict[str, Any]]:
-    """All-to-all recurrence: the grid and the constexprs of a launch over ``E = B x N``
-    elements (`A2A_ROWS` whole rows per program, the neurons padded to ``NPAD``)."""
+def _a2a_launch(E: int, N: int) -> tuple[tuple[int], int, dict[str, Any]]:
+    """All-to-all recurrence: the grid, warps and constexprs of a launch over ``E = B x N``
+    elements (`A2A_ROWS` whole rows per program, the neurons padded to ``NPAD``). 8 warps
+    from ``NPAD = 32`` on: with 4, the float32 ``tl.dot`` operands push the dual BPTT
+    kernels past 255 registers into spills (``compile_check.py --options``)."""
     npad = a2a_pad(N)
-    return (triton.cdiv(E // N, A2A_ROWS),), {"NPAD": npad, "ROWS": A2A_ROWS, "BLOCK": A2A_ROWS * npad}
+    warps = 4 if npad <= 16 else 8
+    return (triton.cdiv(E // N, A2A_ROWS),), warps, {"NPAD": npad, "ROWS": A2A_ROWS, "BLOCK": A2A_ROWS * npad}
 
 
 def _a2a_matrix(w: Optional[Tensor], N: int, where: str) -> Tensor:
@@ -1497,8 +1500,8 @@ def leaky_forward(
     wp = p  # all-to-all recurrence: rec_matrix (a placeholder pointer otherwise)
     if f["A2A"]:
         wp = _a2a_matrix(w, N, "leaky_forward")
-        grid, geo = _a2a_launch(E, N)
-        BLOCK, warps = geo.pop("BLOCK"), 4
+        grid, warps, geo = _a2a_launch(E, N)
+        BLOCK = geo.pop("BLOCK")
         consts.update(geo)
     with device_guard(x.device):
         _leaky_fwd_kernel[grid](
@@ -1614,8 +1617,8 @@ def leaky_backward(
     if f["A2A"]:
         wp = _a2a_matrix(w, N, "leaky_backward")
         gd = _empty((T, E), torch.float32, x.device)
-        grid, geo = _a2a_launch(E, N)
-        BLOCK, warps = geo.pop("BLOCK"), 4
+        grid, warps, geo = _a2a_launch(E, N)
+        BLOCK = geo.pop("BLOCK")
         consts.update(geo)
     with device_guard(x.device):
         _leaky_bwd_kernel[grid](
