@@ -342,11 +342,10 @@ def test_options_outside_the_whitelist_are_declined(monkeypatch: pytest.MonkeyPa
     [
         LeakyConfig(False, False, False, "B", adaptive=True),
         LeakyConfig(True, True, False, "T", refractory=2),
-        LeakyConfig(False, False, True, "B", all_to_all=True),
     ],
-    ids=["adaptive", "refractory", "all_to_all"],
+    ids=["adaptive", "refractory"],
 )
-def test_the_adaptive_refractory_and_all_to_all_options_are_declined(cfg: LeakyConfig) -> None:
+def test_the_adaptive_and_refractory_options_are_declined(cfg: LeakyConfig) -> None:
     from tracetorch.kernels.ops.leaky import supports
 
     assert not supports(cfg, ATAN, TF.quant_round)
@@ -360,6 +359,11 @@ def test_every_implemented_option_is_accepted() -> None:
     for opts in OPTION_SETS:
         for name in SPIKING:
             cfg = _config(name, opts)
+            seen.update(n for n, _ in cfg.options)
+            assert supports(cfg, ATAN, _internal.QUANT_FUNCTIONS["round"]), cfg
+    for name in SPIKING:  # all_to_all: recurrent layers only (tests in test_all_to_all.py)
+        if LeakyConfig.from_name(name).recurrent:
+            cfg = dataclasses.replace(_config(name, "all_subtract"), all_to_all=True)
             seen.update(n for n, _ in cfg.options)
             assert supports(cfg, ATAN, _internal.QUANT_FUNCTIONS["round"]), cfg
     assert seen == set(KERNEL_OPTIONS)
