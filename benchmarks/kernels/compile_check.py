@@ -125,9 +125,7 @@ def compile_kernel(
     (what the launcher's tensors and an ``E % 16 == 0`` get at run time)."""
     attrs = {(fn.arg_names.index(a),): DIV16 for a in aligned}
     src = ASTSource(fn, sig, constexprs=consts, attrs=attrs)
-    k = triton.compile(
-        src, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps, "enable_fp_fusion": False}
-    )
+    k = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps, "enable_fp_fusion": False})
     regs, spills = ptxas_stats(k.asm["ptx"], arch)
     return {
         "fn": fn,

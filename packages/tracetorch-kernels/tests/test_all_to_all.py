@@ -19,7 +19,7 @@ import tracetorch.functional as TF
 from tracetorch import snn
 from tracetorch.kernels import checkpoint_bptt, dispatch, leaky_sequence, leaky_sequence_naive, leaky_step
 from tracetorch.kernels.ops.leaky import _op, supports
-from tracetorch.snn.functional import LeakyConfig
+from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig
 
 ATAN = TF.heaviside_atan(2.0)
 
@@ -113,12 +113,9 @@ def test_all_to_all_matches_the_reference(
     _compare(_config(name, **opts), device, T, B, N, rank)
 
 
-SLOW = [
-    (n, opts, N)
-    for n in ("RLIB", "SRLIB", "RLIT", "SRLIT", "RLITS", "SRLITS", "DRLIB", "DSRLIB", "DRLIT", "DSRLIT", "DRLITS", "DSRLITS")
-    for opts in ({}, dict(decay_input=True), dict(reset_timing="next", detach_reset=True), dict(reset="none", rest=-0.2))
-    for N in (5, 32)
-]
+RECURRENT = [n for n in LAYER_NAMES if LeakyConfig.from_name(n).recurrent]  # the 12 R layers
+SLOW_OPTIONS = ({}, dict(decay_input=True), dict(reset_timing="next", detach_reset=True), dict(reset="none", rest=-0.2))
+SLOW = [(n, opts, N) for n in RECURRENT for opts in SLOW_OPTIONS for N in (5, 32)]
 
 
 @pytest.mark.slow

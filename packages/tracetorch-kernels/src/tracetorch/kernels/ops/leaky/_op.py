@@ -114,6 +114,7 @@ def _a2a_fits(step_shape: tuple[int, ...], dim: int, dual: bool) -> bool:
         return False
     return 1 <= step_shape[-1] <= a2a_max_n(dual)
 
+
 _KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
 """The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
 _SPIKES = {kind: i for i, kind in enumerate(SPIKE_KINDS)}
@@ -332,7 +333,11 @@ def supports(
         return False
     if _kernel_options(cfg) is None:
         return False
-    if getattr(cfg, "all_to_all", False) and step_shape is not None and not _a2a_fits(tuple(step_shape), dim, bool(cfg.dual)):
+    if (
+        getattr(cfg, "all_to_all", False)
+        and step_shape is not None
+        and not _a2a_fits(tuple(step_shape), dim, bool(cfg.dual))
+    ):
         return False
     if not _known_slots(cfg):
         return False

@@ -34,6 +34,17 @@ Backward: one reverse walk over time (BPTT) with the adjoints in registers. The
 gradients of the parameters are summed over time in registers and written once per
 element (``[NP, E]`` float32); the caller sums them over rows – no atomics.
 
+All-to-all recurrence (``A2A``, ``all_to_all=True``, neurons along the last axis):
+a program owns ``ROWS`` (16) whole batch rows instead, the ``N`` neurons of a row
+padded to ``NPAD`` lanes (masked; offsets, Philox counters, loads and stores are the
+unpadded layout's), and every step multiplies the recurrent trace by ``rec_matrix``
+(``w_ptr``, ``[N, N]`` float32) with a float32 ``tl.dot`` (IEEE, not TF32), adding
+``rec_bias`` (a row of ``p``). The BPTT kernel sends the dense term's adjoint back
+through the same matrix and writes it per step (``gd_ptr``, ``[T, E]``); the launcher
+then forms the ``rec_matrix`` gradient from it and the saved recurrent traces with
+one matrix product. The dot sums in another order than ``F.linear``: these values are
+close to the reference's, not bit-identical.
+
 Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so a membrane  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
 is rounded exactly as in the reference (a fused multiply-add could move it across
 the threshold by one rounding and flip a spike).
@@ -1384,7 +1395,7 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
     return _launch(E, device, block, f, backward)[0]
 
 
-_OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0, "A2A": 0}
+_OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0}
 
 A2A_ROWS = 16
 """All-to-all recurrence: batch rows per program (``tl.dot`` needs at least 16)."""
@@ -1498,7 +1509,7 @@ def leaky_forward(
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     grid: tuple[int] = (triton.cdiv(E, BLOCK),)
     wp = p  # all-to-all recurrence: rec_matrix (a placeholder pointer otherwise)
-    if f["A2A"]:
+    if f.get("A2A"):
         wp = _a2a_matrix(w, N, "leaky_forward")
         grid, warps, geo = _a2a_launch(E, N)
         BLOCK = geo.pop("BLOCK")
@@ -1614,7 +1625,7 @@ def leaky_backward(
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     grid: tuple[int] = (triton.cdiv(E, BLOCK),)
     wp, gd = p, p  # all-to-all recurrence: rec_matrix and the dense term's adjoints (placeholders otherwise)
-    if f["A2A"]:
+    if f.get("A2A"):
         wp = _a2a_matrix(w, N, "leaky_backward")
         gd = _empty((T, E), torch.float32, x.device)
         grid, warps, geo = _a2a_launch(E, N)
@@ -1651,7 +1662,7 @@ def leaky_backward(
             **f,
             **consts,
         )
-    if f["A2A"] and gw is not None and T > 0:
+    if f.get("A2A") and gw is not None and T > 0:
         # rec_matrix: sum over steps and rows of g_t^T @ rec_t (rec: the trace the product read)
         rec = sv[lay["V_POS_REC"]]
         if f["DUAL"]:
