@@ -119,7 +119,7 @@ SLOW = [(n, opts, N) for n in RECURRENT for opts in SLOW_OPTIONS for N in (5, 32
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,opts,N", SLOW)
+@pytest.mark.parametrize("name,opts,N", SLOW, ids=[f"{n}-{'+'.join(o) or 'plain'}-N{k}" for n, o, k in SLOW])
 def test_every_recurrent_layer_with_all_to_all(device: str, name: str, opts: dict, N: int) -> None:
     cfg = _config(name, **opts)
     _compare(cfg, device, 20, 18, N)
