@@ -269,7 +269,6 @@ def compile_leaky(
             "sf_ptr": f"*{dt}",
             "sv_ptr": "*fp32",
             "seed_ptr": "*i64",
-            "w_ptr": "*fp32",
             "T": "i32",
             "E": "i32",
             "N": "i32",
@@ -293,8 +292,6 @@ def compile_leaky(
             "gpa_ptr": "*fp32",
             "out_ptr": f"*{dt}",
             "seed_ptr": "*i64",
-            "w_ptr": "*fp32",
-            "gd_ptr": "*fp32",
             "T": "i32",
             "E": "i32",
             "N": "i32",
@@ -312,8 +309,14 @@ def compile_leaky(
         _, warps, geo = lf._a2a_launch(npad * lf.A2A_ROWS * 1024, npad)
         block = geo.pop("BLOCK")
         extra.update(geo)
+        sig["w_ptr"] = "*fp32"  # rec_matrix, and the BPTT's dense adjoints
+        if backward:
+            sig["gd_ptr"] = "*fp32"
     else:
-        extra.update(NPAD=16, ROWS=lf.A2A_ROWS)  # the kernels' defaults (unused without A2A)
+        # the kernels' defaults (unused without A2A; the launchers leave the pointers None)
+        extra.update(NPAD=16, ROWS=lf.A2A_ROWS, w_ptr=None)
+        if backward:
+            extra["gd_ptr"] = None
     allc = {**flags, **consts, **extra, "BLOCK": block}
     for k in allc:
         sig[k] = "constexpr"

@@ -332,7 +332,6 @@ def _leaky_fwd_kernel(
     sf_ptr,
     sv_ptr,
     seed_ptr,
-    w_ptr,  # all-to-all recurrence: rec_matrix [N, N] float32 (not read otherwise)
     T,
     E,
     N,
@@ -391,11 +390,12 @@ def _leaky_fwd_kernel(
     I_PREV_NEG_SPIKE: tl.constexpr = 0,
     PRE_IN_OUT: tl.constexpr = False,
     # all-to-all recurrence: ROWS whole batch rows per program, N neurons padded to NPAD
-    # lanes; rec_bias is row P_REC_BIAS of p
+    # lanes; rec_bias is row P_REC_BIAS of p, rec_matrix ([N, N] float32) at w_ptr
     A2A: tl.constexpr = False,
     NPAD: tl.constexpr = 16,
     ROWS: tl.constexpr = 16,
     P_REC_BIAS: tl.constexpr = 0,
+    w_ptr=None,
 ):
     pid = tl.program_id(0)
     if A2A:
@@ -761,8 +761,6 @@ def _leaky_bwd_kernel(
     gpa_ptr,
     out_ptr,
     seed_ptr,
-    w_ptr,  # all-to-all recurrence: rec_matrix [N, N] float32 (not read otherwise)
-    gd_ptr,  # all-to-all recurrence: [T, E] float32, the adjoint of the dense term per step
     T,
     E,
     N,
@@ -817,11 +815,14 @@ def _leaky_bwd_kernel(
     I_PREV_NEG_SPIKE: tl.constexpr = 0,
     PRE_IN_OUT: tl.constexpr = False,
     # all-to-all recurrence: ROWS whole batch rows per program, N neurons padded to NPAD
-    # lanes; rec_bias is row P_REC_BIAS of p
+    # lanes; rec_bias is row P_REC_BIAS of p, rec_matrix ([N, N] float32) at w_ptr, and
+    # the dense term's adjoint of every step written to gd_ptr ([T, E] float32)
     A2A: tl.constexpr = False,
     NPAD: tl.constexpr = 16,
     ROWS: tl.constexpr = 16,
     P_REC_BIAS: tl.constexpr = 0,
+    w_ptr=None,
+    gd_ptr=None,
 ):
     pid = tl.program_id(0)
     if A2A:
@@ -1508,12 +1509,12 @@ def leaky_forward(
     BLOCK, warps = _launch(E, x.device, block, f, backward=False)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     grid: tuple[int] = (triton.cdiv(E, BLOCK),)
-    wp = p  # all-to-all recurrence: rec_matrix (a placeholder pointer otherwise)
+    a2a: dict[str, Any] = {}
     if f.get("A2A"):
-        wp = _a2a_matrix(w, N, "leaky_forward")
-        grid, warps, geo = _a2a_launch(E, N)
-        BLOCK = geo.pop("BLOCK")
-        consts.update(geo)
+        # all-to-all recurrence: 16 whole rows per program, and the matrix
+        grid, warps, a2a = _a2a_launch(E, N)
+        BLOCK = a2a.pop("BLOCK")
+        a2a["w_ptr"] = _a2a_matrix(w, N, "leaky_forward")
     with device_guard(x.device):
         _leaky_fwd_kernel[grid](
             x,
@@ -1523,7 +1524,6 @@ def leaky_forward(
             sf,
             sv,
             _seed_arg(seed, x.device),
-            wp,
             T,
             E,
             N,
@@ -1539,6 +1539,7 @@ def leaky_forward(
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             **f,
             **consts,
+            **a2a,
         )
     return out, sf, sv
 
@@ -1624,13 +1625,14 @@ def leaky_backward(
     BLOCK, warps = _launch(E, x.device, block, f, backward=True)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
     grid: tuple[int] = (triton.cdiv(E, BLOCK),)
-    wp, gd = p, p  # all-to-all recurrence: rec_matrix and the dense term's adjoints (placeholders otherwise)
+    a2a: dict[str, Any] = {}
+    gd: Optional[Tensor] = None
     if f.get("A2A"):
-        wp = _a2a_matrix(w, N, "leaky_backward")
+        # all-to-all recurrence: 16 whole rows per program, the matrix, the dense term's adjoints
         gd = _empty((T, E), torch.float32, x.device)
-        grid, warps, geo = _a2a_launch(E, N)
-        BLOCK = geo.pop("BLOCK")
-        consts.update(geo)
+        grid, warps, a2a = _a2a_launch(E, N)
+        BLOCK = a2a.pop("BLOCK")
+        a2a.update(w_ptr=_a2a_matrix(w, N, "leaky_backward"), gd_ptr=gd)
     with device_guard(x.device):
         _leaky_bwd_kernel[grid](
             x,
@@ -1645,8 +1647,6 @@ def leaky_backward(
             gp if gp_acc is None else gp_acc,
             out if reuse and out is not None else x,  # read only where the output is the saved membrane
             _seed_arg(seed, x.device),
-            wp,
-            gd,
             T,
             E,
             N,
@@ -1661,8 +1661,9 @@ def leaky_backward(
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             **f,
             **consts,
+            **a2a,
         )
-    if f.get("A2A") and gw is not None and T > 0:
+    if gd is not None and gw is not None and T > 0:
         # rec_matrix: sum over steps and rows of g_t^T @ rec_t (rec: the trace the product read)
         rec = sv[lay["V_POS_REC"]]
         if f["DUAL"]:
