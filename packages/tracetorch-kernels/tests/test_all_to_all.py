@@ -304,3 +304,16 @@ def test_all_to_all_under_torch_compile(device: str) -> None:
     assert torch.equal(got, eager)
     for a, b in zip(gc, ge):
         assert torch.equal(a, b)
+
+
+def test_a_fixed_rec_matrix_still_gives_every_other_gradient(device: str) -> None:
+    """``learn_rec_matrix=False``: the matrix gets no gradient, the rest as the reference's."""
+    cfg = _config("SRLIT")
+    x, states, params = _case(cfg, 8, 3, 6, device)
+    i = cfg.param_names.index("rec_matrix")
+    params = params[:i] + (params[i].detach(),) + params[i + 1 :]
+    ins = (x, *states, *params[:i], *params[i + 1 :])
+    out, final = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
+    ref, rfinal = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
+    for a, b in zip(_grads(out, final, ins), _grads(ref, rfinal, ins)):
+        torch.testing.assert_close(a, b, rtol=0.0, atol=1e-4 * max(1.0, float(b.abs().max())))

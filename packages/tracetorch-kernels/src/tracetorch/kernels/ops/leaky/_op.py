@@ -589,7 +589,7 @@ class _LeakyFn(torch.autograd.Function):
         x, s0, p, sv, out, w = ctx.saved_tensors
         g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
         g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
-        gw = _gw_buffer(w, x) if w is not None else None
+        gw = _gw_buffer(w, x) if w is not None and ctx.needs_input_grad[9] else None  # rec_matrix learnt
         gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
             x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed, inner=ctx.inner,
             checkpoint=ctx.checkpoint, out=out, w=w, gw=gw,
