@@ -123,7 +123,7 @@ SLOW = [(n, o, (5, 32)[(i + j) % 2]) for i, n in enumerate(RECURRENT) for j, o i
 @pytest.mark.parametrize("name,opts,N", SLOW, ids=[f"{n}-{'+'.join(o) or 'plain'}-N{k}" for n, o, k in SLOW])
 def test_every_recurrent_layer_with_all_to_all(device: str, name: str, opts: dict, N: int) -> None:
     cfg = _config(name, **opts)
-    _compare(cfg, device, 20, 18, N)
+    _compare(cfg, device, 10, 18, N)
 
 
 @pytest.mark.slow
