@@ -60,8 +60,9 @@ The neuron options (`option_flags`): ``RESET`` (0 subtract, 1 value, 2 none), ``
 and the floats ``RESET_VALUE`` and ``REST``, which travel in the (integer) flags list
 as the bit patterns of their IEEE-754 doubles (`_float_bits`), so that the custom ops'
 schema stays ``list[int]``. ``A2A`` (``all_to_all``): the recurrent trace reaches the
-membranes through ``rec_matrix`` (a tensor of its own; at most `A2A_MAX_N` neurons) and ``rec_bias``
-(a row of ``p``). A list of the first six flags only stands for the default options."""
+membranes through ``rec_matrix`` (a tensor of its own; at most `A2A_MAX_N` neurons)
+and ``rec_bias`` (a row of ``p``). A list of the first six flags only stands for the
+default options."""
 
 KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
     "reset": ("subtract", "value", "none"),
@@ -252,9 +253,10 @@ def slot_constants(cfg: Any, reuse: bool = False) -> dict[str, int]:
 
     ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
     ``cfg.layout.states``), ``P_<NAME>`` the row of a parameter in ``p`` (the order of
-    ``cfg.layout.params``, without the all-to-all ``rec_matrix``: `kernel_params`) and ``V_<NAME>`` the row of a tensor the forward stores for
-    the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
-    (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
+    ``cfg.layout.params`` without the all-to-all ``rec_matrix``: `kernel_params`) and
+    ``V_<NAME>`` the row of a tensor the forward stores for the backward
+    (`saved_names`). ``NAME`` is the slot's name in the dual configuration (``mem`` is
+    ``POS_MEM``). Slots the configuration does not have are 0 (their code
     is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
     ``reuse``: the output doubles as the saved membrane (`reuses_output`), which then
     has no row of its own.
