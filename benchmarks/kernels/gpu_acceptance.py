@@ -1120,7 +1120,7 @@ def do_sweep() -> None:
     sec_edges()
     sec_spec_equivalence()
     sec_checkpoint(67, 4, 1001)
-    sec_options(29, 37, 1001, 100)
+    sec_options(29, 37, 1001, 32)
     sec_big()
     sec_compile()
     sec_cuda_graphs()
@@ -1181,15 +1181,19 @@ def sec_options(T: int, B: int, N: int, N_dense: int) -> None:
 
     def ckpt(name: str, opts: dict, every: int) -> None:
         cfg, x, st, ps = make_case(name, T, B, N_dense, options=opts)
-        ins = [t for t in (x, *st, *ps) if t.requires_grad]
+        names = ("x", *cfg.states, *cfg.param_names)
+        ins = (x, *st, *ps)
         grads = []
         for k in (0, every):
             with K.checkpoint_bptt(k):
                 out, fin = K.leaky_sequence(cfg, x, st, ps, ATAN, TF.quant_round)
             g = torch.randn(out.shape, generator=gen(4), device=DEV)
             grads.append(torch.autograd.grad((out * g).sum() + sum(f.sum() for f in fin), ins))
-        for i, (u, v) in enumerate(zip(*grads)):
-            assert torch.equal(u, v), f"checkpointed gradient {i} differs from the stored path"
+        for n, u, v in zip(names, *grads):
+            if n == "rec_matrix":  # summed per segment, then over segments: another order
+                close(u, v, 1e-5, 1e-5 * scale(v), "checkpointed rec_matrix gradient")
+            else:
+                assert torch.equal(u, v), f"checkpointed gradient of {n} differs from the stored path"
 
     check(
         "options checkpoint_bptt(3) SLIT [adaptive, refractory=2]", ckpt, "SLIT", dict(adaptive=True, refractory=2), 3
@@ -1197,7 +1201,7 @@ def sec_options(T: int, B: int, N: int, N_dense: int) -> None:
     check("options checkpoint_bptt(3) RLIB [all_to_all]", ckpt, "RLIB", dict(all_to_all=True), 3)
 
     def big_dense_layer() -> None:
-        n = 8 * N_dense  # beyond what one program's tile holds: the reference path runs
+        n = 8 * N_dense  # beyond the kernels' all-to-all bound (64): the PyTorch path runs
         torch.manual_seed(0)
         layer = snn.RLIB(n, all_to_all=True, beta=0.9, threshold=1.0, spike_fn="heaviside_atan").to(DEV)
         x = torch.randn(T, B, n, device=DEV)
@@ -1426,7 +1430,7 @@ def do_bench() -> None:
     for label, cls, n, batch, kw in (
         ("LIB adaptive", snn.LIB, 1024, 4096, dict(adaptive=True)),
         ("LIB refractory=2", snn.LIB, 1024, 4096, dict(refractory=2)),
-        ("RLIB all_to_all N=128", snn.RLIB, 128, 8192, dict(all_to_all=True)),
+        ("RLIB all_to_all N=64", snn.RLIB, 64, 16384, dict(all_to_all=True)),
     ):
         opt_layer = cls(n, spike_fn="heaviside_atan", quant_fn="round", **kw).to(DEV)
         xo = torch.randn(T, batch, n, device=DEV, requires_grad=True)

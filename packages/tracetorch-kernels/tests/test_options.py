@@ -339,13 +339,6 @@ def test_options_outside_the_whitelist_are_declined(monkeypatch: pytest.MonkeyPa
         leaky_sequence(cfg, x, states, params, sf, qf)
 
 
-@pytest.mark.parametrize("cfg", [LeakyConfig(False, False, True, "B", all_to_all=True)], ids=["all_to_all"])
-def test_the_all_to_all_option_is_declined(cfg: LeakyConfig) -> None:
-    from tracetorch.kernels.ops.leaky import supports
-
-    assert not supports(cfg, ATAN, TF.quant_round)
-
-
 def test_every_implemented_option_is_accepted() -> None:
     from tracetorch.kernels.ops.leaky import supports
     from tracetorch.kernels.ops.leaky._op import KERNEL_OPTIONS
@@ -354,6 +347,11 @@ def test_every_implemented_option_is_accepted() -> None:
     for opts in OPTION_SETS:
         for name in SPIKING:
             cfg = _config(name, opts)
+            seen.update(n for n, _ in cfg.options)
+            assert supports(cfg, ATAN, _internal.QUANT_FUNCTIONS["round"]), cfg
+    for name in SPIKING:  # all_to_all: recurrent layers only (tests in test_all_to_all.py)
+        if LeakyConfig.from_name(name).recurrent:
+            cfg = dataclasses.replace(_config(name, "all_subtract"), all_to_all=True)
             seen.update(n for n, _ in cfg.options)
             assert supports(cfg, ATAN, _internal.QUANT_FUNCTIONS["round"]), cfg
     assert seen == set(KERNEL_OPTIONS)

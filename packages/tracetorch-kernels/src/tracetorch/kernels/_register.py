@@ -30,7 +30,7 @@ def _leaky_sequence(
 ) -> Optional[tuple[Tensor, tuple[Tensor, ...]]]:
     from . import dispatch
 
-    if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn):
+    if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn, dim=dim):
         return None
     # through dispatch's own name, so one patch of dispatch reaches every caller (tests spy on it)
     return dispatch._leaky_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)  # pyright: ignore[reportPrivateImportUsage]
@@ -47,7 +47,7 @@ def _leaky_step(
 ) -> Optional[tuple[Tensor, tuple[Tensor, ...]]]:
     from . import dispatch
 
-    if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn):
+    if not dispatch.wants_leaky(cfg, x, states, spike_fn, quant_fn, dim=dim, step=True):
         return None
     # through dispatch's own name, so one patch of dispatch reaches every caller (tests spy on it)
     return dispatch._leaky_step_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)  # pyright: ignore[reportPrivateImportUsage]

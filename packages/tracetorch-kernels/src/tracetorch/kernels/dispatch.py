@@ -77,11 +77,14 @@ def wants_leaky(
     quant_fn: Any = None,
     *,
     use_kernels: Optional[bool] = None,
+    dim: int = -1,
+    step: bool = False,
 ) -> bool:
     """Whether a leaky-integrator call should run the kernel.
 
     True when the configuration and its spike/quantisation functions have a kernel
-    (`leaky_supported`) and `use_kernels_for` says so for ``x`` and the states.
+    (`leaky_supported`, which for ``all_to_all`` also looks at the step's shape) and
+    `use_kernels_for` says so for ``x`` and the states.
 
     Args:
         cfg: A ``LeakyConfig``.
@@ -90,11 +93,16 @@ def wants_leaky(
         spike_fn: The spike function.
         quant_fn: The quantisation function.
         use_kernels: As for `use_kernels_for`.
+        dim: The neuron axis of one step.
+        step: ``x`` is one step (else ``[T, *step]``).
 
     Returns:
         True to call `leaky_sequence` of this module.
     """
-    return leaky_supported(cfg, spike_fn, quant_fn) and use_kernels_for(x, *states, use_kernels=use_kernels)
+    shape = tuple(x.shape) if step else tuple(x.shape[1:])
+    return leaky_supported(cfg, spike_fn, quant_fn, step_shape=shape, dim=dim) and use_kernels_for(
+        x, *states, use_kernels=use_kernels
+    )
 
 
 def leaky_sequence(
@@ -130,7 +138,7 @@ def leaky_sequence(
     Returns:
         ``(outputs [T, *step], final states)``.
     """
-    if wants_leaky(cfg, x, states, spike_fn, quant_fn, use_kernels=use_kernels):
+    if wants_leaky(cfg, x, states, spike_fn, quant_fn, use_kernels=use_kernels, dim=dim):
         return _leaky_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
     return (reference or leaky_sequence_naive)(cfg, x, states, params, spike_fn, quant_fn)
 
@@ -169,7 +177,7 @@ def _leaky_step(
     Returns:
         ``(output, new states)``.
     """
-    if wants_leaky(cfg, x, states, spike_fn, quant_fn, use_kernels=use_kernels):
+    if wants_leaky(cfg, x, states, spike_fn, quant_fn, use_kernels=use_kernels, dim=dim, step=True):
         return _leaky_step_kernel(cfg, x, states, params, spike_fn, quant_fn, dim)
     if reference is not None:
         return reference(cfg, x, states, params, spike_fn, quant_fn)

@@ -52,6 +52,8 @@ FLAG_NAMES = (
     # adaptive threshold and refractory period
     "ADAPT",
     "REFRAC",
+    # all-to-all recurrence
+    "A2A",
 )
 """The kernels' compile-time flags, in the order of the flags list (`config_flags`).
 
@@ -62,7 +64,10 @@ and the floats ``RESET_VALUE`` and ``REST``, which travel in the (integer) flags
 as the bit patterns of their IEEE-754 doubles (`_float_bits`), so that the custom ops'
 schema stays ``list[int]``; ``ADAPT`` (``adaptive``: the threshold in effect is
 ``threshold + adapt_strength*adapt``) and ``REFRAC`` (``refractory``: the number of
-steps, 0 for none). A list of the first six flags only stands for the default options."""
+steps, 0 for none). ``A2A`` (``all_to_all``): the recurrent trace reaches the
+membranes through ``rec_matrix`` (a tensor of its own; at most `A2A_MAX_N` neurons)
+and ``rec_bias`` (a row of ``p``). A list of the first six flags only stands for the
+default options."""
 
 KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
     "reset": ("subtract", "value", "none"),
@@ -74,6 +79,7 @@ KERNEL_OPTIONS: dict[str, tuple[Any, ...]] = {
     "syn_input": ("ema", "add"),
     "adaptive": (False, True),
     "refractory": (),
+    "all_to_all": (False, True),
 }
 """The neuron options the kernels implement, with the values they accept (``()``: any
 finite float; for the integer options of `_INT_OPTIONS`, any int >= 0). A configuration
@@ -81,6 +87,45 @@ with any other option (or value) is declined."""
 
 _INT_OPTIONS = ("refractory",)
 """The options of `KERNEL_OPTIONS` whose values are ints >= 0 (a compile-time flag each)."""
+
+A2A_MAX_N = 64
+"""The most neurons a single-pathway all-to-all layer (``all_to_all=True``) runs with in
+the kernels; dual layers: `A2A_MAX_N_DUAL`.
+
+A program owns 16 whole batch rows (``tl.dot`` needs 16 rows at least) with the
+neurons padded to ``NPAD`` lanes (a power of two, at least 16) and multiplies them by
+the ``[NPAD, NPAD]`` matrix every step (a float32 FMA dot: TF32 would change the
+values; twice per step in the dual and ``decay_input`` BPTT). The dot's operands take
+registers (``benchmarks/kernels/compile_check.py --options``, sm_90, 8 warps): at
+``NPAD = 64`` the single-pathway kernels compile without spills (RLIB 140/176
+registers forward/BPTT) and the dual ones spill (DSRLITS 16 B forward, 112 B BPTT;
+DRLIB BPTT 112 B); at ``NPAD = 128`` RLIB's BPTT spills 80 B and DSRLITS's 2.3 KB.
+Larger layers take the PyTorch path (one cuBLAS product per step over the batch)."""
+
+A2A_MAX_N_DUAL = 32
+"""The most neurons a dual all-to-all layer runs with in the kernels (DSRLITS at
+``NPAD = 32``: 128/169 registers forward/BPTT, no spills; see `A2A_MAX_N`)."""
+
+
+def a2a_max_n(dual: bool) -> int:
+    """`A2A_MAX_N_DUAL` for dual configurations, `A2A_MAX_N` otherwise."""
+    return A2A_MAX_N_DUAL if dual else A2A_MAX_N
+
+
+def a2a_pad(n: int) -> int:
+    """``NPAD`` of an all-to-all layer of ``n`` neurons: the next power of two, at least 16."""
+    return max(16, 1 << max(n - 1, 0).bit_length())
+
+
+def _a2a_fits(step_shape: tuple[int, ...], dim: int, dual: bool) -> bool:
+    """Whether an all-to-all call with steps of ``step_shape`` and neurons along ``dim``
+    runs in the kernels: neurons along the last axis (the matrix acts on it) and at
+    most `a2a_max_n` of them."""
+    nd = len(step_shape)
+    if nd == 0 or not -nd <= dim < nd or dim % nd != nd - 1:
+        return False
+    return 1 <= step_shape[-1] <= a2a_max_n(dual)
+
 
 _KINDS = {kind: i for i, kind in enumerate(OUTPUT_KINDS)}
 """The kernels' ``KIND`` flag: the position in `OUTPUT_KINDS` (LI 0, EMA 1, B 2, T 3, TS 4)."""
@@ -136,6 +181,8 @@ SLOT_ARGS = (
     "P_ADAPT_STRENGTH",
     "V_ADAPT",
     "V_REFRAC",
+    # all-to-all recurrence: the row of rec_bias in p (rec_matrix travels on its own)
+    "P_REC_BIAS",
 )
 """Every slot constant the Triton kernels take (``I_`` state rows, ``P_`` parameter
 rows, ``V_`` saved rows); a test checks it against the kernels' signatures."""
@@ -171,7 +218,7 @@ def _kernel_options(cfg: Any) -> Optional[dict[str, Any]]:
 
 
 def option_flags(cfg: Any) -> list[int]:
-    """The neuron-option flags of ``cfg`` (``RESET`` ... ``REFRAC`` of `FLAG_NAMES`).
+    """The neuron-option flags of ``cfg`` (``RESET`` ... ``A2A`` of `FLAG_NAMES`).
 
     Raises:
         ValueError: for an option the kernels do not implement (see `supports`).
@@ -194,6 +241,7 @@ def option_flags(cfg: Any) -> list[int]:
         _float_bits(opts.get("rest", 0.0)),
         int(bool(opts.get("adaptive", False))),
         int(opts.get("refractory", 0)),
+        int(bool(opts.get("all_to_all", False))),
     ]
 
 
@@ -217,14 +265,21 @@ def twin_cfg(cfg: Any) -> LeakyConfig:
     return LeakyConfig(True, cfg.synaptic, cfg.recurrent, cfg.output, **(_kernel_options(cfg) or {}))
 
 
+def kernel_params(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameters (of ``layout.params``) that travel as rows of ``p``: all but the
+    all-to-all ``rec_matrix`` (``[N, N]``, passed as a tensor of its own)."""
+    return tuple(n for n in names if n != "rec_matrix")
+
+
 def slot_constants(cfg: Any, reuse: bool = False) -> dict[str, int]:
     """The kernels' slot constants of one configuration, derived from ``cfg.layout``.
 
     ``I_<NAME>`` is the row of state ``name`` in ``s0``/``sf`` (the order of
     ``cfg.layout.states``), ``P_<NAME>`` the row of a parameter in ``p`` (the order of
-    ``cfg.layout.params``) and ``V_<NAME>`` the row of a tensor the forward stores for
-    the backward (`saved_names`). ``NAME`` is the slot's name in the dual configuration
-    (``mem`` is ``POS_MEM``). Slots the configuration does not have are 0 (their code
+    ``cfg.layout.params`` without the all-to-all ``rec_matrix``: `kernel_params`) and
+    ``V_<NAME>`` the row of a tensor the forward stores for the backward
+    (`saved_names`). ``NAME`` is the slot's name in the dual configuration (``mem`` is
+    ``POS_MEM``). Slots the configuration does not have are 0 (their code
     is compiled out by the flags). ``NS``, ``NP`` and ``NSAVE`` are the counts.
     ``reuse``: the output doubles as the saved membrane (`reuses_output`), which then
     has no row of its own.
@@ -239,7 +294,7 @@ def slot_constants(cfg: Any, reuse: bool = False) -> dict[str, int]:
     consts: dict[str, int] = dict.fromkeys(SLOT_ARGS, 0)
     groups = (
         ("I_", lay.states, twin.states),
-        ("P_", lay.params, twin.params),
+        ("P_", kernel_params(lay.params), kernel_params(twin.params)),
         ("V_", saved_names(cfg, reuse), saved_names(tcfg)),
     )
     for prefix, names, twin_names in groups:
@@ -252,7 +307,7 @@ def slot_constants(cfg: Any, reuse: bool = False) -> dict[str, int]:
                 )
             consts[key] = i
     consts["NS"] = len(lay.states)
-    consts["NP"] = len(lay.params)
+    consts["NP"] = len(kernel_params(lay.params))
     consts["NSAVE"] = len(saved_names(cfg, reuse))
     return consts
 
@@ -266,13 +321,22 @@ def _known_slots(cfg: Any) -> bool:
     return True
 
 
-def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
+def supports(
+    cfg: Any,
+    spike_fn: Any = None,
+    quant_fn: Any = None,
+    *,
+    step_shape: Optional[tuple[int, ...]] = None,
+    dim: int = -1,
+) -> bool:
     """Whether the kernels implement this configuration with these functions.
 
     The 32 classic `LeakyConfig` configurations are supported, and with them the neuron
     options of `KERNEL_OPTIONS` (``reset``, ``reset_value``, ``reset_timing``,
     ``detach_reset``, ``decay_input``, ``rest``, ``syn_input``, ``adaptive``,
-    ``refractory``), alone or combined.
+    ``refractory``, ``all_to_all``), alone or combined; ``all_to_all`` with neurons along
+    the last axis and at most `A2A_MAX_N` of them (`A2A_MAX_N_DUAL` for dual layers;
+    checked when ``step_shape`` is given).
     Declined (False, so the PyTorch path runs): a configuration with any other neuron
     option (or an option value the kernels do not know: a whitelist), one whose
     layout has a state, parameter or saved slot the kernels do not know, and spiking
@@ -285,6 +349,8 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
             ``output``).
         spike_fn: The layer's spike function.
         quant_fn: The layer's quantisation function.
+        step_shape: The shape of one timestep (without the time axis), when known.
+        dim: The neuron axis of a step.
 
     Returns:
         True when `leaky_sequence` can run it.
@@ -292,6 +358,12 @@ def supports(cfg: Any, spike_fn: Any = None, quant_fn: Any = None) -> bool:
     if getattr(cfg, "output", None) not in _KINDS:
         return False
     if _kernel_options(cfg) is None:
+        return False
+    if (
+        getattr(cfg, "all_to_all", False)
+        and step_shape is not None
+        and not _a2a_fits(tuple(step_shape), dim, bool(cfg.dual))
+    ):
         return False
     if not _known_slots(cfg):
         return False
@@ -361,9 +433,10 @@ def _leaky_op(
     save: bool,
     inner: int = 1,
     checkpoint: int = 0,
+    w: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     out, sf, sv = load_fused("leaky", x.device).leaky_forward(
-        x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint
+        x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint, w=w
     )
     return out, sf, sv
 
@@ -393,6 +466,8 @@ def flags_config(flags: Any) -> LeakyConfig:
             opts[name] = True
     if f.get("SYN_ADD", 0):
         opts["syn_input"] = "add"
+    if f.get("A2A", 0):
+        opts["all_to_all"] = True
     for flag, name in (("RESET_VALUE", "reset_value"), ("REST", "rest")):
         value = _bits_float(f.get(flag, 0))
         if value != 0.0:
@@ -419,6 +494,7 @@ def _(
     save: bool,
     inner: int = 1,
     checkpoint: int = 0,
+    w: Optional[Tensor] = None,
 ):
     T, E = x.shape
     if save and checkpoint:
@@ -444,16 +520,32 @@ def _leaky_bwd_op(
     inner: int = 1,
     checkpoint: int = 0,
     out: Optional[Tensor] = None,
-) -> tuple[Tensor, Tensor, Tensor]:
+    w: Optional[Tensor] = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    gw = _gw_buffer(w, x)
     gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
-        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, seed, inner=inner, checkpoint=checkpoint, out=out
-    )
-    return gx, gs0, gp
+        x, s0, p, sv, grad_out, grad_sf, tuple(flags), spike_param, seed, inner=inner, checkpoint=checkpoint, out=out,
+        w=w, gw=gw if w is not None else None,
+    )  # fmt: skip
+    return gx, gs0, gp, gw
+
+
+def _gw_buffer(w: Optional[Tensor], x: Tensor) -> Tensor:
+    """The all-to-all matrix gradient, zeroed (the backward adds to it); empty without one."""
+    if w is None:
+        return x.new_empty(0, dtype=torch.float32)
+    return torch.zeros_like(w, dtype=torch.float32)
 
 
 @_leaky_bwd_op.register_fake
-def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, inner=1, checkpoint=0, out=None):  # type: ignore[no-untyped-def]
-    return torch.empty_like(x), torch.empty_like(s0), x.new_empty((p.shape[0], x.shape[1]), dtype=torch.float32)
+def _(x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, inner=1, checkpoint=0, out=None, w=None):  # type: ignore[no-untyped-def]
+    gw = x.new_empty(0, dtype=torch.float32) if w is None else torch.empty_like(w, dtype=torch.float32)
+    return (
+        torch.empty_like(x),
+        torch.empty_like(s0),
+        x.new_empty((p.shape[0], x.shape[1]), dtype=torch.float32),
+        gw,
+    )
 
 
 def _reduce_gp(gp: Tensor, p: Tensor, inner: int = 1) -> Tensor:
@@ -470,23 +562,24 @@ def _reduce_gp(gp: Tensor, p: Tensor, inner: int = 1) -> Tensor:
 
 def _setup(ctx: Any, inputs: tuple, output: tuple) -> None:
     x, s0, p, flags, spike_param, seed, _save, *rest = inputs
-    inner, checkpoint = (*rest, *(1, 0)[len(rest) :])[:2]  # defaults when not passed
+    inner, checkpoint, w = (*rest, *(1, 0, None)[len(rest) :])[:3]  # defaults when not passed
     # LI/EMA in float32: the output is the saved membrane (kept for the backward; a
     # checkpointed backward recomputes it)
     keep = reuses_output(flags, x.dtype) and not checkpoint
-    ctx.save_for_backward(x, s0, p, output[2], output[0] if keep else None)
+    ctx.save_for_backward(x, s0, p, output[2], output[0] if keep else None, w)
     ctx.flags, ctx.spike_param, ctx.seed, ctx.inner, ctx.checkpoint = flags, spike_param, seed, inner, checkpoint
     ctx.mark_non_differentiable(output[2])
 
 
 def _op_backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):
-    x, s0, p, sv, out = ctx.saved_tensors
+    x, s0, p, sv, out, w = ctx.saved_tensors
     g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
     g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
-    gx, gs0, gp = _leaky_bwd_op(
-        x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed, ctx.inner, ctx.checkpoint, out
+    gx, gs0, gp, gw = _leaky_bwd_op(
+        x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed, ctx.inner, ctx.checkpoint, out, w
     )
-    return gx, gs0, _reduce_gp(gp, p, ctx.inner).to(p.dtype), None, None, None, None, None, None
+    gp = _reduce_gp(gp, p, ctx.inner).to(p.dtype)
+    return gx, gs0, gp, None, None, None, None, None, None, None if w is None else gw.to(w.dtype)
 
 
 _leaky_op.register_autograd(_op_backward, setup_context=_setup)
@@ -507,14 +600,15 @@ class _LeakyFn(torch.autograd.Function):
         save: bool,
         inner: int = 1,
         checkpoint: int = 0,
+        w: Optional[Tensor] = None,
     ):  # type: ignore[override]
         out, sf, sv = load_fused("leaky", x.device).leaky_forward(
-            x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint
+            x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint, w=w
         )
         # LI/EMA in float32: the output is the saved membrane (kept for the backward; a
         # checkpointed backward recomputes it)
         keep = reuses_output(flags, x.dtype) and not checkpoint
-        ctx.save_for_backward(x, s0, p, sv, out if keep else None)
+        ctx.save_for_backward(x, s0, p, sv, out if keep else None, w)
         ctx.flags, ctx.spike_param, ctx.seed, ctx.inner = flags, spike_param, seed, inner
         ctx.checkpoint = checkpoint
         ctx.mark_non_differentiable(sv)
@@ -523,14 +617,16 @@ class _LeakyFn(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):  # type: ignore[override]
-        x, s0, p, sv, out = ctx.saved_tensors
+        x, s0, p, sv, out, w = ctx.saved_tensors
         g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
         g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
+        gw = _gw_buffer(w, x) if w is not None and ctx.needs_input_grad[9] else None  # rec_matrix learnt
         gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
             x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed, inner=ctx.inner,
-            checkpoint=ctx.checkpoint, out=out,
+            checkpoint=ctx.checkpoint, out=out, w=w, gw=gw,
         )  # fmt: skip
-        return gx, gs0, _reduce_gp(gp, p, ctx.inner).to(p.dtype), None, None, None, None, None, None
+        gp = _reduce_gp(gp, p, ctx.inner).to(p.dtype)
+        return gx, gs0, gp, None, None, None, None, None, None, gw
 
 
 # ----------------------------------------------------------------- entry points
@@ -556,6 +652,12 @@ def leaky_sequence(
     ``torch.manual_seed``, new on every replay of a captured CUDA graph, but not the
     draws ``torch.bernoulli`` makes on the reference path.
 
+    All-to-all configurations (``all_to_all=True``) multiply the recurrent trace by
+    ``rec_matrix`` with ``tl.dot`` in float32 (IEEE, not TF32), which sums in another
+    order than ``F.linear``: their values are close to the reference's, not bit-equal
+    (the tests bound the difference), and the ``rec_matrix`` gradient is summed over
+    time and batch by one matrix product after the kernel.
+
     Args:
         cfg: A ``tracetorch.snn.functional.LeakyConfig``.
         x: ``[T, *step]``: time first; ``x[t]`` is one timestep with the neurons
@@ -580,12 +682,21 @@ def leaky_sequence(
 
     Raises:
         ValueError: for spike or quantisation functions the kernel does not implement
-            (see `supports`).
+            (see `supports`), and for an all-to-all configuration whose neurons are not
+            the last axis of a step, number more than `a2a_max_n`, or whose
+            ``rec_matrix`` is not ``[N, N]``.
     """
     if not supports(cfg, spike_fn, quant_fn):
         raise ValueError(
             f"tracetorch.kernels.leaky_sequence: {getattr(cfg, 'name', cfg)} with spike_fn={spike_fn!r}, "
             f"quant_fn={quant_fn!r} has no kernel (custom callables run on the reference path)."
+        )
+    a2a = bool(getattr(cfg, "all_to_all", False))
+    if a2a and not _a2a_fits(tuple(x.shape[1:]), dim, bool(cfg.dual)):
+        raise ValueError(
+            f"tracetorch.kernels.leaky_sequence: {getattr(cfg, 'name', cfg)} with all_to_all=True runs in the "
+            f"kernels with the neurons along the last axis of a step and at most {a2a_max_n(cfg.dual)} of them; "
+            f"got steps of shape {tuple(x.shape[1:])} with dim={dim} (the PyTorch path runs the others)."
         )
     flags, sparam = config_flags(cfg, spike_fn, quant_fn)
     # the dtype stepping ends up in (a bf16 input with fp32 states or parameters runs,
@@ -602,14 +713,26 @@ def leaky_sequence(
     E = math.prod(step_shape)
     x2 = x.contiguous().view(T, E)  # explicit E: T = 0 has no -1 to infer
     s0 = torch.stack([s.to(x.dtype).expand(step_shape) for s in states]).reshape(len(states), E).contiguous()
-    p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
     save = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (*states, *params)))
+    w: Optional[Tensor] = None
+    if a2a:
+        # the [N, N] matrix travels on its own; every other parameter is a row of p
+        named = dict(zip(cfg.layout.params, params))
+        w = named["rec_matrix"]
+        if tuple(w.shape) != (N, N):
+            raise ValueError(
+                f"tracetorch.kernels.leaky_sequence: rec_matrix must have shape [N, N] = [{N}, {N}] for {N} "
+                f"neurons, got {tuple(w.shape)}."
+            )
+        w = w.to(torch.float32).contiguous()
+        params = tuple(named[n] for n in kernel_params(cfg.layout.params))
+    p = torch.stack([q.to(torch.float32).reshape(-1).expand(N) for q in params]).contiguous()
     seed = _seed_tensor(flags, x.device)
     every = bptt_checkpoint_every() if save else 0
     if torch.compiler.is_compiling():
-        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, seed, bool(save), inner, every)
+        out, sf, _ = _leaky_op(x2, s0, p, flags, sparam, seed, bool(save), inner, every, w)
     else:
-        out, sf, _ = _LeakyFn.apply(x2, s0, p, flags, sparam, seed, bool(save), inner, every)
+        out, sf, _ = _LeakyFn.apply(x2, s0, p, flags, sparam, seed, bool(save), inner, every, w)
     final = tuple(sf[i].view(step_shape) for i in range(len(states)))
     return out.view(x.shape), final
 

@@ -37,6 +37,17 @@ Backward: one reverse walk over time (BPTT) with the adjoints in registers. The
 gradients of the parameters are summed over time in registers and written once per
 element (``[NP, E]`` float32); the caller sums them over rows – no atomics.
 
+All-to-all recurrence (``A2A``, ``all_to_all=True``, neurons along the last axis):
+a program owns ``ROWS`` (16) whole batch rows instead, the ``N`` neurons of a row
+padded to ``NPAD`` lanes (masked; offsets, Philox counters, loads and stores are the
+unpadded layout's), and every step multiplies the recurrent trace by ``rec_matrix``
+(``w_ptr``, ``[N, N]`` float32) with a float32 ``tl.dot`` (IEEE, not TF32), adding
+``rec_bias`` (a row of ``p``). The BPTT kernel sends the dense term's adjoint back
+through the same matrix and writes it per step (``gd_ptr``, ``[T, E]``); the launcher
+then forms the ``rec_matrix`` gradient from it and the saved recurrent traces with
+one matrix product. The dot sums in another order than ``F.linear``: these values are
+close to the reference's, not bit-identical.
+
 Launched with ``enable_fp_fusion=False``: no multiply-add contraction, so a membrane  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
 is rounded exactly as in the reference (a fused multiply-add could move it across
 the threshold by one rounding and flip a spike).
@@ -61,7 +72,7 @@ from torch import Tensor
 from tracetorch.snn.functional import LeakyConfig  # pyright: ignore[reportMissingImports]
 
 from ..._launch import device_guard, elements_per_thread, launch_shape, sm_count
-from ._op import FLAG_NAMES, _bits_float, flags_config, reuses_output, slot_constants
+from ._op import FLAG_NAMES, _bits_float, a2a_pad, flags_config, reuses_output, slot_constants
 
 BLOCK_OVERRIDE = 0
 """Tests set this to force small blocks (several programs, a partial last block)."""
@@ -301,6 +312,30 @@ def _ld(ptr, idx, mask):
     return tl.load(ptr + idx, mask=mask, other=0.0).to(tl.float32)
 
 
+@triton.jit
+def _a2a_tile(w_ptr, N, NPAD: tl.constexpr, TRANSPOSE: tl.constexpr):
+    """All-to-all recurrence: ``rec_matrix`` (``[N, N]`` float32) as an ``[NPAD, NPAD]``
+    tile, zero outside ``[N, N]``; transposed (``tile[k, n] = W[n, k]``, the forward
+    product ``rec @ W^T``) or as it is (the adjoint ``g @ W``)."""
+    i = tl.arange(0, NPAD)
+    r = i[:, None]
+    c = i[None, :]
+    m = (r < N) & (c < N)
+    if TRANSPOSE:
+        tile = tl.load(w_ptr + c * N + r, mask=m, other=0.0)
+    else:
+        tile = tl.load(w_ptr + r * N + c, mask=m, other=0.0)
+    return tile
+
+
+@triton.jit
+def _a2a(v, tile, mask, ROWS: tl.constexpr, NPAD: tl.constexpr, BLOCK: tl.constexpr):
+    """All-to-all recurrence: each of the ``ROWS`` rows of ``v`` (``NPAD`` lanes each,
+    masked lanes taken as 0) times ``tile``, as a float32 ``tl.dot`` (IEEE, not TF32)."""
+    v2 = tl.reshape(tl.where(mask, v, 0.0), [ROWS, NPAD])
+    return tl.reshape(tl.dot(v2, tile, input_precision="ieee"), [BLOCK])
+
+
 @triton.jit(do_not_specialize=["T", "N", "INNER", "T0"])
 def _leaky_fwd_kernel(
     x_ptr,
@@ -376,18 +411,35 @@ def _leaky_fwd_kernel(
     P_ADAPT_STRENGTH: tl.constexpr = 0,
     V_ADAPT: tl.constexpr = 0,
     V_REFRAC: tl.constexpr = 0,
+    # all-to-all recurrence: ROWS whole batch rows per program, N neurons padded to NPAD
+    # lanes; rec_bias is row P_REC_BIAS of p, rec_matrix ([N, N] float32) at w_ptr
+    A2A: tl.constexpr = False,
+    NPAD: tl.constexpr = 16,
+    ROWS: tl.constexpr = 16,
+    P_REC_BIAS: tl.constexpr = 0,
+    w_ptr=None,
 ):
     pid = tl.program_id(0)
-    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
-    # elements per step, and ``t * E`` over the sequence much sooner
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < E
-    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
-    # that neurons-last layers pay no second 64-bit division
-    if STRIDED:
-        nrn = (offs // INNER) % N
+    if A2A:
+        # all-to-all recurrence: ROWS whole rows of N neurons, each padded to NPAD lanes;
+        # the lanes col >= N are masked, so offsets, Philox counters, loads and stores
+        # are those of the unpadded layout
+        lane = tl.arange(0, BLOCK)
+        col = lane % NPAD
+        offs = (pid.to(tl.int64) * ROWS + lane // NPAD) * N + col
+        mask = (col < N) & (offs < E)
+        nrn = col
     else:
-        nrn = offs % N
+        # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+        # elements per step, and ``t * E`` over the sequence much sooner
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < E
+        # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+        # that neurons-last layers pay no second 64-bit division
+        if STRIDED:
+            nrn = (offs // INNER) % N
+        else:
+            nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
@@ -435,6 +487,11 @@ def _leaky_fwd_kernel(
     if ADAPT:
         rho = _ld(p_ptr, P_ADAPT_DECAY * N + nrn, mask)
         ast = _ld(p_ptr, P_ADAPT_STRENGTH * N + nrn, mask)
+    rb = zero
+    if A2A:
+        # all-to-all recurrence: rec_bias, and rec_matrix transposed (once, for every step)
+        rb = _ld(p_ptr, P_REC_BIAS * N + nrn, mask)
+        wt = _a2a_tile(w_ptr, N, NPAD, True)
     # states (float32 registers)
     pm = _ld(s0_ptr, I_POS_MEM * E + offs, mask)
     nm = zero
@@ -486,8 +543,14 @@ def _leaky_fwd_kernel(
                 pr = pg * pr + (1.0 - pg) * _pos(o)
                 nr = ng * nr + (1.0 - ng) * _neg(o)
                 r = pr + nr
-                up = _pos(d) + pw * _pos(r)
-                un = _neg(d) + nw * _neg(r)
+                if A2A:
+                    # all-to-all recurrence: one matrix over the summed trace; its sign picks the pathway
+                    wv = _a2a(r, wt, mask, ROWS, NPAD, BLOCK) + rb
+                    up = _pos(d) + _pos(wv)
+                    un = _neg(d) + _neg(wv)
+                else:
+                    up = _pos(d) + pw * _pos(r)
+                    un = _neg(d) + nw * _neg(r)
             else:
                 up = _pos(d)
                 un = _neg(d)
@@ -528,7 +591,16 @@ def _leaky_fwd_kernel(
                 d = x
             if REC:
                 pr = pg * pr + (1.0 - pg) * o
-                u = d + pw * pr
+                if A2A:
+                    # all-to-all recurrence: in u when the input decays, else added after the
+                    # leak (snnTorch RLeaky's order, as the reference)
+                    dense = _a2a(pr, wt, mask, ROWS, NPAD, BLOCK) + rb
+                    if DECAY_IN:
+                        u = d + dense
+                    else:
+                        u = d
+                else:
+                    u = d + pw * pr
             else:
                 u = d
             if NEXT:
@@ -539,6 +611,8 @@ def _leaky_fwd_kernel(
                 pp = pb * pm + (1.0 - pb) * u
             else:
                 pp = pb * pm + u
+            if REC and A2A and not DECAY_IN:
+                pp = pp + dense
             if REST != 0.0:
                 pp = pp + (1.0 - pb) * REST
             if NEXT and RESET == 0:
@@ -858,18 +932,37 @@ def _leaky_bwd_kernel(
     P_ADAPT_STRENGTH: tl.constexpr = 0,
     V_ADAPT: tl.constexpr = 0,
     V_REFRAC: tl.constexpr = 0,
+    # all-to-all recurrence: ROWS whole batch rows per program, N neurons padded to NPAD
+    # lanes; rec_bias is row P_REC_BIAS of p, rec_matrix ([N, N] float32) at w_ptr, and
+    # the dense term's adjoint of every step written to gd_ptr ([T, E] float32)
+    A2A: tl.constexpr = False,
+    NPAD: tl.constexpr = 16,
+    ROWS: tl.constexpr = 16,
+    P_REC_BIAS: tl.constexpr = 0,
+    w_ptr=None,
+    gd_ptr=None,
 ):
     pid = tl.program_id(0)
-    # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
-    # elements per step, and ``t * E`` over the sequence much sooner
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < E
-    # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
-    # that neurons-last layers pay no second 64-bit division
-    if STRIDED:
-        nrn = (offs // INNER) % N
+    if A2A:
+        # all-to-all recurrence: ROWS whole rows of N neurons, each padded to NPAD lanes;
+        # the lanes col >= N are masked, so offsets, Philox counters, loads and stores
+        # are those of the unpadded layout
+        lane = tl.arange(0, BLOCK)
+        col = lane % NPAD
+        offs = (pid.to(tl.int64) * ROWS + lane // NPAD) * N + col
+        mask = (col < N) & (offs < E)
+        nrn = col
     else:
-        nrn = offs % N
+        # 64-bit offsets from the start: ``pid * BLOCK`` in int32 would wrap at 2**31
+        # elements per step, and ``t * E`` over the sequence much sooner
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < E
+        # a step is [outer, N, inner] (neurons along any axis); STRIDED is INNER != 1, so
+        # that neurons-last layers pay no second 64-bit division
+        if STRIDED:
+            nrn = (offs // INNER) % N
+        else:
+            nrn = offs % N
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     E = E.to(tl.int64)
     TE = T * E
@@ -916,6 +1009,14 @@ def _leaky_bwd_kernel(
     if ADAPT:
         rho = _ld(p_ptr, P_ADAPT_DECAY * N + nrn, mask)
         ast = _ld(p_ptr, P_ADAPT_STRENGTH * N + nrn, mask)
+    rb = zero
+    if A2A:
+        # all-to-all recurrence: rec_bias, rec_matrix for the adjoint, and transposed for
+        # the dense term itself where its value is needed (dual: its sign; decay_input: beta's gradient)
+        rb = _ld(p_ptr, P_REC_BIAS * N + nrn, mask)
+        wm = _a2a_tile(w_ptr, N, NPAD, False)
+        if DUAL or DECAY_IN:
+            wt = _a2a_tile(w_ptr, N, NPAD, True)
     # adjoints of the states after step t (start: gradients of the final states)
     g_pm = _ld(gsf_ptr, I_POS_MEM * E + offs, mask)
     g_nm = zero
@@ -964,6 +1065,7 @@ def _leaky_bwd_kernel(
     d_nw = zero
     d_rho = zero
     d_ast = zero
+    d_rb = zero  # all-to-all recurrence: rec_bias
     if ACC:
         # checkpointed BPTT: continue the sums of the later segments (read from gpa,
         # another buffer than gp: reading and writing one address would keep twelve
@@ -993,6 +1095,8 @@ def _leaky_bwd_kernel(
         if ADAPT:
             d_rho = tl.load(gpa_ptr + P_ADAPT_DECAY * E + offs, mask=mask, other=0.0)
             d_ast = tl.load(gpa_ptr + P_ADAPT_STRENGTH * E + offs, mask=mask, other=0.0)
+        if A2A:
+            d_rb = tl.load(gpa_ptr + P_REC_BIAS * E + offs, mask=mask, other=0.0)
     c_pp, c_pn, c_s1, c_s2, c_qp, c_qn, c_o, c_ps, c_ns, c_pr, c_nr, c_adb, c_rfb = _recall(
         sv_ptr,
         s0_ptr,
@@ -1245,8 +1349,13 @@ def _leaky_bwd_kernel(
                 d = x
             if REC:
                 r = c_pr + c_nr
-                up = _pos(d) + pw * _pos(r)
-                un = _neg(d) + nw * _neg(r)
+                if A2A:
+                    wv = _a2a(r, wt, mask, ROWS, NPAD, BLOCK) + rb
+                    up = _pos(d) + _pos(wv)
+                    un = _neg(d) + _neg(wv)
+                else:
+                    up = _pos(d) + pw * _pos(r)
+                    un = _neg(d) + nw * _neg(r)
             else:
                 up = _pos(d)
                 un = _neg(d)
@@ -1287,9 +1396,16 @@ def _leaky_bwd_kernel(
             g_d = tl.where(d >= 0.0, g_up, g_un)
             # ---- recurrence
             if REC:
-                d_pw += g_up * _pos(r)
-                d_nw += g_un * _neg(r)
-                g_r = tl.where(r >= 0.0, g_up * pw, g_un * nw)
+                if A2A:
+                    # all-to-all recurrence: p(w) fed the positive membrane, n(w) the negative
+                    g_w = tl.where(wv >= 0.0, g_up, g_un)
+                    d_rb += g_w
+                    tl.store(gd_ptr + idx, g_w, mask=mask)
+                    g_r = _a2a(g_w, wm, mask, ROWS, NPAD, BLOCK)
+                else:
+                    d_pw += g_up * _pos(r)
+                    d_nw += g_un * _neg(r)
+                    g_r = tl.where(r >= 0.0, g_up * pw, g_un * nw)
                 g_prt = g_r + g_pr
                 g_nrt = g_r + g_nr
                 d_pg += g_prt * (v_pr - _pos(v_o))
@@ -1328,7 +1444,14 @@ def _leaky_bwd_kernel(
             else:
                 d = x
             if REC:
-                u = d + pw * c_pr
+                if A2A:
+                    if DECAY_IN:
+                        dense = _a2a(c_pr, wt, mask, ROWS, NPAD, BLOCK) + rb
+                        u = d + dense
+                    else:
+                        u = d
+                else:
+                    u = d + pw * c_pr
             else:
                 u = d
             m_p = v_qp
@@ -1355,8 +1478,18 @@ def _leaky_bwd_kernel(
                     g_ra = -g_pt
                 g_q1, g_q2, d_th, d_nth = _pending_grad(g_ra, v_s1, v_s2, th, nth, d_th, d_nth, KIND, RESET)
             if REC:
-                d_pw += g_u * c_pr
-                g_rt = g_u * pw + g_pr
+                if A2A:
+                    # all-to-all recurrence: the dense term's adjoint (in u, or added after the leak)
+                    if DECAY_IN:
+                        g_dn = g_u
+                    else:
+                        g_dn = g_pp
+                    d_rb += g_dn
+                    tl.store(gd_ptr + idx, g_dn, mask=mask)
+                    g_rt = _a2a(g_dn, wm, mask, ROWS, NPAD, BLOCK) + g_pr
+                else:
+                    d_pw += g_u * c_pr
+                    g_rt = g_u * pw + g_pr
                 d_pg += g_rt * (v_pr - v_o)
                 g_pr = pg * g_rt
                 g_o = (1.0 - pg) * g_rt
@@ -1419,10 +1552,14 @@ def _leaky_bwd_kernel(
             tl.store(gp_ptr + P_NEG_ALPHA * E + offs, d_na, mask=mask)
     if REC:
         tl.store(gp_ptr + P_POS_GAMMA * E + offs, d_pg, mask=mask)
-        tl.store(gp_ptr + P_POS_REC_WEIGHT * E + offs, d_pw, mask=mask)
+        if A2A:
+            tl.store(gp_ptr + P_REC_BIAS * E + offs, d_rb, mask=mask)  # all-to-all recurrence
+        else:
+            tl.store(gp_ptr + P_POS_REC_WEIGHT * E + offs, d_pw, mask=mask)
         if DUAL:
             tl.store(gp_ptr + P_NEG_GAMMA * E + offs, d_ng, mask=mask)
-            tl.store(gp_ptr + P_NEG_REC_WEIGHT * E + offs, d_nw, mask=mask)
+            if not A2A:
+                tl.store(gp_ptr + P_NEG_REC_WEIGHT * E + offs, d_nw, mask=mask)
     if KIND == 2:
         tl.store(gp_ptr + P_THRESHOLD * E + offs, d_th, mask=mask)
     if KIND >= 3:
@@ -1474,6 +1611,31 @@ def _block(E: int, device: torch.device, block: int, f: dict, backward: bool) ->
 _OPTION_DEFAULTS = {"RESET": 0, "NEXT": 0, "DETACH": 0, "DECAY_IN": 0, "SYN_ADD": 0, "RESET_VALUE": 0, "REST": 0}
 _OPTION_DEFAULTS.update(ADAPT=0, REFRAC=0)  # adaptive threshold and refractory period
 
+A2A_ROWS = 16
+"""All-to-all recurrence: batch rows per program (``tl.dot`` needs at least 16)."""
+
+
+def _a2a_launch(E: int, N: int) -> tuple[tuple[int], int, dict[str, Any]]:
+    """All-to-all recurrence: the grid, warps and constexprs of a launch over ``E = B x N``
+    elements (`A2A_ROWS` whole rows per program, the neurons padded to ``NPAD``). 8 warps
+    from ``NPAD = 32`` on: with 4, the float32 ``tl.dot`` operands push the dual BPTT
+    kernels past 255 registers into spills (``compile_check.py --options``)."""
+    npad = a2a_pad(N)
+    warps = 4 if npad <= 16 else 8
+    return (triton.cdiv(E // N, A2A_ROWS),), warps, {"NPAD": npad, "ROWS": A2A_ROWS, "BLOCK": A2A_ROWS * npad}
+
+
+def _a2a_matrix(w: Optional[Tensor], N: int, where: str) -> Tensor:
+    """All-to-all recurrence: ``w`` checked to be the ``[N, N]`` float32 contiguous
+    ``rec_matrix`` the kernels read."""
+    if w is None or tuple(w.shape) != (N, N) or w.dtype != torch.float32 or not w.is_contiguous():
+        got = None if w is None else f"{tuple(w.shape)} {w.dtype}"
+        raise ValueError(
+            f"tracetorch.kernels.{where}: an all-to-all configuration needs `w=`, the rec_matrix as a contiguous "
+            f"[{N}, {N}] float32 tensor; got {got}."
+        )
+    return w
+
 
 def _seed_arg(seed: Union[Tensor, int], device: torch.device) -> Tensor:
     """The kernels' ``seed_ptr``: a 0-d int64 tensor on ``device``."""
@@ -1488,7 +1650,7 @@ def _flags(flags: tuple[int, ...]) -> dict[str, Any]:
     f = {**_OPTION_DEFAULTS, **dict(zip(FLAG_NAMES, flags))}
     out: dict[str, Any] = {}
     for k, v in f.items():
-        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD", "ADAPT"):
+        if k in ("DUAL", "SYN", "REC", "NEXT", "DETACH", "DECAY_IN", "SYN_ADD", "ADAPT", "A2A"):
             out[k] = bool(v)
         elif k in ("RESET_VALUE", "REST"):
             out[k] = _bits_float(v)
@@ -1509,6 +1671,7 @@ def leaky_forward(
     inner: int = 1,
     checkpoint: int = 0,
     t0: int = 0,
+    w: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the forward kernel.
 
@@ -1529,6 +1692,9 @@ def leaky_forward(
             ``K``-th step (``[NS, (T - 1) // K, E]`` float32) for a checkpointed
             backward (`leaky_backward` with the same ``checkpoint``).
         t0: The step ``x[0]`` is in a longer sequence (a segment's Philox counters).
+        w: All-to-all configurations (``A2A``): ``rec_matrix``, ``[N, N]`` float32
+            contiguous (``rec_bias`` is a row of ``p``); ignored otherwise. ``block`` is
+            then ignored: a program owns 16 whole rows.
 
     Returns:
         ``(out [T, E], final states [NS, E], saved [NSAVE, T, E] float32 or empty)``;
@@ -1555,8 +1721,15 @@ def leaky_forward(
         return out, s0.clone(), sv
     BLOCK, warps = _launch(E, x.device, block, f, backward=False)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    grid: tuple[int] = (triton.cdiv(E, BLOCK),)
+    a2a: dict[str, Any] = {}
+    if f.get("A2A"):
+        # all-to-all recurrence: 16 whole rows per program, and the matrix
+        grid, warps, a2a = _a2a_launch(E, N)
+        BLOCK = a2a.pop("BLOCK")
+        a2a["w_ptr"] = _a2a_matrix(w, N, "leaky_forward")
     with device_guard(x.device):
-        _leaky_fwd_kernel[(triton.cdiv(E, BLOCK),)](
+        _leaky_fwd_kernel[grid](
             x,
             s0,
             p,
@@ -1579,6 +1752,7 @@ def leaky_forward(
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             **f,
             **consts,
+            **a2a,
         )
     return out, sf, sv
 
@@ -1601,6 +1775,8 @@ def leaky_backward(
     gx_out: Optional[Tensor] = None,
     gp_out: Optional[Tensor] = None,
     out: Optional[Tensor] = None,
+    w: Optional[Tensor] = None,
+    gw: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the BPTT kernel.
 
@@ -1626,18 +1802,24 @@ def leaky_backward(
         out: The forward's output; required where it doubles as the saved membrane
             (`_op.reuses_output`: single-pathway LI/EMA in float32) and the backward
             is not checkpointed (which recomputes it), ignored otherwise.
+        w: As given to `leaky_forward` (all-to-all configurations).
+        gw: All-to-all configurations: an ``[N, N]`` float32 tensor the ``rec_matrix``
+            gradient is added to (``sum_t g_t^T @ rec_t`` with ``g_t`` the adjoints of
+            the dense term, which the kernel writes per step, and ``rec_t`` the saved
+            recurrent traces); None: not computed.
 
     Returns:
         ``(grad_x [T, E], grad_s0 [NS, E], grad_p [NP, E] float32)``; ``grad_p`` is summed
         over time; the caller sums it over the rows that share a neuron.
 
     Raises:
-        ValueError: if the output is needed and not given.
+        ValueError: if the output is needed and not given, or an all-to-all
+            configuration gets no ``[N, N]`` float32 ``w``.
     """
     T, E = x.shape
     if checkpoint and T > 0 and E > 0:
         return _backward_checkpointed(
-            x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, block, inner, checkpoint
+            x, s0, p, sv, grad_out, grad_sf, flags, spike_param, seed, block, inner, checkpoint, w, gw
         )
     N = p.shape[1]
     f = _flags(flags)
@@ -1655,8 +1837,17 @@ def leaky_backward(
         return gx, gs0, gp
     BLOCK, warps = _launch(E, x.device, block, f, backward=True)
     consts = {k: v for k, v in lay.items() if k[:2] in ("I_", "P_", "V_")}
+    grid: tuple[int] = (triton.cdiv(E, BLOCK),)
+    a2a: dict[str, Any] = {}
+    gd: Optional[Tensor] = None
+    if f.get("A2A"):
+        # all-to-all recurrence: 16 whole rows per program, the matrix, the dense term's adjoints
+        gd = _empty((T, E), torch.float32, x.device)
+        grid, warps, a2a = _a2a_launch(E, N)
+        BLOCK = a2a.pop("BLOCK")
+        a2a.update(w_ptr=_a2a_matrix(w, N, "leaky_backward"), gd_ptr=gd)
     with device_guard(x.device):
-        _leaky_bwd_kernel[(triton.cdiv(E, BLOCK),)](
+        _leaky_bwd_kernel[grid](
             x,
             s0,
             p,
@@ -1683,7 +1874,14 @@ def leaky_backward(
             enable_fp_fusion=False,  # pyright: ignore[reportCallIssue]  (Triton launch options, not kernel arguments)
             **f,
             **consts,
+            **a2a,
         )
+    if gd is not None and gw is not None and T > 0:
+        # rec_matrix: sum over steps and rows of g_t^T @ rec_t (rec: the trace the product read)
+        rec = sv[lay["V_POS_REC"]]
+        if f["DUAL"]:
+            rec = rec + sv[lay["V_NEG_REC"]]
+        gw.addmm_(gd.view(-1, N).t(), rec.view(-1, N))
     return gx, gs0, gp
 
 
@@ -1700,6 +1898,8 @@ def _backward_checkpointed(
     block: int,
     inner: int,
     every: int,
+    w: Optional[Tensor] = None,
+    gw: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """`leaky_backward` from checkpoints: segment ``j`` (steps ``[jK, jK + K)``) is
     recomputed from the states after step ``jK - 1`` (``s0`` for the first) with the
@@ -1717,11 +1917,11 @@ def _backward_checkpointed(
     for j in reversed(range(triton.cdiv(T, every))):
         a, b = j * every, min(T, (j + 1) * every)
         sj = s0 if j == 0 else starts[j - 1].contiguous()
-        out, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a)
+        out, _, sv = leaky_forward(x[a:b], sj, p, flags, spike_param, seed, True, block, inner, t0=a, w=w)
         prev = gp
         _, g, gp = leaky_backward(
             x[a:b], sj, p, sv, grad_out[a:b], g, flags, spike_param, seed, block, inner,
-            t0=a, gp_acc=prev, gx_out=gx[a:b], gp_out=spare, out=out,
+            t0=a, gp_acc=prev, gx_out=gx[a:b], gp_out=spare, out=out, w=w, gw=gw,
         )  # fmt: skip
         spare = prev
     return gx, g, cast(Tensor, gp)  # T > 0: at least one segment ran
