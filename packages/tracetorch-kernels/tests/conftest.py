@@ -4,12 +4,13 @@ Without a GPU the kernels are tested on CPU tensors through Triton's interpreter
 which must be switched on (``TRITON_INTERPRET=1``) before Triton is first imported;
 this file does that at collection time, before any test runs. With a GPU (and no
 ``TRITON_INTERPRET`` in the environment) the same tests run the compiled kernels on
-CUDA tensors instead.
+CUDA tensors instead. Helpers shared by the option tests live in ``kernel_testlib.py``.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # kernel_testlib
 
 if "TRITON_INTERPRET" not in os.environ and "triton" not in sys.modules and not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 import tracetorch.functional as TF
+from kernel_testlib import weighted_grads
 from tracetorch import snn
 from tracetorch.kernels import checkpoint_bptt, dispatch, leaky_sequence, leaky_sequence_naive, leaky_step
 from tracetorch.kernels.ops.leaky import _op, supports
@@ -60,14 +61,6 @@ def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, bias_rank: int 
     return x, tuple(states), tuple(params)
 
 
-def _grads(out, final, ins, seed: int = 1):  # type: ignore[no-untyped-def]
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.randn(out.shape, generator=gen).to(out.device)
-    gs = [torch.randn(s.shape, generator=gen).to(s.device) for s in final]
-    loss = (out * g).sum() + sum((s * h).sum() for s, h in zip(final, gs))
-    return torch.autograd.grad(loss, ins)
-
-
 def _close_grads(cfg: LeakyConfig, gk, gr, rtol: float = 1e-4) -> None:  # type: ignore[no-untyped-def]
     names = ("x", *cfg.states, *cfg.param_names)
     assert len(gk) == len(gr) == len(names)
@@ -93,7 +86,7 @@ def _compare(cfg: LeakyConfig, device: str, T: int, B: int, N: int, bias_rank: i
         else:
             torch.testing.assert_close(s, r, rtol=0.0, atol=1e-5, msg=lambda m: f"{cfg.name} final {n}: {m}")
     ins = (x, *states, *params)
-    _close_grads(cfg, _grads(out, final, ins), _grads(ref, rfinal, ins))
+    _close_grads(cfg, weighted_grads(out, final, ins), weighted_grads(ref, rfinal, ins))
 
 
 # (name, options, T, B, N, rec_bias rank): single and dual, S and R, B/T/TS, decay_input,
@@ -159,10 +152,10 @@ def test_checkpointed_bptt_with_all_to_all(device: str, name: str) -> None:
     x, states, params = _case(cfg, 11, 17, 6, device, seed=3)
     ins = (x, *states, *params)
     out, final = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
-    stored = _grads(out, final, ins)
+    stored = weighted_grads(out, final, ins)
     with checkpoint_bptt(4):
         out_c, final_c = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
-        ckpt = _grads(out_c, final_c, ins)
+        ckpt = weighted_grads(out_c, final_c, ins)
     assert torch.equal(out_c, out)
     names = ("x", *cfg.states, *cfg.param_names)
     for n, a, b in zip(names, ckpt, stored):
@@ -171,7 +164,7 @@ def test_checkpointed_bptt_with_all_to_all(device: str, name: str) -> None:
         else:
             assert torch.equal(a, b), n  # same kernel arithmetic, same order
     ref, rfinal = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
-    _close_grads(cfg, ckpt, _grads(ref, rfinal, ins))
+    _close_grads(cfg, ckpt, weighted_grads(ref, rfinal, ins))
 
 
 def test_supports_bounds_the_neurons_and_wants_them_last() -> None:
@@ -323,5 +316,5 @@ def test_a_fixed_rec_matrix_still_gives_every_other_gradient(device: str) -> Non
     ins = (x, *states, *params[:i], *params[i + 1 :])
     out, final = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
     ref, rfinal = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
-    for a, b in zip(_grads(out, final, ins), _grads(ref, rfinal, ins)):
+    for a, b in zip(weighted_grads(out, final, ins), weighted_grads(ref, rfinal, ins)):
         torch.testing.assert_close(a, b, rtol=0.0, atol=1e-4 * max(1.0, float(b.abs().max())))

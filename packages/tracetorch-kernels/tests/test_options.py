@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import torch
 import tracetorch.functional as TF
+from kernel_testlib import same, stepped, weighted_grads, with_options
 from tracetorch import _internal
-from tracetorch.kernels import leaky_sequence, leaky_sequence_naive, leaky_step
+from tracetorch.kernels import leaky_sequence, leaky_sequence_naive
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig, leaky_sequence_reference
 
 ATAN = TF.heaviside_atan(2.0)
@@ -93,11 +94,7 @@ FAST = [
 
 
 def _config(name: str, opts: str) -> LeakyConfig:
-    cfg = LeakyConfig.from_name(name)
-    kw = dict(OPTION_SETS[opts])
-    if not cfg.synaptic:
-        kw.pop("syn_input", None)
-    return dataclasses.replace(cfg, **kw)
+    return with_options(name, OPTION_SETS[opts])
 
 
 def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, dtype: torch.dtype = torch.float32, seed: int = 0):
@@ -124,21 +121,6 @@ def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, dtype: torch.dt
     return x, tuple(states), tuple(params)
 
 
-def _same(a: torch.Tensor, b: torch.Tensor, device: str, what: str) -> None:
-    """Bit-identical on the CPU (interpreter), within 1e-6 on a GPU."""
-    assert a.shape == b.shape and a.dtype == b.dtype, what
-    tol = 0.0 if device == "cpu" else 1e-6
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"{what}: {m}")
-
-
-def _grads(out, final, ins, seed: int = 1):  # type: ignore[no-untyped-def]
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.randn(out.shape, generator=gen).to(out.device)
-    gs = [torch.randn(s.shape, generator=gen).to(s.device) for s in final]
-    loss = (out.float() * g).sum() + sum((s.float() * h).sum() for s, h in zip(final, gs))
-    return torch.autograd.grad(loss, ins)
-
-
 def _compare(cfg: LeakyConfig, device: str, spike: Any = ATAN, quant: Any = TF.quant_round, T: int = 4) -> None:
     from tracetorch.kernels.ops.leaky import supports
 
@@ -146,13 +128,13 @@ def _compare(cfg: LeakyConfig, device: str, spike: Any = ATAN, quant: Any = TF.q
     x, states, params = _case(cfg, T, 2, 11, device)
     out, final = leaky_sequence(cfg, x, states, params, spike, quant)
     ref, rfinal = leaky_sequence_naive(cfg, x, states, params, spike, quant)
-    _same(out, ref, device, f"{cfg} outputs")
+    same(out, ref, device, f"{cfg} outputs")
     assert len(final) == len(rfinal) == len(cfg.states)
     for n, s, r in zip(cfg.states, final, rfinal):
-        _same(s, r, device, f"{cfg} final {n}")
+        same(s, r, device, f"{cfg} final {n}")
     ins = (x, *states, *params)
-    gk = _grads(out, final, ins)
-    gr = _grads(ref, rfinal, ins)
+    gk = weighted_grads(out, final, ins)
+    gr = weighted_grads(ref, rfinal, ins)
     names = ("x", *cfg.states, *cfg.param_names)
     for i, (n, a, b) in enumerate(zip(names, gk, gr)):
         assert a.shape == b.shape and not torch.isnan(a).any(), n
@@ -226,7 +208,7 @@ def test_pending_random_spikes_are_recomputed_with_the_forward_draws(device: str
     for s, r in zip(fin, rfin):
         torch.testing.assert_close(s, r, rtol=1e-6, atol=1e-6)
     ins = (x, *states, *params)
-    for a, b in zip(_grads(out, fin, ins), _grads(ref, rfin, ins)):
+    for a, b in zip(weighted_grads(out, fin, ins), weighted_grads(ref, rfin, ins)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -257,18 +239,13 @@ def test_the_step_kernel_with_options(device: str, opts: str, name: str) -> None
     """One launch per step, stepped over a sequence (the pending spikes are states)."""
     cfg = _config(name, opts)
     x, states, params = _case(cfg, 4, 2, 5, device)
-    st = states
-    outs = []
-    for t in range(x.shape[0]):
-        o, st = leaky_step(cfg, x[t], st, params, ATAN, TF.quant_round)
-        outs.append(o)
-    out = torch.stack(outs)
+    out, st = stepped(cfg, x, states, params, ATAN, TF.quant_round)
     ref, rfin = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
-    _same(out, ref, device, "outputs")
+    same(out, ref, device, "outputs")
     for n, s, r in zip(cfg.states, st, rfin):
-        _same(s, r, device, n)
+        same(s, r, device, n)
     ins = (x, *states, *params)
-    for a, b in zip(_grads(out, st, ins), _grads(ref, rfin, ins)):
+    for a, b in zip(weighted_grads(out, st, ins), weighted_grads(ref, rfin, ins)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -443,7 +420,7 @@ def test_reusing_the_output_leaves_the_gradients_bit_identical(
     def run():  # type: ignore[no-untyped-def]
         x, states, params = _case(cfg, 5, 2, 11, device)
         out, fin = leaky_sequence(cfg, x, states, params)
-        return out, fin, _grads(out, fin, (x, *states, *params))
+        return out, fin, weighted_grads(out, fin, (x, *states, *params))
 
     out_a, fin_a, g_a = run()
     saved: list[int] = []

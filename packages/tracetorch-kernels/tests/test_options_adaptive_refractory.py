@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import torch
 import tracetorch.functional as TF
+from kernel_testlib import same, stepped, weighted_grads, with_options
 from tracetorch import _internal
-from tracetorch.kernels import checkpoint_bptt, leaky_sequence, leaky_sequence_naive, leaky_step
+from tracetorch.kernels import checkpoint_bptt, leaky_sequence, leaky_sequence_naive
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig
 
 ATAN = TF.heaviside_atan(2.0)
@@ -84,11 +85,7 @@ FAST = [
 
 
 def _config(name: str, opts: str) -> LeakyConfig:
-    cfg = LeakyConfig.from_name(name)
-    kw = dict(OPTION_SETS[opts])
-    if not cfg.synaptic:
-        kw.pop("syn_input", None)
-    return dataclasses.replace(cfg, **kw)
+    return with_options(name, OPTION_SETS[opts])
 
 
 def _state(cfg: LeakyConfig, n: str, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
@@ -128,21 +125,6 @@ def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, seed: int = 0, 
     return x, states, tuple(params)
 
 
-def _same(a: torch.Tensor, b: torch.Tensor, device: str, what: str) -> None:
-    """Bit-identical on the CPU (interpreter), within 1e-6 on a GPU."""
-    assert a.shape == b.shape and a.dtype == b.dtype, what
-    tol = 0.0 if device == "cpu" else 1e-6
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"{what}: {m}")
-
-
-def _grads(out, final, ins, seed: int = 1):  # type: ignore[no-untyped-def]
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.randn(out.shape, generator=gen).to(out.device)
-    gs = [torch.randn(s.shape, generator=gen).to(s.device) for s in final]
-    loss = (out.float() * g).sum() + sum((s.float() * h).sum() for s, h in zip(final, gs))
-    return torch.autograd.grad(loss, ins)
-
-
 def _close_grads(cfg: LeakyConfig, gk: tuple, gr: tuple, n_states: int, what: str = "") -> None:
     """Input and state gradients within 1e-6, parameter gradients within 1e-5 relative."""
     names = ("x", *cfg.states, *cfg.param_names)
@@ -169,12 +151,12 @@ def _compare(
     x, states, params = _case(cfg, T, 2, 11, device, rank0=rank0)
     out, final = leaky_sequence(cfg, x, states, params, spike, quant)
     ref, rfinal = leaky_sequence_naive(cfg, x, states, params, spike, quant)
-    _same(out, ref, device, f"{cfg} outputs")
+    same(out, ref, device, f"{cfg} outputs")
     assert len(final) == len(rfinal) == len(cfg.states)
     for n, s, r in zip(cfg.states, final, rfinal):
-        _same(s, r, device, f"{cfg} final {n}")
+        same(s, r, device, f"{cfg} final {n}")
     ins = (x, *states, *params)
-    _close_grads(cfg, _grads(out, final, ins), _grads(ref, rfinal, ins), len(states))
+    _close_grads(cfg, weighted_grads(out, final, ins), weighted_grads(ref, rfinal, ins), len(states))
 
 
 @pytest.mark.parametrize("opts,name", FAST, ids=[f"{n}-{o}" for o, n in FAST])
@@ -276,18 +258,13 @@ def test_the_step_kernel_with_adaptive_and_refractory(device: str, opts: str, na
     """One launch per step, stepped over a sequence (the trace and the counter are states)."""
     cfg = _config(name, opts)
     x, states, params = _case(cfg, 5, 2, 5, device)
-    st = states
-    outs = []
-    for t in range(x.shape[0]):
-        o, st = leaky_step(cfg, x[t], st, params, ATAN, TF.quant_round)
-        outs.append(o)
-    out = torch.stack(outs)
+    out, st = stepped(cfg, x, states, params, ATAN, TF.quant_round)
     ref, rfin = leaky_sequence_naive(cfg, x, states, params, ATAN, TF.quant_round)
-    _same(out, ref, device, "outputs")
+    same(out, ref, device, "outputs")
     for n, s, r in zip(cfg.states, st, rfin):
-        _same(s, r, device, n)
+        same(s, r, device, n)
     ins = (x, *states, *params)
-    for a, b in zip(_grads(out, st, ins), _grads(ref, rfin, ins)):
+    for a, b in zip(weighted_grads(out, st, ins), weighted_grads(ref, rfin, ins)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -327,13 +304,13 @@ def test_checkpointed_bptt_is_bit_identical_to_the_stored_path(device: str, pois
     x, states, params = _case(cfg, 7, 2, 11, device)
     ins = (x, *states, *params)
     out, fin = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
-    g_stored = _grads(out, fin, ins)
+    g_stored = weighted_grads(out, fin, ins)
     with checkpoint_bptt(2):
         out_c, fin_c = leaky_sequence(cfg, x, states, params, ATAN, TF.quant_round)
     assert torch.equal(out, out_c)
     for u, v in zip(fin, fin_c):
         assert torch.equal(u, v)
-    for n, u, v in zip(("x", *cfg.states, *cfg.param_names), g_stored, _grads(out_c, fin_c, ins)):
+    for n, u, v in zip(("x", *cfg.states, *cfg.param_names), g_stored, weighted_grads(out_c, fin_c, ins)):
         assert torch.equal(u, v), n
 
 

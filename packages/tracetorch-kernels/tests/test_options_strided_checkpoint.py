@@ -13,12 +13,12 @@ saved membrane, keep that along any axis and under checkpoints.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 import torch
 import tracetorch.functional as TF
+from kernel_testlib import ranked_grads, with_options
 from tracetorch.kernels import checkpoint_bptt, leaky_sequence, leaky_sequence_naive
 from tracetorch.kernels.ops.leaky import fused, supports
 from tracetorch.snn.functional import LeakyConfig
@@ -44,11 +44,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def _config(name: str, opts: str) -> LeakyConfig:
-    cfg = LeakyConfig.from_name(name)
-    kw = dict(OPTIONS[opts]) if opts else {}
-    if not cfg.synaptic:
-        kw.pop("syn_input", None)
-    return dataclasses.replace(cfg, **kw)
+    return with_options(name, OPTIONS[opts] if opts else {})
 
 
 def _inputs(cfg: LeakyConfig, T: int, step: tuple[int, ...], dim: int, device: str, seed: int = 0):
@@ -80,19 +76,12 @@ def _inputs(cfg: LeakyConfig, T: int, step: tuple[int, ...], dim: int, device: s
     return x, tuple(states), tuple(params)
 
 
-def _grads(out, final, ins, seed: int = 1):  # type: ignore[no-untyped-def]
-    g = torch.Generator().manual_seed(seed)
-    go = torch.randn(out.shape, generator=g).to(out.device)
-    loss = (out * go).sum() + sum((s * (i + 1)).sum() for i, s in enumerate(final))
-    return torch.autograd.grad(loss, ins)
-
-
 def _run(cfg, x, states, params, dim: int, every: int = 0, spike=ATAN, quant=TF.quant_round):  # type: ignore[no-untyped-def]
     """Outputs, final states and every gradient; ``every > 0``: under ``checkpoint_bptt``."""
     torch.manual_seed(21)
     with checkpoint_bptt(every):
         out, final = leaky_sequence(cfg, x, states, params, spike, quant, dim)
-    return out, final, _grads(out, final, (x, *states, *params))
+    return out, final, ranked_grads(out, final, (x, *states, *params))
 
 
 def _moved_last(cfg, x, states, params, dim: int, spike=ATAN, quant=TF.quant_round):  # type: ignore[no-untyped-def]
@@ -109,7 +98,7 @@ def _moved_last(cfg, x, states, params, dim: int, spike=ATAN, quant=TF.quant_rou
         -1,
     )
     out, final = out.movedim(-1, d + 1), tuple(s.movedim(-1, d) for s in final)
-    return out, final, _grads(out, final, (x, *states, *params))
+    return out, final, ranked_grads(out, final, (x, *states, *params))
 
 
 def _identical(a, b) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import tracetorch.functional as TF
+from kernel_testlib import ranked_grads
 from tracetorch.kernels import leaky_sequence
 from tracetorch.kernels.ops.leaky import fused
 from tracetorch.snn.functional import LeakyConfig
@@ -49,13 +50,6 @@ def _old_path(cfg, x, states, params, dim: int, spike, quant):  # type: ignore[n
     return out.movedim(-1, d + 1), tuple(s.movedim(-1, d) for s in final)
 
 
-def _grads(out, final, ins, seed: int = 1):  # type: ignore[no-untyped-def]
-    g = torch.Generator().manual_seed(seed)
-    go = torch.randn(out.shape, generator=g).to(out.device)
-    loss = (out * go).sum() + sum((s * (i + 1)).sum() for i, s in enumerate(final))
-    return torch.autograd.grad(loss, ins)
-
-
 def _assert_identical(name: str, step: tuple[int, ...], dim: int, device: str, spike=ATAN, quant=TF.quant_round):  # type: ignore[no-untyped-def]
     cfg, x, states, params = _inputs(name, step, dim, 4, device)
     ins = (x, *states, *params)
@@ -66,7 +60,7 @@ def _assert_identical(name: str, step: tuple[int, ...], dim: int, device: str, s
     assert out.shape == ref.shape and torch.equal(out, ref)
     for s, r in zip(final, rfinal):
         assert s.shape == r.shape and torch.equal(s, r)
-    for a, b in zip(_grads(out, final, ins), _grads(ref, rfinal, ins)):
+    for a, b in zip(ranked_grads(out, final, ins), ranked_grads(ref, rfinal, ins)):
         assert a.shape == b.shape
         assert torch.equal(a, b)
 
@@ -97,8 +91,8 @@ def test_non_contiguous_input(device: str) -> None:
     assert torch.equal(out, ref)
     for s, r in zip(final, rfinal):
         assert torch.equal(s, r)
-    gk = _grads(out, final, (xt, *params))
-    gr = _grads(ref, rfinal, (x, *params))
+    gk = ranked_grads(out, final, (xt, *params))
+    gr = ranked_grads(ref, rfinal, (x, *params))
     for a, b in zip(gk, gr):
         assert torch.equal(a, b)
 

@@ -69,12 +69,11 @@ written in each layer's docstring):
       and a ``rec_bias`` replace ``rec_weight``: ``u = d + rec_matrix @ rec +
       rec_bias`` (``dim=-1`` only). A fixed ``gamma`` may be exactly 0 (the trace is
       then the previous output).
-    ``layer.config.options`` lists the options in effect. The reset, timing, input and
-    synapse options run in the GPU kernels and in ``forward_sequence``'s hand-written
-    BPTT; ``adaptive``, ``refractory`` and ``all_to_all`` run in the same hand-written
-    BPTT (outputs and states bit-identical to the reference loop, gradients within
-    1e-5 relative of autograd through it) and in no GPU kernel (the kernels decline
-    them).
+    ``layer.config.options`` lists the options in effect. Every option runs in
+    ``forward_sequence``'s hand-written BPTT (outputs and states bit-identical to the
+    reference loop, gradients within 1e-5 relative of autograd through it) and in the
+    GPU kernels, ``all_to_all`` there only with at most 64 neurons (32 for dual layers;
+    larger layers run the hand-written BPTT on the GPU).
 
 Errors of every layer constructor:
     - ``TypeError`` for a value, rank or flag of the wrong type.

@@ -341,8 +341,9 @@ class LeakyConfig:
     def options(self) -> tuple[tuple[str, Any], ...]:
         """Every neuron option that differs from its default, as ``(name, value)`` pairs.
 
-        Empty for the 32 classic configurations; the GPU kernels decline any
-        configuration with options, so the PyTorch update runs.
+        Empty for the 32 classic configurations. The GPU kernels implement the
+        options as compile-time flags and decline any option (or value) they do not
+        list, so the PyTorch update runs for it.
         """
         return tuple((n, getattr(self, n)) for n, d in _OPTION_DEFAULTS if getattr(self, n) != d)
 
