@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 import torch
 from tracetorch.kernels import leaky_step
 from tracetorch.snn.functional import LeakyConfig
@@ -20,6 +21,21 @@ def with_options(name: str, options: dict[str, Any]) -> LeakyConfig:
     if not cfg.synaptic:
         kw.pop("syn_input", None)
     return dataclasses.replace(cfg, **kw)
+
+
+def initial_state(cfg: LeakyConfig, name: str, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+    """A random initial state ``name`` (float32, on the CPU): pending spikes 0/1
+    (negative: 0/-1), refractory counters 0 .. k (some neurons start refractory), a
+    positive adaptation trace, otherwise N(0, 0.25)."""
+    if name in ("prev_spike", "prev_pos_spike"):
+        return (torch.rand(shape, generator=g) < 0.4).float()
+    if name == "prev_neg_spike":
+        return -(torch.rand(shape, generator=g) < 0.3).float()
+    if name == "refrac":
+        return torch.randint(0, cfg.refractory + 1, shape, generator=g).float()
+    if name == "adapt":
+        return torch.rand(shape, generator=g) * 0.6
+    return torch.randn(shape, generator=g) * 0.5
 
 
 def weighted_grads(out, final, ins, seed: int = 1):  # type: ignore[no-untyped-def]
@@ -55,3 +71,45 @@ def stepped(cfg: LeakyConfig, x: torch.Tensor, states: tuple, params: tuple, spi
         o, st = leaky_step(cfg, x[t], st, params, spike_fn, quant_fn)
         outs.append(o)
     return torch.stack(outs), st
+
+
+def layer_sequence_on_the_kernel(
+    device: str, monkeypatch: pytest.MonkeyPatch, name: str, options: dict[str, Any], shift: float = 0.0
+) -> LeakyConfig:
+    """Run ``forward_sequence`` of layer ``name`` with neuron ``options`` with the kernels
+    forced (``TRACETORCH_KERNELS=1``; on CUDA they run by default), check that it reached
+    the kernel and equals stepping a copy of the layer (outputs and states within 1e-6,
+    input gradients within 1e-6, parameter gradients within 1e-5), and return the
+    layer's configuration."""
+    from tracetorch import snn
+    from tracetorch.kernels import dispatch
+
+    monkeypatch.setenv("TRACETORCH_KERNELS", "1")
+    ran: list[str] = []
+    kernel = dispatch._leaky_kernel
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        ran.append("leaky")
+        return kernel(*a, **k)
+
+    monkeypatch.setattr(dispatch, "_leaky_kernel", spy)
+    torch.manual_seed(0)
+    cls = getattr(snn, name)
+    a = cls(4, spike_fn="heaviside_atan", quant_fn="round", **options).to(device)
+    b = cls(4, spike_fn="heaviside_atan", quant_fn="round", **options).to(device)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(6, 2, 4, device=device) * 2 + shift
+    xa = x.clone().requires_grad_()
+    xb = x.clone().requires_grad_()
+    ya = a.forward_sequence(xa)
+    assert ran == ["leaky"]
+    yb = torch.stack([b(xb[t]) for t in range(6)])
+    torch.testing.assert_close(ya, yb, rtol=1e-6, atol=1e-6)
+    for n in a.config.states:
+        torch.testing.assert_close(getattr(a, n), getattr(b, n), rtol=1e-6, atol=1e-6)
+    ya.sum().backward()
+    yb.sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-6, atol=1e-6)
+    for (n, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5, msg=lambda m: f"{n}: {m}")
+    return a.config

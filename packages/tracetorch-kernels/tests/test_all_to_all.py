@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 import tracetorch.functional as TF
-from kernel_testlib import weighted_grads
+from kernel_testlib import initial_state, weighted_grads
 from tracetorch import snn
 from tracetorch.kernels import checkpoint_bptt, dispatch, leaky_sequence, leaky_sequence_naive, leaky_step
 from tracetorch.kernels.ops.leaky import _op, supports
@@ -32,19 +32,7 @@ def _config(name: str, **opts: Any) -> LeakyConfig:
 def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, bias_rank: int = 1, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(T, B, N, generator=g) * 1.5).to(device).requires_grad_()
-    states = []
-    for n in cfg.states:
-        if n in ("prev_spike", "prev_pos_spike"):
-            v = (torch.rand(B, N, generator=g) < 0.4).float()
-        elif n == "prev_neg_spike":
-            v = -(torch.rand(B, N, generator=g) < 0.3).float()
-        elif n == "refrac":  # some neurons start refractory
-            v = torch.randint(0, cfg.refractory + 1, (B, N), generator=g).float()
-        elif n == "adapt":
-            v = torch.rand(B, N, generator=g) * 0.5
-        else:
-            v = torch.randn(B, N, generator=g) * 0.5
-        states.append(v.to(device).requires_grad_())
+    states = tuple(initial_state(cfg, n, (B, N), g).to(device).requires_grad_() for n in cfg.states)
     params = []
     for info in cfg.params:
         if info.kind == "decay":
@@ -58,7 +46,7 @@ def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, bias_rank: int 
         else:
             v = torch.randn(N, generator=g) * 0.5
         params.append(v.to(device).requires_grad_())
-    return x, tuple(states), tuple(params)
+    return x, states, tuple(params)
 
 
 def _close_grads(cfg: LeakyConfig, gk, gr, rtol: float = 1e-4) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 import tracetorch.functional as TF
-from kernel_testlib import same, stepped, weighted_grads, with_options
+from kernel_testlib import initial_state, layer_sequence_on_the_kernel, same, stepped, weighted_grads, with_options
 from tracetorch import _internal
 from tracetorch.kernels import leaky_sequence, leaky_sequence_naive
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig, leaky_sequence_reference
@@ -100,15 +100,7 @@ def _config(name: str, opts: str) -> LeakyConfig:
 def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, dtype: torch.dtype = torch.float32, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(T, B, N, generator=g) * 1.5).to(device, dtype).requires_grad_()
-    states = []
-    for n in cfg.states:
-        if n in ("prev_spike", "prev_pos_spike"):
-            v = (torch.rand(B, N, generator=g) < 0.4).float()
-        elif n == "prev_neg_spike":
-            v = -(torch.rand(B, N, generator=g) < 0.3).float()
-        else:
-            v = torch.randn(B, N, generator=g) * 0.5
-        states.append(v.to(device, dtype).requires_grad_())
+    states = tuple(initial_state(cfg, n, (B, N), g).to(device, dtype).requires_grad_() for n in cfg.states)
     params = []
     for info in cfg.params:
         if info.kind == "decay":
@@ -118,7 +110,7 @@ def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, dtype: torch.dt
         else:
             v = torch.randn(N, generator=g)
         params.append(v.to(device).requires_grad_())
-    return x, tuple(states), tuple(params)
+    return x, states, tuple(params)
 
 
 def _compare(cfg: LeakyConfig, device: str, spike: Any = ATAN, quant: Any = TF.quant_round, T: int = 4) -> None:
@@ -491,35 +483,5 @@ def test_a_layer_with_options_runs_its_sequence_on_the_kernel(
 ) -> None:
     """``forward_sequence`` of a layer with neuron options takes the kernel (forced on the
     CPU) and equals stepping: outputs, states (pending spikes included) and gradients."""
-    from tracetorch import snn
-    from tracetorch.kernels import dispatch
-
-    monkeypatch.setenv("TRACETORCH_KERNELS", "1")
-    ran: list[str] = []
-    kernel = dispatch._leaky_kernel
-
-    def spy(*a, **k):  # type: ignore[no-untyped-def]
-        ran.append("leaky")
-        return kernel(*a, **k)
-
-    monkeypatch.setattr(dispatch, "_leaky_kernel", spy)
-    torch.manual_seed(0)
-    cls = getattr(snn, name)
-    a = cls(4, spike_fn="heaviside_atan", quant_fn="round", **options).to(device)
-    b = cls(4, spike_fn="heaviside_atan", quant_fn="round", **options).to(device)
-    b.load_state_dict(a.state_dict())
-    x = torch.randn(6, 2, 4, device=device) * 2
-    xa = x.clone().requires_grad_()
-    xb = x.clone().requires_grad_()
-    ya = a.forward_sequence(xa)
-    assert ran == ["leaky"]
-    yb = torch.stack([b(xb[t]) for t in range(6)])
-    torch.testing.assert_close(ya, yb, rtol=1e-6, atol=1e-6)
-    assert any(n.startswith("prev_") and n != "prev_output" for n in a.config.states)
-    for n in a.config.states:
-        torch.testing.assert_close(getattr(a, n), getattr(b, n), rtol=1e-6, atol=1e-6)
-    ya.sum().backward()
-    yb.sum().backward()
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-6, atol=1e-6)
-    for (n, p), q in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5, msg=lambda m: f"{n}: {m}")
+    cfg = layer_sequence_on_the_kernel(device, monkeypatch, name, options)
+    assert any(n.startswith("prev_") and n != "prev_output" for n in cfg.states)

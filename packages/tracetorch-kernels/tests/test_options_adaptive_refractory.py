@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import torch
 import tracetorch.functional as TF
-from kernel_testlib import same, stepped, weighted_grads, with_options
+from kernel_testlib import initial_state, layer_sequence_on_the_kernel, same, stepped, weighted_grads, with_options
 from tracetorch import _internal
 from tracetorch.kernels import checkpoint_bptt, leaky_sequence, leaky_sequence_naive
 from tracetorch.snn.functional import LAYER_NAMES, LeakyConfig
@@ -88,20 +88,6 @@ def _config(name: str, opts: str) -> LeakyConfig:
     return with_options(name, OPTION_SETS[opts])
 
 
-def _state(cfg: LeakyConfig, n: str, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
-    """An initial state: pending spikes 0/1 (negative: 0/-1), refractory counters 0..k,
-    a positive adaptation trace, otherwise N(0, 0.25)."""
-    if n in ("prev_spike", "prev_pos_spike"):
-        return (torch.rand(shape, generator=g) < 0.4).float()
-    if n == "prev_neg_spike":
-        return -(torch.rand(shape, generator=g) < 0.3).float()
-    if n == "refrac":
-        return torch.randint(0, cfg.refractory + 1, shape, generator=g).float()
-    if n == "adapt":
-        return torch.rand(shape, generator=g) * 0.6
-    return torch.randn(shape, generator=g) * 0.5
-
-
 def _param(kind: str, N: int, g: torch.Generator) -> torch.Tensor:
     if kind == "decay":
         return torch.rand(N, generator=g) * 0.8 + 0.1
@@ -115,7 +101,7 @@ def _case(cfg: LeakyConfig, T: int, B: int, N: int, device: str, seed: int = 0, 
     names in ``rank0``), all requiring gradients."""
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(T, B, N, generator=g) * 1.5 + 0.3).to(device).requires_grad_()
-    states = tuple(_state(cfg, n, (B, N), g).to(device).requires_grad_() for n in cfg.states)
+    states = tuple(initial_state(cfg, n, (B, N), g).to(device).requires_grad_() for n in cfg.states)
     params = []
     for info in cfg.params:
         v = _param(info.kind, N, g)
@@ -437,35 +423,5 @@ def test_an_adaptive_or_refractory_layer_runs_its_sequence_on_the_kernel(
     """``forward_sequence`` of a layer with these options reaches the kernel (forced on
     the CPU with ``TRACETORCH_KERNELS=1``, as on CUDA by default) and equals stepping:
     outputs, states (trace and counter included) and gradients."""
-    from tracetorch import snn
-    from tracetorch.kernels import dispatch
-
-    monkeypatch.setenv("TRACETORCH_KERNELS", "1")
-    ran: list[str] = []
-    kernel = dispatch._leaky_kernel
-
-    def spy(*a, **k):  # type: ignore[no-untyped-def]
-        ran.append("leaky")
-        return kernel(*a, **k)
-
-    monkeypatch.setattr(dispatch, "_leaky_kernel", spy)
-    torch.manual_seed(0)
-    cls = getattr(snn, name)
-    a = cls(4, spike_fn="heaviside_atan", quant_fn="round", **options).to(device)
-    b = cls(4, spike_fn="heaviside_atan", quant_fn="round", **options).to(device)
-    b.load_state_dict(a.state_dict())
-    x = torch.randn(6, 2, 4, device=device) * 2 + 0.5
-    xa = x.clone().requires_grad_()
-    xb = x.clone().requires_grad_()
-    ya = a.forward_sequence(xa)
-    assert ran == ["leaky"]
-    yb = torch.stack([b(xb[t]) for t in range(6)])
-    torch.testing.assert_close(ya, yb, rtol=1e-6, atol=1e-6)
-    assert {"adapt", "refrac"} & set(a.config.states)
-    for n in a.config.states:
-        torch.testing.assert_close(getattr(a, n), getattr(b, n), rtol=1e-6, atol=1e-6)
-    ya.sum().backward()
-    yb.sum().backward()
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-6, atol=1e-6)
-    for (n, p), q in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5, msg=lambda m: f"{n}: {m}")
+    cfg = layer_sequence_on_the_kernel(device, monkeypatch, name, options, shift=0.5)
+    assert {"adapt", "refrac"} & set(cfg.states)
