@@ -561,6 +561,7 @@ def _reduce_gp(gp: Tensor, p: Tensor, inner: int = 1) -> Tensor:
 
 
 def _setup(ctx: Any, inputs: tuple, output: tuple) -> None:
+    """What the backward keeps (both the custom op's autograd and `_LeakyFn`)."""
     x, s0, p, flags, spike_param, seed, _save, *rest = inputs
     inner, checkpoint, w = (*rest, *(1, 0, None)[len(rest) :])[:3]  # defaults when not passed
     # LI/EMA in float32: the output is the saved membrane (kept for the backward; a
@@ -571,10 +572,17 @@ def _setup(ctx: Any, inputs: tuple, output: tuple) -> None:
     ctx.mark_non_differentiable(output[2])
 
 
-def _op_backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):
-    x, s0, p, sv, out, w = ctx.saved_tensors
+def _incoming(x: Tensor, s0: Tensor, g_out: Optional[Tensor], g_sf: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    """The output and final-state gradients as the backward kernel reads them
+    (contiguous; zeros where autograd passes none)."""
     g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
     g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
+    return g_out, g_sf
+
+
+def _op_backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):
+    x, s0, p, sv, out, w = ctx.saved_tensors
+    g_out, g_sf = _incoming(x, s0, g_out, g_sf)
     gx, gs0, gp, gw = _leaky_bwd_op(
         x, s0, p, sv, g_out, g_sf, ctx.flags, ctx.spike_param, ctx.seed, ctx.inner, ctx.checkpoint, out, w
     )
@@ -605,21 +613,14 @@ class _LeakyFn(torch.autograd.Function):
         out, sf, sv = load_fused("leaky", x.device).leaky_forward(
             x, s0, p, tuple(flags), spike_param, seed, save, inner=inner, checkpoint=checkpoint, w=w
         )
-        # LI/EMA in float32: the output is the saved membrane (kept for the backward; a
-        # checkpointed backward recomputes it)
-        keep = reuses_output(flags, x.dtype) and not checkpoint
-        ctx.save_for_backward(x, s0, p, sv, out if keep else None, w)
-        ctx.flags, ctx.spike_param, ctx.seed, ctx.inner = flags, spike_param, seed, inner
-        ctx.checkpoint = checkpoint
-        ctx.mark_non_differentiable(sv)
+        _setup(ctx, (x, s0, p, flags, spike_param, seed, save, inner, checkpoint, w), (out, sf, sv))
         return out, sf, sv
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, g_sf: Tensor, _g_sv: Any):  # type: ignore[override]
         x, s0, p, sv, out, w = ctx.saved_tensors
-        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
-        g_sf = torch.zeros_like(s0) if g_sf is None else g_sf.contiguous()
+        g_out, g_sf = _incoming(x, s0, g_out, g_sf)
         gw = _gw_buffer(w, x) if w is not None and ctx.needs_input_grad[9] else None  # rec_matrix learnt
         gx, gs0, gp = load_fused("leaky", x.device).leaky_backward(
             x, s0, p, sv, g_out, g_sf, tuple(ctx.flags), ctx.spike_param, ctx.seed, inner=ctx.inner,
